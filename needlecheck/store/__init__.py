@@ -1,0 +1,1 @@
+"""Storage of screenings, contact requests and handoff requests (SQLAlchemy)."""

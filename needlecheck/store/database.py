@@ -1,0 +1,34 @@
+"""Engine and session factory. Callers open sessions (`with factory.begin() as session:`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import sessionmaker
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for `url`; for a SQLite file, its folder is created and foreign keys enforced."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # pre_ping: a PostgreSQL restart must not hand out dead pooled connections.
+    return create_engine(url, future=True, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Two processes (action server, later the front desk) share the file.
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(bind=engine, future=True, expire_on_commit=False)

@@ -1,0 +1,183 @@
+"""The storage operations the assistant and the front desk use.
+
+Each function takes an open Session from the caller, who decides the transaction
+(`with factory.begin() as session:`); nothing here commits on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from needlecheck.screening import Assessment
+from needlecheck.store.models import (
+    HANDOFF_STATUSES,
+    ContactRequest,
+    HandoffRequest,
+    Screening,
+    ScreeningFinding,
+    utcnow,
+)
+
+
+class InvalidRecord(ValueError):
+    """A record the clinic could not act on (no way to reach the person, no consent, ...)."""
+
+
+def save_screening(
+    session: Session, *, conversation_id: str, channel: str, assessment: Assessment
+) -> Screening:
+    _require(conversation_id, "conversation_id")
+    _require(channel, "channel")
+    screening = Screening(
+        conversation_id=conversation_id,
+        channel=channel,
+        facts=assessment.facts.to_json(),
+        outcome=assessment.outcome,
+        earliest_date=assessment.earliest_date,
+        missing=list(assessment.missing),
+        policy_name=assessment.policy["name"],
+        policy_version=assessment.policy["version"],
+        assessed_on=assessment.today,
+        findings=[
+            ScreeningFinding(
+                position=position,
+                rule_id=finding.rule,
+                severity=finding.severity,
+                until=finding.until,
+                reason=finding.reason,
+            )
+            for position, finding in enumerate(assessment.findings)
+        ],
+    )
+    session.add(screening)
+    session.flush()
+    return screening
+
+
+def latest_screening(session: Session, conversation_id: str) -> Screening | None:
+    statement = (
+        select(Screening)
+        .where(Screening.conversation_id == conversation_id)
+        .options(selectinload(Screening.findings))
+        .order_by(Screening.created_at.desc(), Screening.id.desc())
+        .limit(1)
+    )
+    return session.execute(statement).scalars().first()
+
+
+def screenings(session: Session, *, outcome: str | None = None, limit: int = 100) -> list[Screening]:
+    statement = select(Screening).options(selectinload(Screening.findings))
+    if outcome is not None:
+        statement = statement.where(Screening.outcome == outcome)
+    statement = statement.order_by(Screening.created_at.desc(), Screening.id.desc()).limit(limit)
+    return list(session.execute(statement).scalars())
+
+
+@dataclass(frozen=True)
+class ContactDetails:
+    name: str
+    phone: str | None
+    email: str | None
+    preferred_time: str | None
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
+
+
+def normalise_contact(
+    name: str, phone: str | None, email: str | None, preferred_time: str | None
+) -> ContactDetails:
+    """Check that the clinic can reach the person; raise InvalidRecord naming the field."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidRecord("name: a name is needed so the clinic knows whom to ask for")
+    if len(name) > 200:
+        raise InvalidRecord("name: at most 200 characters")
+    phone = (phone or "").strip() or None
+    email = (email or "").strip() or None
+    if phone is None and email is None:
+        raise InvalidRecord("phone or email: at least one is needed to contact the person")
+    if phone is not None:
+        digits = re.sub(r"\D", "", phone)
+        if not _PHONE_CHARS.match(phone) or not 7 <= len(digits) <= 15:
+            raise InvalidRecord(f"phone: {len(digits)} digits is not a phone number (7 to 15)")
+        phone = ("+" if phone.startswith("+") else "") + digits
+    if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
+        raise InvalidRecord("email: not an email address")
+    preferred_time = (preferred_time or "").strip() or None
+    return ContactDetails(name, phone, email.lower() if email else None, preferred_time)
+
+
+def add_contact_request(
+    session: Session,
+    *,
+    conversation_id: str,
+    details: ContactDetails,
+    consent_given: bool,
+    consent_text_version: str,
+    screening_id: int | None = None,
+    consent_at: datetime | None = None,
+) -> ContactRequest:
+    _require(conversation_id, "conversation_id")
+    # Contact details are kept only with the person's explicit consent.
+    if consent_given is not True:
+        raise InvalidRecord("consent: contact details are stored only with explicit consent")
+    _require(consent_text_version, "consent_text_version")
+    request = ContactRequest(
+        conversation_id=conversation_id,
+        screening_id=screening_id,
+        name=details.name,
+        phone=details.phone,
+        email=details.email,
+        preferred_time=details.preferred_time,
+        consent_given=True,
+        consent_at=consent_at or utcnow(),
+        consent_text_version=consent_text_version,
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def add_handoff_request(
+    session: Session, *, conversation_id: str, reason: str, screening_id: int | None = None
+) -> HandoffRequest:
+    _require(conversation_id, "conversation_id")
+    _require(reason, "reason")
+    request = HandoffRequest(
+        conversation_id=conversation_id, reason=reason.strip(), screening_id=screening_id
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def set_handoff_status(session: Session, handoff_id: int, status: str) -> HandoffRequest:
+    if status not in HANDOFF_STATUSES:
+        raise InvalidRecord(f"status: {status!r} is not one of {', '.join(HANDOFF_STATUSES)}")
+    request = session.get(HandoffRequest, handoff_id)
+    if request is None:
+        raise LookupError(f"no handoff request {handoff_id}")
+    request.status = status
+    session.flush()
+    return request
+
+
+def open_handoffs(session: Session) -> list[HandoffRequest]:
+    statement = (
+        select(HandoffRequest)
+        .where(HandoffRequest.status != "closed")
+        .order_by(HandoffRequest.created_at, HandoffRequest.id)
+    )
+    return list(session.execute(statement).scalars())
+
+
+def _require(value: str | None, field: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRecord(f"{field}: must not be empty")
