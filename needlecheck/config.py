@@ -14,7 +14,6 @@ class Settings:
     policy_file: str | None
     api_token: str | None
     rasa_port: int
-    action_port: int
     host: str
 
     @classmethod
@@ -27,7 +26,6 @@ class Settings:
             policy_file=env.get("NEEDLECHECK_POLICY") or None,
             api_token=env.get("NEEDLECHECK_API_TOKEN") or None,
             rasa_port=_port(env, "NEEDLECHECK_RASA_PORT", 5005),
-            action_port=_port(env, "NEEDLECHECK_ACTION_PORT", 5055),
             host=env.get("NEEDLECHECK_HOST") or "127.0.0.1",
         )
 

@@ -1,0 +1,108 @@
+"""Run the screening engine on the form's facts, store the screening and explain the result."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions.names import (
+    ACTION_ASSESS_SCREENING,
+    FACT_SLOTS,
+    SLOT_SCREENING_OUTCOME,
+    SLOT_SCREENING_RULES,
+    UTTER_NOT_A_DIAGNOSIS,
+    UTTER_OUTCOME_DEFER_DATED,
+    UTTER_OUTCOME_INCOMPLETE,
+    UTTER_OUTCOME_PREFIX,
+    UTTER_PREPARATION,
+    UTTER_REASONS,
+    UTTER_SCREENING_ERROR,
+    UTTER_STORAGE_UNAVAILABLE,
+)
+from needlecheck.runtime import services
+from needlecheck.screening import Assessment, FactError, assess
+from needlecheck.store.repository import save_screening
+
+logger = logging.getLogger(__name__)
+
+# Severities whose reasons explain the outcome to the person; `note` is for staff only.
+EXPLAINED = ("urgent", "exclude", "defer", "review")
+
+
+class ActionAssessScreening(Action):
+    def name(self) -> str:
+        return ACTION_ASSESS_SCREENING
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        facts = facts_from_slots(tracker)
+        runtime = services()
+        try:
+            assessment = assess(facts, date.today(), runtime.policy)
+        except FactError as error:
+            logger.error("screening facts failed validation at %s", error.field)
+            dispatcher.utter_message(response=UTTER_SCREENING_ERROR)
+            return []
+        channel = tracker.get_latest_input_channel() or "unknown"
+        try:
+            await asyncio.to_thread(_store, runtime.sessions, tracker.sender_id, channel, assessment)
+        except SQLAlchemyError as error:
+            # The person still gets their result; the clinic sees the gap in the logs.
+            logger.error("could not store a screening: %s", error.__class__.__name__)
+            dispatcher.utter_message(response=UTTER_STORAGE_UNAVAILABLE)
+        explain(assessment, dispatcher)
+        return [
+            SlotSet(SLOT_SCREENING_OUTCOME, assessment.outcome),
+            SlotSet(SLOT_SCREENING_RULES, assessment.rules),
+        ]
+
+
+def facts_from_slots(tracker: Tracker) -> dict[str, Any]:
+    """The facts the form has collected; an unset slot is a fact not given, never a 'no'."""
+    return {
+        name: tracker.get_slot(name) for name in FACT_SLOTS if tracker.get_slot(name) is not None
+    }
+
+
+def _store(sessions, conversation_id: str, channel: str, assessment: Assessment) -> None:
+    with sessions.begin() as session:
+        save_screening(
+            session, conversation_id=conversation_id, channel=channel, assessment=assessment
+        )
+
+
+def explain(assessment: Assessment, dispatcher: CollectingDispatcher) -> None:
+    """Outcome and recommendation, then every reason, then what to do first."""
+    if assessment.outcome is None:
+        dispatcher.utter_message(response=UTTER_OUTCOME_INCOMPLETE)
+    elif assessment.outcome == "defer" and assessment.earliest_date:
+        dispatcher.utter_message(
+            response=UTTER_OUTCOME_DEFER_DATED,
+            earliest_date=human_date(assessment.earliest_date),
+        )
+    else:
+        dispatcher.utter_message(response=UTTER_OUTCOME_PREFIX + assessment.outcome)
+    reasons = [f.reason for f in assessment.findings if f.severity in EXPLAINED]
+    if reasons:
+        dispatcher.utter_message(response=UTTER_REASONS, reasons=_bullets(reasons))
+    steps = [f.reason for f in assessment.findings if f.severity == "prepare"]
+    if steps and assessment.outcome != "urgent_care":
+        dispatcher.utter_message(response=UTTER_PREPARATION, steps=_bullets(steps))
+    dispatcher.utter_message(response=UTTER_NOT_A_DIAGNOSIS)
+
+
+def human_date(value: date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"• {line}" for line in lines)

@@ -1,0 +1,174 @@
+"""Start-up checks and the development supervisor behind `make run`.
+
+A configuration mistake (a bad policy file, an unmigrated database) stops start-up with a
+message naming it, before any person talks to the assistant.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from needlecheck.action_server import ACTION_PORT
+from needlecheck.config import Settings
+
+
+class StartupError(RuntimeError):
+    """The assistant must not start; the message says why and what to do."""
+
+
+def check_startup(settings: Settings | None = None) -> list[str]:
+    """Validate policy and database; return a line per checked item."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from needlecheck.screening import PolicyError, load_policy
+    from needlecheck.store.migrate import current_revision, head_revision
+
+    try:
+        settings = settings or Settings.from_environment()
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+    try:
+        policy = load_policy(settings.policy_file)
+    except PolicyError as error:
+        raise StartupError(f"policy: {error}") from None
+    try:
+        revision = current_revision(settings.database_url)
+    except SQLAlchemyError as error:
+        raise StartupError(f"database is not reachable: {error.__class__.__name__}: {error.orig or error}") from None
+    head = head_revision()
+    if revision != head:
+        raise StartupError(
+            f"database schema is at {revision or 'nothing'}, the code needs {head}: "
+            "run 'needlecheck db upgrade'"
+        )
+    return [
+        f"policy: {policy.name} (version {policy.version}), {len(policy.rules)} rules",
+        f"database: {_redacted(settings.database_url)} at schema {revision}",
+    ]
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    # A health product sends nothing to third parties, and start-up must not need the network.
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    env["SANIC_HOST"] = settings.host
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def rasa_server_command(settings: Settings, model: str) -> list[str]:
+    command = [
+        str(Path(sys.executable).with_name("rasa")),
+        "run",
+        "--enable-api",
+        "--model", model,
+        "--interface", settings.host,
+        "--port", str(settings.rasa_port),
+        "--credentials", "credentials.yml",
+        "--endpoints", "endpoints.yml",
+    ]
+    if settings.api_token:
+        command += ["--auth-token", settings.api_token]
+    return command
+
+
+def action_server_command() -> list[str]:
+    return [sys.executable, "-m", "needlecheck.action_server"]
+
+
+def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
+    """Start the action server and the Rasa server; stay in the foreground until Ctrl-C."""
+    settings = Settings.from_environment()
+    for line in check_startup(settings):
+        print(f"needlecheck: {line}", flush=True)
+    env = child_environment(settings)
+    stopping = threading.Event()
+    # Explicit handlers: a shell that starts us in the background leaves SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    children = [
+        subprocess.Popen(action_server_command(), env=env),
+        subprocess.Popen(rasa_server_command(settings, model), env=env),
+    ]
+    try:
+        if not _wait_until_ready(settings, children, ready_timeout, stopping):
+            return 0
+        print(ready_message(settings), flush=True)
+        while not stopping.is_set():
+            exited = [child for child in children if child.poll() is not None]
+            if exited:
+                print(f"needlecheck: {' '.join(exited[0].args[:3])} stopped", file=sys.stderr)
+                return exited[0].returncode or 1
+            stopping.wait(0.5)
+        return 0
+    finally:
+        _stop(children)
+
+
+def ready_message(settings: Settings) -> str:
+    base = f"http://localhost:{settings.rasa_port}"
+    api = "(needs ?token=$NEEDLECHECK_API_TOKEN)" if settings.api_token else "(no token set)"
+    return (
+        "\nneedlecheck is ready.\n"
+        f"  REST channel:      POST {base}/webhooks/rest/webhook "
+        '{"sender": "me", "message": "hi"}\n'
+        f"  socket.io channel: {base}/socket.io\n"
+        f"  HTTP API:          {base}/ {api}\n"
+        f"  action server:     http://localhost:{ACTION_PORT}/health\n"
+        "Press Ctrl-C to stop.\n"
+    )
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _wait_until_ready(
+    settings: Settings,
+    children: list[subprocess.Popen],
+    timeout: float,
+    stopping: threading.Event,
+) -> bool:
+    """Wait for both servers to answer; False when asked to stop first."""
+    deadline = time.monotonic() + timeout
+    token = f"?token={settings.api_token}" if settings.api_token else ""
+    # /status answers only once the model is loaded, unlike / which answers at once.
+    urls = [
+        f"http://127.0.0.1:{ACTION_PORT}/health",
+        f"http://127.0.0.1:{settings.rasa_port}/status{token}",
+    ]
+    pending = list(urls)
+    while pending:
+        if stopping.is_set():
+            return False
+        if any(child.poll() is not None for child in children):
+            raise StartupError("a server exited during start-up; see its output above")
+        if time.monotonic() > deadline:
+            raise StartupError(f"not ready after {timeout:.0f} s: {', '.join(pending)}")
+        try:
+            with urllib.request.urlopen(pending[0], timeout=2):
+                pending.pop(0)
+        except (urllib.error.URLError, OSError):
+            stopping.wait(1)
+    return True
