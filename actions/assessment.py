@@ -54,7 +54,9 @@ class ActionAssessScreening(Action):
             return []
         channel = tracker.get_latest_input_channel() or "unknown"
         try:
-            await asyncio.to_thread(_store, runtime.sessions, tracker.sender_id, channel, assessment)
+            await asyncio.to_thread(
+                _store, runtime.sessions, tracker.sender_id, channel, assessment
+            )
         except SQLAlchemyError as error:
             # The person still gets their result; the clinic sees the gap in the logs.
             logger.error("could not store a screening: %s", error.__class__.__name__)

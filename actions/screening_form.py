@@ -57,7 +57,9 @@ class ValidateScreeningForm(FormValidationAction):
     def validate_isotretinoin(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
         return _checked("isotretinoin", _as_status(value), dispatcher)
 
-    def validate_pregnant_or_breastfeeding(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
+    def validate_pregnant_or_breastfeeding(
+        self, value: Any, dispatcher, tracker, domain
+    ) -> SlotValues:
         return _checked("pregnant_or_breastfeeding", value, dispatcher)
 
     def validate_active_skin_issues(self, value: Any, dispatcher, tracker, domain) -> SlotValues:

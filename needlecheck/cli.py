@@ -43,11 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
             "the exit status 1; the other lines are still assessed."
         ),
     )
-    assess.add_argument("--today", type=_iso_date, default=None, help="assessment date (YYYY-MM-DD)")
+    assess.add_argument(
+        "--today", type=_iso_date, default=None, help="assessment date (YYYY-MM-DD)"
+    )
     assess.add_argument("--policy", default=None, help="clinic policy file (YAML)")
 
     policy = commands.add_parser("policy", help="check a clinic policy file and show its rules")
-    policy.add_argument("file", nargs="?", default=None, help="policy file; default: built-in rules")
+    policy.add_argument(
+        "file", nargs="?", default=None, help="policy file; default: built-in rules"
+    )
 
     db = commands.add_parser("db", help="manage the screening database schema")
     db.add_argument("action", choices=["upgrade", "current"])
@@ -79,7 +83,9 @@ def _cmd_assess(args: argparse.Namespace) -> int:
     except PolicyError as error:
         print(f"needlecheck: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
-    return assess_stream(sys.stdin, sys.stdout, sys.stderr, today=args.today or date.today(), policy=policy)
+    return assess_stream(
+        sys.stdin, sys.stdout, sys.stderr, today=args.today or date.today(), policy=policy
+    )
 
 
 def assess_stream(source: TextIO, out: TextIO, err: TextIO, *, today: date, policy) -> int:
@@ -130,7 +136,7 @@ def _cmd_db(args: argparse.Namespace) -> int:
         if args.action == "upgrade":
             upgrade(settings.database_url)
         print(f"database revision: {current_revision(settings.database_url)}")
-    except Exception as error:  # noqa: BLE001 - any driver error is reported the same way
+    except Exception as error:
         print(f"needlecheck: database {_redact(settings.database_url)}: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
     return 0

@@ -42,7 +42,9 @@ def check_startup(settings: Settings | None = None) -> list[str]:
     try:
         revision = current_revision(settings.database_url)
     except SQLAlchemyError as error:
-        raise StartupError(f"database is not reachable: {error.__class__.__name__}: {error.orig or error}") from None
+        raise StartupError(
+            f"database is not reachable: {error.__class__.__name__}: {error.orig or error}"
+        ) from None
     head = head_revision()
     if revision != head:
         raise StartupError(
@@ -75,11 +77,16 @@ def rasa_server_command(settings: Settings, model: str) -> list[str]:
         str(Path(sys.executable).with_name("rasa")),
         "run",
         "--enable-api",
-        "--model", model,
-        "--interface", settings.host,
-        "--port", str(settings.rasa_port),
-        "--credentials", "credentials.yml",
-        "--endpoints", "endpoints.yml",
+        "--model",
+        model,
+        "--interface",
+        settings.host,
+        "--port",
+        str(settings.rasa_port),
+        "--credentials",
+        "credentials.yml",
+        "--endpoints",
+        "endpoints.yml",
     ]
     if settings.api_token:
         command += ["--auth-token", settings.api_token]

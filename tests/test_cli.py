@@ -35,14 +35,18 @@ def test_lines_are_answered_in_order() -> None:
         {"conditions": ["bleeding_disorder"]},
         {"isotretinoin": {"status": "past", "last_dose": "2026-06-20"}},
     ]
-    done = run("assess", "--today", "2026-11-24", stdin="".join(json.dumps(x) + "\n" for x in lines))
+    done = run(
+        "assess", "--today", "2026-11-24", stdin="".join(json.dumps(x) + "\n" for x in lines)
+    )
     outcomes = [json.loads(line)["outcome"] for line in done.stdout.splitlines()]
     assert outcomes == ["urgent_care", "not_suitable", "defer"]
     assert json.loads(done.stdout.splitlines()[2])["findings"][0]["until"] == "2026-12-20"
 
 
 def test_invalid_lines_are_reported_with_line_and_field_and_get_no_outcome() -> None:
-    stdin = '{"age": 30}\nnot json\n{"age": "thirty"}\n\n{"treatment_area": ["knee"]}\n{"age": 40}\n'
+    stdin = (
+        '{"age": 30}\nnot json\n{"age": "thirty"}\n\n{"treatment_area": ["knee"]}\n{"age": 40}\n'
+    )
     done = run("assess", "--today", "2026-11-24", stdin=stdin)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
@@ -72,7 +76,11 @@ def test_a_bad_policy_file_stops_before_reading_input(tmp_path) -> None:
 def test_the_policy_file_applies_and_is_named_in_every_assessment() -> None:
     example = Path(__file__).parents[1] / "examples" / "clinic-policy.yml"
     done = run(
-        "assess", "--today", "2026-11-24", "--policy", str(example),
+        "assess",
+        "--today",
+        "2026-11-24",
+        "--policy",
+        str(example),
         stdin='{"conditions": ["keloid_history"]}\n',
     )
     out = json.loads(done.stdout)

@@ -60,7 +60,9 @@ class Assessment:
         }
 
 
-def assess(facts: Mapping[str, Any] | Facts, today: date, policy: Policy | None = None) -> Assessment:
+def assess(
+    facts: Mapping[str, Any] | Facts, today: date, policy: Policy | None = None
+) -> Assessment:
     """Apply every rule of `policy` (the default one when None) to `facts` as of `today`.
 
     Raw facts are validated first; invalid facts raise FactError and never get an outcome.

@@ -179,7 +179,9 @@ class Facts:
         for name, value in self.values.items():
             kind = FACTS[name]
             if isinstance(kind, ObjectFact):
-                out[name] = {k: v.isoformat() if isinstance(v, date) else v for k, v in value.items()}
+                out[name] = {
+                    k: v.isoformat() if isinstance(v, date) else v for k, v in value.items()
+                }
             elif isinstance(kind, ProcedureListFact):
                 out[name] = [
                     {"type": p.type, "date": p.date.isoformat() if p.date else None} for p in value
@@ -273,7 +275,9 @@ def _validate_object(name: str, kind: ObjectFact, value: object) -> dict[str, An
     return out
 
 
-def _validate_procedures(name: str, kind: ProcedureListFact, value: object) -> tuple[Procedure, ...]:
+def _validate_procedures(
+    name: str, kind: ProcedureListFact, value: object
+) -> tuple[Procedure, ...]:
     if not isinstance(value, list | tuple):
         raise FactError(name, f"expected a list of procedures, got {_type_name(value)}")
     procedures: list[Procedure] = []
@@ -285,7 +289,9 @@ def _validate_procedures(name: str, kind: ProcedureListFact, value: object) -> t
         if unknown:
             raise FactError(f"{where}.{sorted(unknown)[0]}", "unknown field")
         if item.get("type") not in kind.types:
-            raise FactError(f"{where}.type", f"{item.get('type')!r} is not one of {', '.join(kind.types)}")
+            raise FactError(
+                f"{where}.type", f"{item.get('type')!r} is not one of {', '.join(kind.types)}"
+            )
         when = item.get("date")
         if when is not None:
             try:

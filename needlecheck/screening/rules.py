@@ -78,7 +78,9 @@ def build_rule(entry: Mapping[str, Any]) -> Rule:
         raise RulesError(f"rule {rule_id}: unknown key(s) {', '.join(sorted(unknown))}")
     severity = entry.get("severity")
     if severity not in SEVERITIES:
-        raise RulesError(f"rule {rule_id}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+        raise RulesError(
+            f"rule {rule_id}: severity {severity!r} is not one of {', '.join(SEVERITIES)}"
+        )
     params = dict(entry.get("params") or {})
     for name, value in params.items():
         check_param_value(rule_id, name, value)
@@ -124,7 +126,9 @@ def _compile(node: object, params: Mapping[str, int], rule_id: str) -> Condition
     try:
         return compiler(argument, params, rule_id)
     except (AttributeError, KeyError, TypeError) as error:
-        raise RulesError(f"rule {rule_id}: malformed '{operator}' condition {argument!r}: {error}") from None
+        raise RulesError(
+            f"rule {rule_id}: malformed '{operator}' condition {argument!r}: {error}"
+        ) from None
 
 
 def _param(value: object, params: Mapping[str, int], rule_id: str) -> int:
@@ -165,7 +169,7 @@ def _compile_has(arg: Any, params: Mapping[str, int], rule_id: str) -> Condition
 
 def _compile_is(arg: Any, params: Mapping[str, int], rule_id: str) -> Condition:
     path = arg.get("fact")
-    name, sub, kind = _fact_kind(path, rule_id)
+    _, sub, kind = _fact_kind(path, rule_id)
     expected = arg.get("value")
     if isinstance(kind, ObjectFact) and sub == "status":
         allowed: tuple[object, ...] = kind.statuses
@@ -264,9 +268,7 @@ def _compile_recent(arg: Any, params: Mapping[str, int], rule_id: str) -> Condit
     period = _period(arg, params, rule_id)
 
     def recent(facts: Facts, today: date) -> Match:
-        matches = [
-            _window(p.date, period, today) for p in facts.get(name) or () if p.type in types
-        ]
+        matches = [_window(p.date, period, today) for p in facts.get(name) or () if p.type in types]
         return _any_of(matches)
 
     return recent

@@ -113,9 +113,7 @@ class ContactRequest(Base):
     __table_args__ = (
         CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="phone_or_email"),
         CheckConstraint("consent_given", name="consent_given"),
-        CheckConstraint(
-            "status IN ('new', 'contacted', 'booked', 'closed')", name="status"
-        ),
+        CheckConstraint("status IN ('new', 'contacted', 'booked', 'closed')", name="status"),
     )
 
 

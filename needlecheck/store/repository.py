@@ -70,7 +70,9 @@ def latest_screening(session: Session, conversation_id: str) -> Screening | None
     return session.execute(statement).scalars().first()
 
 
-def screenings(session: Session, *, outcome: str | None = None, limit: int = 100) -> list[Screening]:
+def screenings(
+    session: Session, *, outcome: str | None = None, limit: int = 100
+) -> list[Screening]:
     statement = select(Screening).options(selectinload(Screening.findings))
     if outcome is not None:
         statement = statement.where(Screening.outcome == outcome)

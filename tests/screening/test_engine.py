@@ -141,7 +141,10 @@ def test_an_undated_defer_means_no_earliest_date() -> None:
 
 def test_no_earliest_date_unless_the_outcome_is_defer() -> None:
     result = assess(
-        facts(conditions=["bleeding_disorder"], recent_procedures=[{"type": "laser", "date": "2026-11-20"}]),
+        facts(
+            conditions=["bleeding_disorder"],
+            recent_procedures=[{"type": "laser", "date": "2026-11-20"}],
+        ),
         TODAY,
     )
     assert result.outcome == "not_suitable" and result.earliest_date is None
@@ -167,7 +170,11 @@ def test_several_procedures_of_one_rule_end_with_the_latest() -> None:
         ({"isotretinoin": {"status": "past"}}, "DF-ISOTRETINOIN", "isotretinoin.last_dose"),
         ({"cancer_treatment": {"status": "past"}}, "DF-CANCER-TREATMENT", "cancer_treatment.ended"),
         ({"recent_procedures": [{"type": "surgery"}]}, "DF-SURGERY", "recent_procedures.date"),
-        ({"recent_procedures": [{"type": "neurotoxin"}]}, "DF-INJECTABLES", "recent_procedures.date"),
+        (
+            {"recent_procedures": [{"type": "neurotoxin"}]},
+            "DF-INJECTABLES",
+            "recent_procedures.date",
+        ),
     ],
 )
 def test_an_unknown_date_counts_as_recent_and_is_listed_missing(given, rule, missing) -> None:

@@ -9,7 +9,6 @@ import pytest
 
 from needlecheck.screening import PolicyError, assess, load_policy
 from needlecheck.screening.policy import POLICY_ENV, policy_from_environment
-
 from tests.screening.test_engine import CLEAR
 
 TODAY = date(2026, 11, 24)
@@ -57,14 +56,19 @@ def test_parameter_override_moves_the_until_date_and_the_reason(tmp_path) -> Non
 
 
 def test_minimum_age_override(tmp_path) -> None:
-    policy = load_policy(write(tmp_path, "name: x\nversion: 1\nrules:\n  DF-MINOR: {params: {min_age: 21}}\n"))
+    policy = load_policy(
+        write(tmp_path, "name: x\nversion: 1\nrules:\n  DF-MINOR: {params: {min_age: 21}}\n")
+    )
     assert assess({**CLEAR, "age": 20}, TODAY, policy).outcome == "defer"
     assert assess({**CLEAR, "age": 21}, TODAY, policy).rules == ["NT-AGE-UNDER-22"]
 
 
 def test_reason_override(tmp_path) -> None:
     policy = load_policy(
-        write(tmp_path, "name: x\nversion: 1\nrules:\n  DF-PEEL-LASER: {reason: 'Wait {days} days.'}\n")
+        write(
+            tmp_path,
+            "name: x\nversion: 1\nrules:\n  DF-PEEL-LASER: {reason: 'Wait {days} days.'}\n",
+        )
     )
     facts = {**CLEAR, "recent_procedures": [{"type": "laser", "date": "2026-11-20"}]}
     assert assess(facts, TODAY, policy).findings[0].reason == "Wait 30 days."
@@ -73,16 +77,25 @@ def test_reason_override(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: x\nversion: 1\nrules:\n  EX-NOPE: {severity: review}\n", "unknown rule ID 'EX-NOPE'"),
+        (
+            "name: x\nversion: 1\nrules:\n  EX-NOPE: {severity: review}\n",
+            "unknown rule ID 'EX-NOPE'",
+        ),
         ("name: x\nversion: 1\nrules:\n  EX-KELOID: {severity: maybe}\n", "severity 'maybe'"),
-        ("name: x\nversion: 1\nrules:\n  DF-SURGERY: {params: {weeks: 2}}\n", "unknown parameter 'weeks'"),
+        (
+            "name: x\nversion: 1\nrules:\n  DF-SURGERY: {params: {weeks: 2}}\n",
+            "unknown parameter 'weeks'",
+        ),
         ("name: x\nversion: 1\nrules:\n  DF-SURGERY: {params: {months: -1}}\n", "whole number"),
         ("name: x\nversion: 1\nrules:\n  DF-SURGERY: {params: {months: '6'}}\n", "whole number"),
         ("name: x\nversion: 1\nrules:\n  DF-SURGERY: {params: {months: 2.5}}\n", "whole number"),
         ("name: x\nversion: 1\nrules:\n  DF-SURGERY: {params: {months: true}}\n", "whole number"),
         ("name: x\nversion: 1\nrules:\n  DF-SURGERY: {enabled: false}\n", "cannot change enabled"),
         ("name: x\nversion: 1\nrules:\n  DF-SURGERY: review\n", "expected a mapping"),
-        ("name: x\nversion: 1\nrules:\n  DF-SURGERY: {reason: 'Wait {weeks}.'}\n", "unknown parameter"),
+        (
+            "name: x\nversion: 1\nrules:\n  DF-SURGERY: {reason: 'Wait {weeks}.'}\n",
+            "unknown parameter",
+        ),
         ("version: 1\nrules: {}\n", "'name'"),
         ("name: x\nrules: {}\n", "'version'"),
         ("name: x\nversion: 1\nrule: {}\n", "unknown key(s) rule"),

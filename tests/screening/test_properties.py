@@ -42,7 +42,9 @@ def value_strategy(kind) -> st.SearchStrategy:
             )
         )
     assert isinstance(kind, ProcedureListFact)
-    procedure = st.fixed_dictionaries({"type": st.sampled_from(kind.types)}, optional={"date": DATES})
+    procedure = st.fixed_dictionaries(
+        {"type": st.sampled_from(kind.types)}, optional={"date": DATES}
+    )
     return st.lists(procedure, max_size=3)
 
 

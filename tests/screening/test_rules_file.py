@@ -18,18 +18,33 @@ def document(*rules: dict) -> dict:
     ("rule", "message"),
     [
         ({**BASE, "when": {"has": {"fact": "hobbies", "any": ["golf"]}}}, "unknown fact 'hobbies'"),
-        ({**BASE, "when": {"has": {"fact": "conditions", "any": ["flu"]}}}, "'flu' is not a value of conditions"),
+        (
+            {**BASE, "when": {"has": {"fact": "conditions", "any": ["flu"]}}},
+            "'flu' is not a value of conditions",
+        ),
         ({**BASE, "when": {"has": {"fact": "age", "any": ["x"]}}}, "'has' needs a list fact"),
         ({**BASE, "when": {"sometimes": "age"}}, "unknown condition operator 'sometimes'"),
         ({**BASE, "when": {"less_than": {"fact": "age", "value": "$limit"}}}, "parameter $limit"),
-        ({**BASE, "when": {"within": {"date": "isotretinoin.last_dose", "weeks": 2}}}, "days or months"),
-        ({**BASE, "when": {"is": {"fact": "cancer_treatment.status", "value": "maybe"}}}, "not a value"),
-        ({**BASE, "when": {"is": {"fact": "pregnant_or_breastfeeding", "value": 1}}}, "not a value"),
+        (
+            {**BASE, "when": {"within": {"date": "isotretinoin.last_dose", "weeks": 2}}},
+            "days or months",
+        ),
+        (
+            {**BASE, "when": {"is": {"fact": "cancer_treatment.status", "value": "maybe"}}},
+            "not a value",
+        ),
+        (
+            {**BASE, "when": {"is": {"fact": "pregnant_or_breastfeeding", "value": 1}}},
+            "not a value",
+        ),
         ({**BASE, "when": {"all": []}}, "needs a list of conditions"),
         ({**BASE, "when": {"has": "conditions"}}, "malformed 'has'"),
         ({**BASE, "severity": "mild", "when": {"not_empty": "allergies"}}, "severity 'mild'"),
         ({**BASE, "params": {"days": -3}, "when": {"not_empty": "allergies"}}, "whole number"),
-        ({**BASE, "reason": "Wait {days}.", "when": {"not_empty": "allergies"}}, "unknown parameter"),
+        (
+            {**BASE, "reason": "Wait {days}.", "when": {"not_empty": "allergies"}},
+            "unknown parameter",
+        ),
         ({**BASE, "extra": 1, "when": {"not_empty": "allergies"}}, "unknown key(s) extra"),
     ],
 )

@@ -46,5 +46,5 @@ def test_the_sqlite_folder_is_created_on_first_run(tmp_path) -> None:
 
 
 def test_an_unreachable_database_is_an_error_not_a_hang() -> None:
-    with pytest.raises(Exception, match="connect|refused|could not"):
+    with pytest.raises(Exception, match=r"connect|refused|could not"):
         current_revision("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")

@@ -12,7 +12,6 @@ from needlecheck.screening import assess
 from needlecheck.store import repository
 from needlecheck.store.models import ContactRequest, HandoffRequest, Screening, ScreeningFinding
 from needlecheck.store.repository import InvalidRecord, normalise_contact
-
 from tests.screening.test_engine import CLEAR
 
 TODAY = date(2026, 11, 24)
@@ -56,7 +55,10 @@ def test_a_screening_is_stored_with_its_findings_and_read_back(sessions) -> None
 def test_an_incomplete_screening_keeps_its_missing_facts_and_no_outcome(sessions) -> None:
     with sessions.begin() as session:
         repository.save_screening(
-            session, conversation_id="c-2", channel="socketio", assessment=assess({"age": 30}, TODAY)
+            session,
+            conversation_id="c-2",
+            channel="socketio",
+            assessment=assess({"age": 30}, TODAY),
         )
     with sessions() as session:
         screening = repository.latest_screening(session, "c-2")
@@ -67,11 +69,16 @@ def test_latest_screening_and_filters(sessions) -> None:
     with sessions.begin() as session:
         for outcome_facts in ({**CLEAR}, {**CLEAR, "conditions": ["diabetes"]}):
             repository.save_screening(
-                session, conversation_id="c-3", channel="rest", assessment=assess(outcome_facts, TODAY)
+                session,
+                conversation_id="c-3",
+                channel="rest",
+                assessment=assess(outcome_facts, TODAY),
             )
     with sessions() as session:
         assert repository.latest_screening(session, "c-3").outcome == "clinician_review"
-        assert [s.outcome for s in repository.screenings(session, outcome="eligible")] == ["eligible"]
+        assert [s.outcome for s in repository.screenings(session, outcome="eligible")] == [
+            "eligible"
+        ]
         assert len(repository.screenings(session)) == 2
         assert repository.latest_screening(session, "nobody") is None
 
@@ -190,6 +197,8 @@ def test_handoff_requests_move_through_their_statuses(sessions) -> None:
 def test_empty_identifiers_are_refused(sessions) -> None:
     with sessions.begin() as session:
         with pytest.raises(InvalidRecord, match="conversation_id"):
-            repository.save_screening(session, conversation_id=" ", channel="rest", assessment=deferred())
+            repository.save_screening(
+                session, conversation_id=" ", channel="rest", assessment=deferred()
+            )
         with pytest.raises(InvalidRecord, match="reason"):
             repository.add_handoff_request(session, conversation_id="c", reason="")

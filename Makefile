@@ -1,0 +1,69 @@
+# needlecheck: `make run` starts the assistant, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv from PATH, or the copy pip installs for the Python that .python-version selects.
+UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo python3 -m uv)
+
+# A health product sends nothing to third parties, and start-up must not need the network.
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+MODEL := models/needlecheck.tar.gz
+TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+
+.PHONY: help install model db run shell test lint format rasa-validate rasa-test pytest clean
+
+help:
+	@echo "make run     start the assistant on localhost:5005 (actions on :5055)"
+	@echo "make test    lint, Rasa data validation, Rasa story tests and pytest"
+	@echo "make shell   chat with the assistant in this terminal"
+	@echo "make model   train the model if config or training data changed"
+	@echo "make db      apply database migrations"
+
+install: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+# Make's timestamps retrain only when the configuration or the training data changed.
+model: $(MODEL)
+$(MODEL): .venv/.synced $(TRAINING_DATA)
+	$(UV) run rasa train --fixed-model-name needlecheck --out models
+
+db: .venv/.synced
+	$(UV) run needlecheck db upgrade
+
+run: $(MODEL) db
+	$(UV) run needlecheck run --model $(MODEL)
+
+shell: $(MODEL) db
+	@$(UV) run python -m needlecheck.action_server & actions=$$!; \
+	trap "kill $$actions 2>/dev/null" EXIT; \
+	$(UV) run rasa shell --model $(MODEL) --endpoints endpoints.yml
+
+lint: .venv/.synced
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+format: .venv/.synced
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+rasa-validate: .venv/.synced
+	$(UV) run rasa data validate --fail-on-warnings
+
+rasa-test: $(MODEL)
+	$(UV) run rasa test core --stories tests/test_stories.yml --model $(MODEL) \
+		--fail-on-prediction-errors --out var/rasa-test-results
+
+pytest: $(MODEL)
+	$(UV) run pytest
+
+test: lint rasa-validate rasa-test pytest
+
+clean:
+	rm -rf models var/rasa-test-results .pytest_cache .ruff_cache

@@ -1,0 +1,96 @@
+"""ActionAssessScreening: engine, storage and explanation, with a real database."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from actions.assessment import ActionAssessScreening, human_date
+from needlecheck import runtime
+from needlecheck.store.migrate import upgrade
+from needlecheck.store.models import Screening
+from tests.actions.conftest import make_tracker
+from tests.screening.test_engine import CLEAR
+
+
+def run_action(slots):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(
+        ActionAssessScreening().run(dispatcher, make_tracker(slots, active=False), {})
+    )
+    return events, dispatcher.messages
+
+
+def stored_screenings():
+    with runtime.services().sessions() as session:
+        statement = select(Screening).options(selectinload(Screening.findings))
+        return session.execute(statement).scalars().all()
+
+
+def test_a_complete_screening_is_assessed_stored_and_explained(fresh_services) -> None:
+    upgrade(runtime.services().settings.database_url)
+    slots = {**CLEAR, "conditions": ["diabetes"], "topical_products": ["retinoid"]}
+    events, messages = run_action(slots)
+    assert {e["name"]: e["value"] for e in events} == {
+        "screening_outcome": "clinician_review",
+        "screening_rules": ["RV-DIABETES", "PR-RETINOID"],
+    }
+    responses = [m["response"] for m in messages]
+    assert responses == [
+        "utter_outcome_clinician_review",
+        "utter_reasons",
+        "utter_preparation",
+        "utter_not_a_diagnosis",
+    ]
+    assert "Diabetes" in messages[1]["reasons"]
+    assert "5 days" in messages[2]["steps"]
+    (screening,) = stored_screenings()
+    assert screening.conversation_id == "test-conversation"
+    assert screening.outcome == "clinician_review"
+
+
+def test_staff_notes_are_not_shown_to_the_person(fresh_services) -> None:
+    upgrade(runtime.services().settings.database_url)
+    _, messages = run_action({**CLEAR, "age": 19, "conditions": ["pigmentation_history"]})
+    assert [m["response"] for m in messages] == ["utter_outcome_eligible", "utter_not_a_diagnosis"]
+    (screening,) = stored_screenings()
+    assert [f.rule_id for f in screening.findings] == ["NT-PIGMENTATION", "NT-AGE-UNDER-22"]
+
+
+def test_a_dated_deferral_names_the_earliest_date(fresh_services) -> None:
+    upgrade(runtime.services().settings.database_url)
+    last_dose = date.today().replace(day=1).isoformat()
+    _, messages = run_action({**CLEAR, "isotretinoin": {"status": "past", "last_dose": last_dose}})
+    assert messages[0]["response"] == "utter_outcome_defer_dated"
+    assert messages[0]["earliest_date"].endswith(str(date.today().year + (date.today().month > 6)))
+
+
+def test_a_database_that_is_down_still_gives_the_result(fresh_services, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+    runtime.services.cache_clear()
+    events, messages = run_action({**CLEAR})
+    responses = [m["response"] for m in messages]
+    assert responses[0] == "utter_storage_unavailable"
+    assert "utter_outcome_eligible" in responses
+    assert {e["name"]: e["value"] for e in events}["screening_outcome"] == "eligible"
+
+
+def test_facts_that_fail_validation_give_no_outcome(fresh_services) -> None:
+    events, messages = run_action({**CLEAR, "age": "old"})
+    assert events == []
+    assert [m["response"] for m in messages] == ["utter_screening_error"]
+
+
+def test_unanswered_questions_are_never_eligible(fresh_services) -> None:
+    upgrade(runtime.services().settings.database_url)
+    events, messages = run_action({"red_flags": [], "age": 40})
+    assert {e["name"]: e["value"] for e in events}["screening_outcome"] is None
+    assert messages[0]["response"] == "utter_outcome_incomplete"
+
+
+def test_human_date() -> None:
+    assert human_date(date(2026, 12, 3)) == "3 December 2026"

@@ -1,0 +1,59 @@
+"""Start-up checks: a bad configuration stops the assistant before anyone talks to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).with_name("needlecheck")
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+
+
+def test_check_reports_policy_and_database(tmp_path) -> None:
+    env = {"NEEDLECHECK_VAR_DIR": str(tmp_path), "DATABASE_URL": ""}
+    assert run("db", "upgrade", env=env).returncode == 0
+    done = run("check", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "policy: needlecheck default policy (version 2026.11), 29 rules" in done.stdout
+    assert f"sqlite:///{tmp_path}/needlecheck.db at schema 0001" in done.stdout
+
+
+def test_an_unmigrated_database_stops_start_up(tmp_path) -> None:
+    done = run("check", env={"NEEDLECHECK_VAR_DIR": str(tmp_path), "DATABASE_URL": ""})
+    assert done.returncode == 3
+    assert "run 'needlecheck db upgrade'" in done.stderr
+
+
+def test_a_bad_policy_stops_run_before_any_server_starts(tmp_path) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text("name: x\nversion: 1\nrules:\n  DF-SURGERY: {params: {months: -6}}\n")
+    env = {"NEEDLECHECK_VAR_DIR": str(tmp_path), "NEEDLECHECK_POLICY": str(policy)}
+    done = run("run", env=env)
+    assert done.returncode == 3
+    assert "parameter 'months' must be a whole number" in done.stderr
+    assert "needlecheck is ready" not in done.stdout
+
+
+def test_an_unreachable_database_stops_start_up(tmp_path) -> None:
+    env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2"}
+    done = run("check", env=env)
+    assert done.returncode == 3
+    assert "database is not reachable" in done.stderr
+
+
+def test_a_bad_port_setting_is_named(tmp_path) -> None:
+    done = run("check", env={"NEEDLECHECK_RASA_PORT": "http"})
+    assert done.returncode == 3
+    assert "NEEDLECHECK_RASA_PORT='http' is not a TCP port number" in done.stderr
