@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TextIO
 
@@ -143,22 +143,26 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from needlecheck.startup import StartupError, check_startup
+    from needlecheck.startup import check_startup
 
-    try:
-        for line in check_startup():
-            print(line)
-    except StartupError as error:
-        print(f"needlecheck: {error}", file=sys.stderr)
-        return EXIT_CONFIGURATION
-    return 0
+    def report() -> int:
+        print("\n".join(check_startup()))
+        return 0
+
+    return _refuse_bad_configuration(report)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from needlecheck.startup import StartupError, run_servers
+    from needlecheck.startup import run_servers
+
+    return _refuse_bad_configuration(lambda: run_servers(model=args.model))
+
+
+def _refuse_bad_configuration(start: Callable[[], int]) -> int:
+    from needlecheck.startup import StartupError
 
     try:
-        return run_servers(model=args.model)
+        return start()
     except StartupError as error:
         print(f"needlecheck: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import declarative_base, relationship
 
+from needlecheck.screening.engine import OUTCOMES
+
 # Named constraints, so that migrations can refer to them on every backend.
 metadata = MetaData(
     naming_convention={
@@ -41,6 +43,11 @@ CONTACT_STATUSES = ("new", "contacted", "booked", "closed")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """SQL for a CHECK that `column` holds one of `values` (fixed names, never user input)."""
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class Screening(Base):
@@ -67,11 +74,7 @@ class Screening(Base):
     )
 
     __table_args__ = (
-        CheckConstraint(
-            "outcome IS NULL OR outcome IN "
-            "('urgent_care', 'not_suitable', 'defer', 'clinician_review', 'eligible')",
-            name="outcome",
-        ),
+        CheckConstraint(f"outcome IS NULL OR {one_of('outcome', OUTCOMES)}", name="outcome"),
     )
 
 
@@ -113,7 +116,7 @@ class ContactRequest(Base):
     __table_args__ = (
         CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="phone_or_email"),
         CheckConstraint("consent_given", name="consent_given"),
-        CheckConstraint("status IN ('new', 'contacted', 'booked', 'closed')", name="status"),
+        CheckConstraint(one_of("status", CONTACT_STATUSES), name="status"),
     )
 
 
@@ -130,6 +133,4 @@ class HandoffRequest(Base):
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (
-        CheckConstraint("status IN ('open', 'in_progress', 'closed')", name="status"),
-    )
+    __table_args__ = (CheckConstraint(one_of("status", HANDOFF_STATUSES), name="status"),)
