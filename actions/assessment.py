@@ -47,7 +47,7 @@ class ActionAssessScreening(Action):
         facts = facts_from_slots(tracker)
         runtime = services()
         try:
-            assessment = assess(facts, date.today(), runtime.policy)
+            assessment = assess(facts, runtime.settings.today(), runtime.policy)
         except FactError as error:
             logger.error("screening facts failed validation at %s", error.field)
             dispatcher.utter_message(response=UTTER_SCREENING_ERROR)

@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     assess.add_argument(
-        "--today", type=_iso_date, default=None, help="assessment date (YYYY-MM-DD)"
+        "--today",
+        type=_iso_date,
+        default=None,
+        help="assessment date (YYYY-MM-DD); default: today in NEEDLECHECK_TIMEZONE",
     )
     assess.add_argument("--policy", default=None, help="clinic policy file (YAML)")
 
@@ -76,16 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_assess(args: argparse.Namespace) -> int:
+    from needlecheck.config import Settings
     from needlecheck.screening import PolicyError, load_policy
 
     try:
         policy = load_policy(args.policy)
-    except PolicyError as error:
+        today = args.today or Settings.from_environment().today()
+    except (PolicyError, ValueError) as error:
         print(f"needlecheck: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
-    return assess_stream(
-        sys.stdin, sys.stdout, sys.stderr, today=args.today or date.today(), policy=policy
-    )
+    return assess_stream(sys.stdin, sys.stdout, sys.stderr, today=today, policy=policy)
 
 
 def assess_stream(source: TextIO, out: TextIO, err: TextIO, *, today: date, policy) -> int:

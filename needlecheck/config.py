@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,14 @@ class Settings:
     api_token: str | None
     rasa_port: int
     host: str
+    # The clinic's time zone: waiting periods end on the clinic's calendar day, not the server's.
+    timezone: str | None = None
+
+    def today(self, now: datetime | None = None) -> date:
+        """The current date where the clinic is (the server's local date if no zone is set)."""
+        if self.timezone is None:
+            return (now.astimezone() if now else datetime.now().astimezone()).date()
+        return (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(self.timezone)).date()
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -27,7 +37,20 @@ class Settings:
             api_token=env.get("NEEDLECHECK_API_TOKEN") or None,
             rasa_port=_port(env, "NEEDLECHECK_RASA_PORT", 5005),
             host=env.get("NEEDLECHECK_HOST") or "127.0.0.1",
+            timezone=_zone(env.get("NEEDLECHECK_TIMEZONE") or None),
         )
+
+
+def _zone(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"NEEDLECHECK_TIMEZONE={name!r} is not a time zone name (for example Europe/London)"
+        ) from None
+    return name
 
 
 def _port(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:

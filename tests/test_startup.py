@@ -57,3 +57,19 @@ def test_a_bad_port_setting_is_named(tmp_path) -> None:
     done = run("check", env={"NEEDLECHECK_RASA_PORT": "http"})
     assert done.returncode == 3
     assert "NEEDLECHECK_RASA_PORT='http' is not a TCP port number" in done.stderr
+
+
+def test_a_bad_time_zone_stops_start_up_and_the_command_line(tmp_path) -> None:
+    env = {"NEEDLECHECK_VAR_DIR": str(tmp_path), "NEEDLECHECK_TIMEZONE": "Europe/Atlantis"}
+    done = run("check", env=env)
+    assert done.returncode == 3
+    assert "NEEDLECHECK_TIMEZONE='Europe/Atlantis' is not a time zone name" in done.stderr
+    assessed = subprocess.run(
+        [str(BIN), "assess"],
+        input='{"age": 30}\n',
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert assessed.returncode == 3 and assessed.stdout == ""

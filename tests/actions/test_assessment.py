@@ -13,7 +13,7 @@ from actions.assessment import ActionAssessScreening, human_date
 from needlecheck import runtime
 from needlecheck.store.migrate import upgrade
 from needlecheck.store.models import Screening
-from tests.actions.conftest import make_tracker
+from tests.actions.conftest import ROOT, make_tracker
 from tests.screening.test_engine import CLEAR
 
 
@@ -94,3 +94,16 @@ def test_unanswered_questions_are_never_eligible(fresh_services) -> None:
 
 def test_human_date() -> None:
     assert human_date(date(2026, 12, 3)) == "3 December 2026"
+
+
+def test_the_clinic_policy_from_the_environment_applies_and_is_recorded(
+    fresh_services, monkeypatch
+) -> None:
+    example = ROOT / "examples" / "clinic-policy.yml"
+    monkeypatch.setenv("NEEDLECHECK_POLICY", str(example))
+    runtime.services.cache_clear()
+    upgrade(runtime.services().settings.database_url)
+    events, _ = run_action({**CLEAR, "conditions": ["keloid_history"]})
+    assert {e["name"]: e["value"] for e in events}["screening_outcome"] == "clinician_review"
+    (screening,) = stored_screenings()
+    assert (screening.policy_name, screening.policy_version) == ("Riverside Skin Clinic", "2026-11")

@@ -1,0 +1,49 @@
+"""Settings from the environment."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from needlecheck.config import Settings
+
+LATE_EVENING_UTC = datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc)
+
+
+def test_defaults_need_no_configuration(tmp_path) -> None:
+    settings = Settings.from_environment({"NEEDLECHECK_VAR_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path}/needlecheck.db"
+    assert settings.policy_file is None and settings.api_token is None
+    assert (settings.host, settings.rasa_port, settings.timezone) == ("127.0.0.1", 5005, None)
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("Pacific/Auckland", date(2026, 11, 28)),
+        ("Europe/London", date(2026, 11, 27)),
+        ("America/Los_Angeles", date(2026, 11, 27)),
+    ],
+)
+def test_today_is_the_clinics_calendar_day(zone, expected) -> None:
+    settings = Settings.from_environment({"NEEDLECHECK_TIMEZONE": zone})
+    assert settings.today(LATE_EVENING_UTC) == expected
+
+
+def test_without_a_zone_today_is_the_servers_local_date() -> None:
+    assert Settings.from_environment({}).today() == date.today()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("NEEDLECHECK_TIMEZONE", "Mars/Olympus_Mons", "is not a time zone name"),
+        ("NEEDLECHECK_TIMEZONE", "../../etc/passwd", "is not a time zone name"),
+        ("NEEDLECHECK_RASA_PORT", "70000", "is not a TCP port number"),
+    ],
+)
+def test_bad_settings_are_named(name, value, message) -> None:
+    with pytest.raises(ValueError, match=message) as caught:
+        Settings.from_environment({name: value})
+    assert name in str(caught.value)
