@@ -90,6 +90,8 @@ class ScreeningFinding(Base):
     severity = Column(String(16), nullable=False)
     until = Column(Date, nullable=True)
     reason = Column(Text, nullable=False)
+    # What the engine cited when it decided, kept even if the clinic's policy changes later.
+    source = Column(Text, nullable=False)
 
     screening = relationship("Screening", back_populates="findings")
 

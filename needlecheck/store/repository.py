@@ -50,6 +50,7 @@ def save_screening(
                 severity=finding.severity,
                 until=finding.until,
                 reason=finding.reason,
+                source=finding.source,
             )
             for position, finding in enumerate(assessment.findings)
         ],

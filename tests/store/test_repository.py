@@ -49,6 +49,8 @@ def test_a_screening_is_stored_with_its_findings_and_read_back(sessions) -> None
             ("DF-ISOTRETINOIN", "defer", date(2026, 12, 20)),
             ("PR-RETINOID", "prepare", None),
         ]
+        assert screening.findings[0].source.startswith("SkinPen pre-care; disputed")
+        assert "6 months after the last dose" in screening.findings[0].reason
         assert screening.created_at is not None
 
 
