@@ -70,9 +70,8 @@ class ActionAssessScreening(Action):
 
 def facts_from_slots(tracker: Tracker) -> dict[str, Any]:
     """The facts the form has collected; an unset slot is a fact not given, never a 'no'."""
-    return {
-        name: tracker.get_slot(name) for name in FACT_SLOTS if tracker.get_slot(name) is not None
-    }
+    slots = {name: tracker.get_slot(name) for name in FACT_SLOTS}
+    return {name: value for name, value in slots.items() if value is not None}
 
 
 def _store(sessions, conversation_id: str, channel: str, assessment: Assessment) -> None:

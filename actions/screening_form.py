@@ -16,7 +16,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.names import ACTION_VALIDATE_SCREENING_FORM, FACT_SLOTS, UTTER_INVALID_ANSWER
-from needlecheck.screening import FactError, validate_fact
+from needlecheck.screening import FactError, Facts, validate_fact
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +82,15 @@ class ValidateScreeningForm(FormValidationAction):
 
 
 def _checked(slot: str, value: Any, dispatcher: CollectingDispatcher) -> SlotValues:
-    """The slot set to the validated fact, or cleared (so the form asks again) with a note."""
+    """The slot set to the engine's normalised fact, or cleared (so the form asks again)."""
     try:
-        validate_fact(slot, value)
+        normalised = validate_fact(slot, value)
     except FactError as error:
         # The field name only: the value may be personal data.
         logger.info("rejected an answer for %s: %s", slot, error.field)
         dispatcher.utter_message(response=UTTER_INVALID_ANSWER)
         return {slot: None}
-    return {slot: value}
+    return {slot: Facts({slot: normalised}).to_json()[slot]}
 
 
 def _as_list(value: Any) -> Any:
@@ -102,8 +102,7 @@ def _as_list(value: Any) -> Any:
         flat: list[Any] = []
         for item in value:
             flat.extend(item if isinstance(item, list) else [item])
-        # Several mentions of one thing in a message arrive as repeated entities.
-        return list(dict.fromkeys(flat)) if all(isinstance(i, str) for i in flat) else flat
+        return flat
     return value
 
 

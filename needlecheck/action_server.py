@@ -9,15 +9,17 @@ ACTION_PORT = 5055
 
 
 def main() -> int:
+    from needlecheck.config import Settings
     from needlecheck.startup import StartupError, check_startup
 
     try:
-        check_startup()
-    except StartupError as error:
+        settings = Settings.from_environment()
+        check_startup(settings)
+    except (StartupError, ValueError) as error:
         print(f"needlecheck action server: {error}", file=sys.stderr)
         return 3
-    # rasa-sdk binds to SANIC_HOST and would default to every interface.
-    os.environ.setdefault("SANIC_HOST", "127.0.0.1")
+    # rasa-sdk binds to SANIC_HOST and would otherwise listen on every interface.
+    os.environ["SANIC_HOST"] = settings.host
     from rasa_sdk.endpoint import run
 
     run("actions", port=ACTION_PORT)

@@ -132,6 +132,7 @@ def _cmd_policy(args: argparse.Namespace) -> int:
 
 def _cmd_db(args: argparse.Namespace) -> int:
     from needlecheck.config import Settings
+    from needlecheck.store.database import redacted_url
     from needlecheck.store.migrate import current_revision, upgrade
 
     settings = Settings.from_environment()
@@ -140,7 +141,9 @@ def _cmd_db(args: argparse.Namespace) -> int:
             upgrade(settings.database_url)
         print(f"database revision: {current_revision(settings.database_url)}")
     except Exception as error:
-        print(f"needlecheck: database {_redact(settings.database_url)}: {error}", file=sys.stderr)
+        print(
+            f"needlecheck: database {redacted_url(settings.database_url)}: {error}", file=sys.stderr
+        )
         return EXIT_CONFIGURATION
     return 0
 
@@ -169,12 +172,6 @@ def _refuse_bad_configuration(start: Callable[[], int]) -> int:
     except StartupError as error:
         print(f"needlecheck: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

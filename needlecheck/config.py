@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -27,7 +28,7 @@ class Settings:
         return (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(self.timezone)).date()
 
     @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         var_dir = Path(env.get("NEEDLECHECK_VAR_DIR") or "var").resolve()
         return cls(
@@ -53,7 +54,7 @@ def _zone(name: str | None) -> str | None:
     return name
 
 
-def _port(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if not raw:
         return default

@@ -29,6 +29,7 @@ def check_startup(settings: Settings | None = None) -> list[str]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from needlecheck.screening import PolicyError, load_policy
+    from needlecheck.store.database import redacted_url
     from needlecheck.store.migrate import current_revision, head_revision
 
     try:
@@ -53,21 +54,14 @@ def check_startup(settings: Settings | None = None) -> list[str]:
         )
     return [
         f"policy: {policy.name} (version {policy.version}), {len(policy.rules)} rules",
-        f"database: {_redacted(settings.database_url)} at schema {revision}",
+        f"database: {redacted_url(settings.database_url)} at schema {revision}",
     ]
-
-
-def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     # A health product sends nothing to third parties, and start-up must not need the network.
     env["RASA_TELEMETRY_ENABLED"] = "false"
-    env["SANIC_HOST"] = settings.host
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
 

@@ -73,3 +73,16 @@ def test_a_bad_time_zone_stops_start_up_and_the_command_line(tmp_path) -> None:
         check=False,
     )
     assert assessed.returncode == 3 and assessed.stdout == ""
+
+
+def test_the_action_server_alone_refuses_a_bad_setting(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "needlecheck.action_server"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "NEEDLECHECK_VAR_DIR": str(tmp_path), "NEEDLECHECK_RASA_PORT": "x"},
+    )
+    assert done.returncode == 3
+    assert "NEEDLECHECK_RASA_PORT='x' is not a TCP port number" in done.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -136,12 +136,12 @@ def _override(rule: Rule, change: object, fail) -> Rule:
         "params": params,
         "reason": reason,
         "source": rule.source,
+        "examples": rule.examples,
     }
     try:
-        rebuilt = build_rule(entry)
+        return build_rule(entry)
     except RulesError as error:
         raise fail(str(error)) from None
-    return replace(rebuilt, examples=rule.examples)
 
 
 def load_policy(path: str | os.PathLike[str] | None) -> Policy:

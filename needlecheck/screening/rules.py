@@ -57,13 +57,11 @@ class Rule:
     when: Mapping[str, Any]
     params: Mapping[str, int]
     reason_template: str
+    # The template with the parameters filled in, as the person reads it.
+    reason: str
     source: str
+    condition: Condition = field(compare=False, repr=False)
     examples: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    condition: Condition = field(default=lambda facts, today: NO_MATCH, compare=False, repr=False)
-
-    @property
-    def reason(self) -> str:
-        return self.reason_template.format_map(dict(self.params))
 
 
 def build_rule(entry: Mapping[str, Any]) -> Rule:
@@ -87,21 +85,22 @@ def build_rule(entry: Mapping[str, Any]) -> Rule:
     for key in ("reason", "source"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise RulesError(f"rule {rule_id}: '{key}' must be a non-empty text")
+    template = " ".join(entry["reason"].split())
     try:
-        entry["reason"].format_map(params)
+        reason = template.format_map(params)
     except (KeyError, ValueError, IndexError) as error:
         raise RulesError(f"rule {rule_id}: reason refers to an unknown parameter {error}") from None
     when = entry.get("when")
-    condition = _compile(when, params, rule_id)
     return Rule(
         id=rule_id,
         severity=severity,
         when=when,
         params=params,
-        reason_template=" ".join(entry["reason"].split()),
+        reason_template=template,
+        reason=reason,
         source=entry["source"].strip(),
+        condition=_compile(when, params, rule_id),
         examples=entry.get("examples") or {},
-        condition=condition,
     )
 
 

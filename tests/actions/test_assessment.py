@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from actions.assessment import ActionAssessScreening, human_date
 from needlecheck import runtime
+from needlecheck.screening.dates import add_months
 from needlecheck.store.migrate import upgrade
 from needlecheck.store.models import Screening
 from tests.actions.conftest import ROOT, make_tracker
@@ -63,10 +64,11 @@ def test_staff_notes_are_not_shown_to_the_person(fresh_services) -> None:
 
 def test_a_dated_deferral_names_the_earliest_date(fresh_services) -> None:
     upgrade(runtime.services().settings.database_url)
-    last_dose = date.today().replace(day=1).isoformat()
-    _, messages = run_action({**CLEAR, "isotretinoin": {"status": "past", "last_dose": last_dose}})
+    last_dose = runtime.services().settings.today().replace(day=1)
+    slots = {**CLEAR, "isotretinoin": {"status": "past", "last_dose": last_dose.isoformat()}}
+    _, messages = run_action(slots)
     assert messages[0]["response"] == "utter_outcome_defer_dated"
-    assert messages[0]["earliest_date"].endswith(str(date.today().year + (date.today().month > 6)))
+    assert messages[0]["earliest_date"] == human_date(add_months(last_dose, 6))
 
 
 def test_a_database_that_is_down_still_gives_the_result(fresh_services, monkeypatch) -> None:

@@ -34,7 +34,12 @@ def validate(slot: str, value, domain):
         ("isotretinoin", ["never"], {"status": "never"}),
         ("pregnant_or_breastfeeding", False, False),
         ("cancer_treatment", "none", {"status": "none"}),
-        ("recent_procedures", ["laser", "filler"], [{"type": "laser"}, {"type": "filler"}]),
+        (
+            "recent_procedures",
+            ["laser", "filler"],
+            [{"type": "laser", "date": None}, {"type": "filler", "date": None}],
+        ),
+        ("treatment_area", ["face", "neck", "face"], ["face", "neck"]),
         ("recent_procedures", [], []),
     ],
 )

@@ -65,7 +65,12 @@ def assistant(tmp_path_factory) -> Iterator[dict]:
             process.kill()
             pytest.fail("the assistant did not start:\n" + (var / "run.log").read_text()[-3000:])
         time.sleep(1)
-    info = {"process": process, "var": var, "db": f"sqlite:///{var / 'needlecheck.db'}"}
+    info = {
+        "process": process,
+        "var": var,
+        "db": f"sqlite:///{var / 'needlecheck.db'}",
+        "log": (var / "run.log").read_text(),
+    }
     yield info
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
@@ -95,6 +100,14 @@ def screenings(db: str, sender: str) -> list[tuple]:
         ).all()
     engine.dispose()
     return [tuple(row) for row in rows]
+
+
+def test_start_up_says_where_to_talk_to_it(assistant) -> None:
+    log = assistant["log"]
+    assert f"POST http://localhost:{PORT}/webhooks/rest/webhook" in log
+    assert f"socket.io channel: http://localhost:{PORT}/socket.io" in log
+    assert "needs ?token=$NEEDLECHECK_API_TOKEN" in log
+    assert "Press Ctrl-C to stop." in log
 
 
 def test_a_typed_screening_ends_with_a_recommendation_and_one_stored_record(assistant) -> None:
