@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -15,6 +15,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions.names import (
     ACTION_ASSESS_SCREENING,
+    CONSENT_GIVEN,
+    SLOT_CONSENT,
+    SLOT_CONSENT_AT,
+    SLOT_CONSENT_VERSION,
+    SLOT_SCREENING_ID,
+    UTTER_OFFER_NEXT_STEP,
     FACT_SLOTS,
     SLOT_SCREENING_OUTCOME,
     SLOT_SCREENING_RULES,
@@ -53,18 +59,30 @@ class ActionAssessScreening(Action):
             dispatcher.utter_message(response=UTTER_SCREENING_ERROR)
             return []
         channel = tracker.get_latest_input_channel() or "unknown"
-        try:
-            await asyncio.to_thread(
-                _store, runtime.sessions, tracker.sender_id, channel, assessment
-            )
-        except SQLAlchemyError as error:
-            # The person still gets their result; the clinic sees the gap in the logs.
-            logger.error("could not store a screening: %s", error.__class__.__name__)
-            dispatcher.utter_message(response=UTTER_STORAGE_UNAVAILABLE)
+        screening_id: int | None = None
+        # Health answers are kept only with consent; urgent advice is given regardless.
+        if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
+            try:
+                screening_id = await asyncio.to_thread(
+                    _store,
+                    runtime.sessions,
+                    tracker.sender_id,
+                    channel,
+                    assessment,
+                    tracker.get_slot(SLOT_CONSENT_VERSION) or "unknown",
+                    _parse_time(tracker.get_slot(SLOT_CONSENT_AT)),
+                )
+            except SQLAlchemyError as error:
+                # The person still gets their result; the clinic sees the gap in the logs.
+                logger.error("could not store a screening: %s", error.__class__.__name__)
+                dispatcher.utter_message(response=UTTER_STORAGE_UNAVAILABLE)
         explain(assessment, dispatcher)
+        if assessment.outcome != "urgent_care":
+            dispatcher.utter_message(response=UTTER_OFFER_NEXT_STEP)
         return [
             SlotSet(SLOT_SCREENING_OUTCOME, assessment.outcome),
             SlotSet(SLOT_SCREENING_RULES, assessment.rules),
+            SlotSet(SLOT_SCREENING_ID, screening_id),
         ]
 
 
@@ -74,11 +92,33 @@ def facts_from_slots(tracker: Tracker) -> dict[str, Any]:
     return {name: value for name, value in slots.items() if value is not None}
 
 
-def _store(sessions, conversation_id: str, channel: str, assessment: Assessment) -> None:
+def _store(
+    sessions,
+    conversation_id: str,
+    channel: str,
+    assessment: Assessment,
+    consent_version: str,
+    consent_at: datetime | None,
+) -> int:
     with sessions.begin() as session:
-        save_screening(
-            session, conversation_id=conversation_id, channel=channel, assessment=assessment
+        screening = save_screening(
+            session,
+            conversation_id=conversation_id,
+            channel=channel,
+            assessment=assessment,
+            consent_text_version=consent_version,
+            consent_at=consent_at,
         )
+        return screening.id
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def explain(assessment: Assessment, dispatcher: CollectingDispatcher) -> None:

@@ -63,6 +63,9 @@ class Screening(Base):
     policy_name = Column(String(200), nullable=False)
     policy_version = Column(String(64), nullable=False)
     assessed_on = Column(Date, nullable=False)
+    # The person's consent to health questions: which text they agreed to, and when.
+    consent_text_version = Column(String(64), nullable=True)
+    consent_at = Column(DateTime(timezone=True), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -29,11 +29,21 @@ class InvalidRecord(ValueError):
 
 
 def save_screening(
-    session: Session, *, conversation_id: str, channel: str, assessment: Assessment
+    session: Session,
+    *,
+    conversation_id: str,
+    channel: str,
+    assessment: Assessment,
+    consent_text_version: str,
+    consent_at: datetime | None = None,
 ) -> Screening:
+    """Store a screening; health answers are kept only with the person's consent."""
     _require(conversation_id, "conversation_id")
     _require(channel, "channel")
+    _require(consent_text_version, "consent_text_version")
     screening = Screening(
+        consent_text_version=consent_text_version,
+        consent_at=consent_at or utcnow(),
         conversation_id=conversation_id,
         channel=channel,
         facts=assessment.facts.to_json(),

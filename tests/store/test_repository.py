@@ -31,6 +31,7 @@ def deferred():
 def test_a_screening_is_stored_with_its_findings_and_read_back(sessions) -> None:
     with sessions.begin() as session:
         stored = repository.save_screening(
+            consent_text_version="sha256:test",
             session, conversation_id="c-1", channel="rest", assessment=deferred()
         )
         screening_id = stored.id
@@ -57,6 +58,7 @@ def test_a_screening_is_stored_with_its_findings_and_read_back(sessions) -> None
 def test_an_incomplete_screening_keeps_its_missing_facts_and_no_outcome(sessions) -> None:
     with sessions.begin() as session:
         repository.save_screening(
+            consent_text_version="sha256:test",
             session,
             conversation_id="c-2",
             channel="socketio",
@@ -71,6 +73,7 @@ def test_latest_screening_and_filters(sessions) -> None:
     with sessions.begin() as session:
         for outcome_facts in ({**CLEAR}, {**CLEAR, "conditions": ["diabetes"]}):
             repository.save_screening(
+            consent_text_version="sha256:test",
                 session,
                 conversation_id="c-3",
                 channel="rest",
@@ -88,6 +91,7 @@ def test_latest_screening_and_filters(sessions) -> None:
 def test_deleting_a_screening_deletes_its_findings_and_keeps_requests(sessions) -> None:
     with sessions.begin() as session:
         screening = repository.save_screening(
+            consent_text_version="sha256:test",
             session, conversation_id="c-4", channel="rest", assessment=deferred()
         )
         repository.add_handoff_request(
@@ -200,6 +204,7 @@ def test_empty_identifiers_are_refused(sessions) -> None:
     with sessions.begin() as session:
         with pytest.raises(InvalidRecord, match="conversation_id"):
             repository.save_screening(
+            consent_text_version="sha256:test",
                 session, conversation_id=" ", channel="rest", assessment=deferred()
             )
         with pytest.raises(InvalidRecord, match="reason"):

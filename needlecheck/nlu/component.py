@@ -1,0 +1,106 @@
+"""The Rasa NLU component: screening facts with clinical context, as Rasa entities.
+
+Each mention becomes an entity named after its SCREENING.md fact, valued with what it
+contributes; a denied mention ("no acne") carries the role `denied`. A red flag the person
+has now overrides the intent with `report_red_flag`, so that the urgent-care path cannot
+depend on a statistical classifier's guess.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from needlecheck.config import Settings
+from needlecheck.nlu.extractor import DEFAULT_CONTEXT_RULES, DEFAULT_LEXICON, Extractor, Mention
+
+logger = logging.getLogger(__name__)
+
+DENIED_ROLE = "denied"
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
+class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            # Paths relative to the project root; None means the files shipped in the package.
+            "lexicon": None,
+            "context_rules": None,
+            "red_flag_intent": "report_red_flag",
+        }
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
+        self._extractor = Extractor(
+            Path(config["lexicon"]) if config.get("lexicon") else DEFAULT_LEXICON,
+            Path(config["context_rules"]) if config.get("context_rules") else DEFAULT_CONTEXT_RULES,
+        )
+        # Dates are relative to the clinic's calendar day, as the engine's are.
+        self._settings = Settings.from_environment()
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> ScreeningFactExtractor:
+        return cls(config)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        today = self._settings.today()
+        for message in messages:
+            text = message.get(TEXT)
+            if not text or text.startswith("/"):
+                continue
+            mentions = self._extractor.extract(text, today)
+            entities = self.add_extractor_name(_entities(mentions))
+            message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
+            if any(m.fact == "red_flags" and not m.denied for m in mentions):
+                self._raise_red_flag(message)
+        return messages
+
+    def _raise_red_flag(self, message: Message) -> None:
+        intent = {"name": self._config["red_flag_intent"], "confidence": 1.0}
+        ranking = [intent] + [
+            i for i in message.get(INTENT_RANKING_KEY) or [] if i.get("name") != intent["name"]
+        ]
+        message.set(INTENT, intent, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+
+def _entities(mentions: list[Mention]) -> list[dict[str, Any]]:
+    seen: set[tuple[str, str, bool]] = set()
+    entities = []
+    for mention in mentions:
+        key = (mention.fact, json.dumps(mention.value, sort_keys=True), mention.denied)
+        if key in seen:
+            continue
+        seen.add(key)
+        entity: dict[str, Any] = {
+            "entity": mention.fact,
+            "value": mention.value,
+            "start": mention.start,
+            "end": mention.end,
+            "confidence_entity": 1.0,
+        }
+        if mention.denied:
+            entity["role"] = DENIED_ROLE
+        entities.append(entity)
+    return entities

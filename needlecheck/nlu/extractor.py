@@ -1,0 +1,330 @@
+"""Screening facts in free text, with clinical context: medspaCy target rules and ConText.
+
+The lexicon (lexicon.yml) maps what people say to SCREENING.md's values; the ConText rules
+(context.yml) decide whether a mention is denied, in the past, hypothetical or about a
+family member. The result is a list of `Mention`s: a fact, the value it contributes, and
+whether the person denied it. Nothing here knows about Rasa.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from needlecheck.nlu.timeexpr import NUMBER, TimeExpression, find_time_expressions, parse_number
+
+HERE = Path(__file__).parent
+DEFAULT_LEXICON = HERE / "lexicon.yml"
+DEFAULT_CONTEXT_RULES = HERE / "context.yml"
+
+# Facts whose mentions in the past still describe the person now.
+KEEPS_HISTORY = {"conditions", "isotretinoin", "cancer_treatment", "recent_procedures", "skin_concerns", "treatment_area", "allergies"}
+# Typos are looked up only for words this long, against lexicon words as long.
+FUZZY_MIN_LENGTH = 5
+FUZZY_CUTOFF = 0.84
+AGE_RANGE = range(1, 121)
+_AGE_PATTERNS = [
+    re.compile(rf"\b(?:i'?m|i am|im|age|aged|age is|turning|turned)\s+(?P<n>{NUMBER})\b(?!\s*(?:days?|weeks?|months?|%|percent))"),
+    re.compile(rf"\b(?P<n>{NUMBER})\s*(?:years? old|yrs? old|y/?o|year-old)\b"),
+]
+
+
+class LexiconError(ValueError):
+    """A lexicon or ConText rules file that cannot be used, with the place it went wrong."""
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One piece of a fact found in a message.
+
+    `value` is what the mention contributes: a list item ("retinoid"), an age (34), a
+    boolean, or an object ({"status": "past", "last_dose": "2016-11-27"}). `denied` is
+    True when the person said they do not have it ("no acne").
+    """
+
+    fact: str
+    value: Any
+    start: int
+    end: int
+    text: str
+    denied: bool = False
+
+
+@dataclass(frozen=True)
+class Term:
+    fact: str
+    value: Any
+    phrase: str
+    also: dict[str, str] = field(default_factory=dict)
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    terms: tuple[Term, ...]
+    allergy_cues: tuple[str, ...]
+    past_cues: tuple[str, ...]
+    current_cues: tuple[str, ...]
+    still_going: tuple[str, ...]
+    date_unknown: tuple[str, ...]
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_LEXICON) -> Lexicon:
+        from needlecheck.screening.facts import FACTS, validate_fact
+
+        data = _read_yaml(path)
+        terms: list[Term] = []
+        for fact, values in (data.get("terms") or {}).items():
+            if fact not in FACTS:
+                raise LexiconError(f"{path}: terms.{fact}: not a fact of SCREENING.md")
+            for raw_value, phrases in values.items():
+                value = _term_value(fact, raw_value)
+                if fact not in {"isotretinoin", "cancer_treatment"}:
+                    try:
+                        validate_fact(fact, _as_fact(fact, value))
+                    except ValueError as error:
+                        raise LexiconError(f"{path}: terms.{fact}.{raw_value}: {error}") from None
+                for entry in phrases:
+                    terms.append(_term(path, fact, value, entry))
+        return cls(
+            terms=tuple(terms),
+            **{
+                key: tuple(str(item).lower() for item in data.get(key) or ())
+                for key in ("allergy_cues", "past_cues", "current_cues", "still_going", "date_unknown")
+            },
+        )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise LexiconError(f"{path}: {error}") from None
+    if not isinstance(data, dict):
+        raise LexiconError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _term_value(fact: str, raw: str) -> Any:
+    if fact == "pregnant_or_breastfeeding":
+        return raw == "true"
+    return raw
+
+
+def _as_fact(fact: str, value: Any) -> Any:
+    if fact == "recent_procedures":
+        return [{"type": value}]
+    if fact == "pregnant_or_breastfeeding":
+        return value
+    return [value]
+
+
+def _term(path: Path, fact: str, value: Any, entry: Any) -> Term:
+    if isinstance(entry, str):
+        return Term(fact, value, entry.lower())
+    if isinstance(entry, dict) and isinstance(entry.get("phrase"), str):
+        when = entry.get("when")
+        if when not in (None, "current"):
+            raise LexiconError(f"{path}: terms.{fact}.{value}: 'when' must be 'current'")
+        return Term(fact, value, entry["phrase"].lower(), dict(entry.get("also") or {}), when)
+    raise LexiconError(f"{path}: terms.{fact}.{value}: {entry!r} is neither a phrase nor {{phrase: ...}}")
+
+
+def contains_phrase(text: str, phrases: Iterable[str]) -> bool:
+    """Whether `text` has one of `phrases` as whole words, ignoring case."""
+    return _contains_cue(text.lower(), phrases)
+
+
+def _contains_cue(text: str, cues: Iterable[str]) -> bool:
+    return any(re.search(rf"(?<![\w']){re.escape(cue)}(?![\w'])", text) for cue in cues)
+
+
+class Extractor:
+    """Finds screening facts in a message. Build once per process: loading takes ~0.5 s."""
+
+    def __init__(self, lexicon_path: Path = DEFAULT_LEXICON, context_path: Path = DEFAULT_CONTEXT_RULES) -> None:
+        self.lexicon = Lexicon.load(lexicon_path)
+        self.context_path = context_path
+        self._by_phrase = {(t.fact, t.phrase): t for t in self.lexicon.terms}
+        single_words = {t.phrase for t in self.lexicon.terms if " " not in t.phrase and len(t.phrase) >= FUZZY_MIN_LENGTH}
+        self._fuzzy_words = sorted(single_words)
+        self._context_rules = _context_rules(context_path)
+
+    @cached_property
+    def nlp(self):  # noqa: ANN201 - spaCy's Language, imported lazily (it imports TensorFlow)
+        import spacy
+        from medspacy.context import ConText, ConTextRule  # noqa: F401 - registers the factory
+        from medspacy.target_matcher import TargetMatcher, TargetRule  # noqa: F401
+
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
+        matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": None})
+        matcher.add([TargetRule(t.phrase, t.fact, metadata={"phrase": t.phrase}) for t in self.lexicon.terms])
+        context = nlp.add_pipe("medspacy_context", config={"rules": None, "max_scope": 8})
+        context.add([ConTextRule(**rule) for rule in self._context_rules])
+        return nlp
+
+    def extract(self, text: str, today: date) -> list[Mention]:
+        from spacy.tokens import Span
+        from spacy.util import filter_spans
+
+        nlp = self.nlp
+        doc = nlp.make_doc(text)
+        for name, pipe in nlp.pipeline:
+            if name == "medspacy_context":
+                break
+            result = pipe(doc)
+            if name == "medspacy_target_matcher":
+                spans = list(result)
+            else:
+                doc = result
+        spans.extend(self._typos(doc, spans, Span))
+        doc.ents = filter_spans(spans)
+        doc = nlp.get_pipe("medspacy_context")(doc)
+
+        times = find_time_expressions(text, today)
+        mentions = self._ages(text)
+        age_spans = [(m.start, m.end) for m in mentions]
+        times = [t for t in times if not any(t.start < e and t.end > s for s, e in age_spans)]
+        age_now = mentions[0].value if mentions else None
+        short_answer = len(doc) <= 4
+        for span in doc.ents:
+            mentions.extend(self._interpret(span, times, age_now, today, short_answer))
+        # Time expressions of their own answer the date follow-up questions.
+        for expression in times:
+            value = {"date": expression.when.isoformat()} if expression.when else {"at_age": expression.at_age}
+            mentions.append(Mention("time", value, expression.start, expression.end, expression.text))
+        return mentions
+
+    def _ages(self, text: str) -> list[Mention]:
+        lowered = text.lower()
+        bare = lowered.strip(" .!")
+        whole = parse_number(bare) if re.fullmatch(NUMBER, bare) else None
+        if whole is not None and whole in AGE_RANGE:
+            return [Mention("age", whole, 0, len(text), text)]
+        for pattern in _AGE_PATTERNS:
+            match = pattern.search(lowered)
+            if match:
+                number = parse_number(match.group("n"))
+                if number is not None and number in AGE_RANGE:
+                    start, end = match.span("n")
+                    return [Mention("age", number, start, end, text[start:end])]
+        return []
+
+    def _typos(self, doc, spans, span_class) -> list[Any]:
+        covered = {i for span in spans for i in range(span.start, span.end)}
+        found = []
+        for token in doc:
+            word = token.lower_
+            if token.i in covered or not token.is_alpha or len(word) < FUZZY_MIN_LENGTH:
+                continue
+            close = difflib.get_close_matches(word, self._fuzzy_words, n=1, cutoff=FUZZY_CUTOFF)
+            if not close:
+                continue
+            term = next(t for t in self.lexicon.terms if t.phrase == close[0])
+            span = span_class(doc, token.i, token.i + 1, label=term.fact)
+            span._.target_rule = _FuzzyRule(term.phrase)
+            found.append(span)
+        return found
+
+    def _interpret(self, span, times: list[TimeExpression], age_now: int | None, today: date, short_answer: bool) -> list[Mention]:
+        term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))
+        if term is None or span._.is_family or span._.is_hypothetical:
+            return []
+        sentence = span.sent.text.lower()
+        start, end = span.start_char, span.end_char
+        when = _nearest(times, span.sent.start_char, span.sent.end_char, start, end)
+        historical = span._.is_historical or _contains_cue(sentence, self.lexicon.past_cues)
+        current = _contains_cue(sentence, self.lexicon.current_cues)
+        denied = span._.is_negated
+
+        def mention(fact: str, value: Any, denied: bool = False) -> Mention:
+            return Mention(fact, value, start, end, span.text, denied)
+
+        fact = term.fact
+        also = [] if denied or span._.is_historical and fact == "active_skin_issues" and not term.also else [mention(f, v) for f, v in term.also.items()]
+        if fact in {"isotretinoin", "cancer_treatment"}:
+            return [mention(fact, self._course(fact, denied, historical, current, when, age_now, today))]
+        if fact == "pregnant_or_breastfeeding":
+            return [] if span._.is_historical else [mention(fact, not denied)]
+        if fact == "allergies" and not (_contains_cue(sentence, self.lexicon.allergy_cues) or short_answer):
+            return []
+        if fact == "recent_procedures":
+            if denied:
+                return [mention(fact, term.value, denied=True)]
+            value: dict[str, Any] = {"type": term.value}
+            resolved = when.resolve(age_now, today) if when else None
+            if resolved is not None:
+                value["date"] = resolved.isoformat()
+            return [mention(fact, value)]
+        if term.when == "current" and not denied and historical and not current:
+            return also
+        if span._.is_historical and fact not in KEEPS_HISTORY and not denied:
+            return also
+        return [mention(fact, term.value, denied)] + also
+
+    def _course(self, fact: str, denied: bool, historical: bool, current: bool, when: TimeExpression | None, age_now: int | None, today: date) -> dict[str, Any]:
+        """isotretinoin / cancer_treatment: never or none, current, or past with a date."""
+        if denied:
+            return {"status": "never" if fact == "isotretinoin" else "none"}
+        ongoing = when is not None and when.text.lower().startswith("since")
+        if current and (ongoing or not (historical or when)):
+            return {"status": "current"}
+        course: dict[str, Any] = {"status": "past"}
+        resolved = when.resolve(age_now, today) if when else None
+        if resolved is not None:
+            course["last_dose" if fact == "isotretinoin" else "ended"] = resolved.isoformat()
+        return course
+
+    def says_still_going(self, text: str) -> bool:
+        return _contains_cue(text.lower(), self.lexicon.still_going)
+
+    def says_date_unknown(self, text: str) -> bool:
+        return _contains_cue(text.lower(), self.lexicon.date_unknown)
+
+
+@dataclass(frozen=True)
+class _FuzzyRule:
+    """Stands in for a medspaCy TargetRule on a span found by spelling similarity."""
+
+    phrase: str
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"phrase": self.phrase}
+
+
+def _nearest(times: list[TimeExpression], sent_start: int, sent_end: int, start: int, end: int) -> TimeExpression | None:
+    in_sentence = [t for t in times if t.start >= sent_start and t.end <= sent_end]
+    if not in_sentence:
+        return None
+    return min(in_sentence, key=lambda t: (t.start - end) if t.start >= end else (start - t.end) + 1000)
+
+
+def _context_rules(path: Path) -> list[dict[str, Any]]:
+    data = _read_yaml(path)
+    rules = data.get("rules")
+    if not isinstance(rules, list):
+        raise LexiconError(f"{path}: 'rules' must be a list")
+    allowed = {"literal", "category", "pattern", "direction", "allowed_types", "excluded_types", "max_scope", "max_targets", "terminated_by"}
+    checked = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict) or not {"literal", "category"} <= set(rule):
+            raise LexiconError(f"{path}: rules[{index}]: needs 'literal' and 'category'")
+        unknown = set(rule) - allowed
+        if unknown:
+            raise LexiconError(f"{path}: rules[{index}]: unknown field(s) {sorted(unknown)}")
+        rule = dict(rule)
+        for key in ("allowed_types", "excluded_types", "terminated_by"):
+            if key in rule:
+                rule[key] = set(rule[key])
+        checked.append(rule)
+    return checked

@@ -1,0 +1,212 @@
+"""Time expressions in what people write, turned into calendar dates.
+
+"two months ago", "in March", "last week", "10 days ago", "since 2019", "as a teenager"
+(with the person's age) all become a date relative to the conversation's date. When an
+expression names a whole period ("in March", "in 2019", "last year") the latest day of it
+is taken: a later date can only lengthen a waiting period, never shorten one.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from word2number import w2n
+
+from needlecheck.screening.dates import add_months
+
+# Number words people write for counts and ages ("ten years ago", "thirty-four").
+_NUMBER_WORD = (
+    r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+    r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+    r"sixty|seventy|eighty|ninety|hundred)"
+)
+NUMBER = rf"(?:\d{{1,3}}|{_NUMBER_WORD}(?:[\s-]+{_NUMBER_WORD})*)"
+_MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+_MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
+_MONTHS["sept"] = 9
+_MONTH = r"(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_UNIT = r"(?P<unit>day|week|month|year)s?"
+# "a couple of" is two; "a few" and "several" are taken as two as well: the most recent
+# reading keeps a waiting period on the safe side.
+_FUZZY_COUNTS = {"a": 1, "an": 1, "one": 1, "a couple of": 2, "a couple": 2, "a few": 2, "few": 2, "several": 2}
+_FUZZY = r"(?:a couple of|a couple|a few|several|few|an|a)"
+# Ages a period of life ends at, for "as a teenager" and the like.
+_LIFE_STAGES = {
+    "as a teenager": 19,
+    "as a teen": 19,
+    "in my teens": 19,
+    "in high school": 18,
+    "in my twenties": 29,
+    "in my 20s": 29,
+    "in college": 22,
+    "at university": 22,
+    "in university": 22,
+}
+
+
+@dataclass(frozen=True)
+class TimeExpression:
+    """A time expression found in a text; exactly one of `when` or `at_age` is set."""
+
+    start: int
+    end: int
+    text: str
+    when: date | None = None
+    # "as a teenager" / "when I was 16": the age then; a date needs the person's age now.
+    at_age: int | None = None
+
+    def resolve(self, age_now: int | None, today: date) -> date | None:
+        """The date, using the person's current age for a life-stage expression."""
+        if self.when is not None:
+            return self.when
+        if self.at_age is None or age_now is None or age_now < self.at_age:
+            return None
+        # The last day they were still that age is at most (now - then - 1) years ago.
+        years = max(age_now - self.at_age - 1, 0)
+        return add_months(today, -12 * years)
+
+
+def parse_number(text: str) -> int | None:
+    """'34', 'thirty-four', 'thirty four' -> 34; None when it is not a number."""
+    cleaned = text.strip().lower().replace("-", " ")
+    if cleaned.isdigit():
+        return int(cleaned)
+    try:
+        value = w2n.word_to_num(cleaned)
+    except ValueError:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _past_month(month: int, today: date, year: int | None) -> date:
+    if year is not None:
+        return min(_month_end(year, month), today)
+    # "in March" means the most recent March that has begun.
+    candidate_year = today.year if month <= today.month else today.year - 1
+    return min(_month_end(candidate_year, month), today)
+
+
+def _ago(count: int, unit: str, today: date) -> date:
+    if unit == "day":
+        return today - timedelta(days=count)
+    if unit == "week":
+        return today - timedelta(weeks=count)
+    if unit == "month":
+        return add_months(today, -count)
+    return add_months(today, -12 * count)
+
+
+def _last(unit: str, today: date) -> date:
+    """'last week/month/year': the latest day of that period."""
+    if unit == "week":
+        return today - timedelta(days=today.weekday() + 1)
+    if unit == "month":
+        first = today.replace(day=1)
+        return first - timedelta(days=1)
+    return date(today.year - 1, 12, 31)
+
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b(?P<iso>\d{4}-\d{2}-\d{2})\b"), "iso"),
+    (re.compile(rf"\b(?P<count>{NUMBER})\s+{_UNIT}\s+(?:ago|back)\b"), "ago"),
+    (re.compile(rf"\b(?P<fuzzy>{_FUZZY})\s+{_UNIT}\s+(?:ago|back)\b"), "fuzzy_ago"),
+    (re.compile(r"\b(?:last|past)\s+(?P<unit>week|month|year)\b"), "last"),
+    (re.compile(r"\b(?:this|earlier this)\s+(?P<unit>week|month|year)\b"), "this"),
+    (re.compile(r"\byesterday\b"), "yesterday"),
+    (re.compile(r"\b(?:today|this morning)\b"), "today"),
+    (
+        re.compile(
+            rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month>{_MONTH})(?:,?\s+(?P<year>\d{{4}}))?\b"
+        ),
+        "day_month",
+    ),
+    (
+        re.compile(
+            rf"\b(?P<month>{_MONTH})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<year>\d{{4}}))?\b"
+        ),
+        "day_month",
+    ),
+    (re.compile(rf"\b(?:since\s+)?(?P<month>{_MONTH})(?:\s+(?:of\s+)?(?P<year>\d{{4}}))?\b"), "month"),
+    (re.compile(r"\b(?:in|since|during|around|back in|from|until|till)\s+(?P<year>(?:19|20)\d{2})\b"), "year"),
+    (re.compile(r"\b(?P<year>(?:19|20)\d{2})\b"), "year"),
+    (re.compile(r"\b(?P<stage>" + "|".join(map(re.escape, _LIFE_STAGES)) + r")\b"), "stage"),
+    (re.compile(rf"\b(?:when i was|at age|at the age of|aged)\s+(?P<age>{NUMBER})\b"), "age"),
+]
+
+
+def find_time_expressions(text: str, today: date) -> list[TimeExpression]:
+    """Every past time expression in `text`, left to right, without overlaps."""
+    lowered = text.lower()
+    found: list[TimeExpression] = []
+    taken: list[tuple[int, int]] = []
+    for pattern, kind in _PATTERNS:
+        for match in pattern.finditer(lowered):
+            start, end = match.span()
+            if any(start < t_end and end > t_start for t_start, t_end in taken):
+                continue
+            expression = _interpret(kind, match, today)
+            if expression is None:
+                continue
+            when, at_age = expression
+            if when is not None and when > today:
+                # A future date is a plan, not a past event.
+                continue
+            taken.append((start, end))
+            found.append(TimeExpression(start, end, text[start:end], when, at_age))
+    return sorted(found, key=lambda e: e.start)
+
+
+def _interpret(kind: str, match: re.Match[str], today: date) -> tuple[date | None, int | None] | None:
+    groups = match.groupdict()
+    try:
+        if kind == "iso":
+            return date.fromisoformat(groups["iso"]), None
+        if kind == "ago":
+            count = parse_number(groups["count"])
+            return (None if count is None else (_ago(count, groups["unit"], today), None))
+        if kind == "fuzzy_ago":
+            return _ago(_FUZZY_COUNTS[groups["fuzzy"]], groups["unit"], today), None
+        if kind == "last":
+            return _last(groups["unit"], today), None
+        if kind == "this":
+            return today, None
+        if kind == "yesterday":
+            return today - timedelta(days=1), None
+        if kind == "today":
+            return today, None
+        if kind == "day_month":
+            month = _MONTHS[groups["month"].rstrip(".")]
+            year = int(groups["year"]) if groups.get("year") else None
+            day = int(groups["day"])
+            if year is None:
+                year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
+            return date(year, month, day), None
+        if kind == "month":
+            # "may" and "march" are also ordinary words: take them as months only with a
+            # year or after a preposition that introduces a time.
+            month_word = groups["month"].rstrip(".")
+            year = int(groups["year"]) if groups.get("year") else None
+            before = match.string[: match.start()].rstrip().split(" ")[-1:]
+            if year is None and not match.group(0).startswith("since") and (not before or before[0] not in {"in", "since", "during", "around", "early", "late", "mid", "last", "until", "till", "from"}):
+                return None
+            return _past_month(_MONTHS[month_word], today, year), None
+        if kind == "year":
+            year = int(groups["year"])
+            if year > today.year:
+                return None
+            return (today if year == today.year else date(year, 12, 31)), None
+        if kind == "stage":
+            return None, _LIFE_STAGES[groups["stage"]]
+        if kind == "age":
+            age = parse_number(groups["age"])
+            return (None if age is None else (None, age))
+    except ValueError:
+        return None
+    return None
