@@ -85,7 +85,9 @@ class ActionSubmitContact(Action):
     def name(self) -> str:
         return ACTION_SUBMIT_CONTACT
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
         cleared = [SlotSet(slot, None) for slot in CONTACT_SLOTS]
         if tracker.get_slot(SLOT_CONTACT_CONSENT) is not True:
             dispatcher.utter_message(response=UTTER_CONTACT_NOT_SAVED)
@@ -93,10 +95,17 @@ class ActionSubmitContact(Action):
         phone, email = split_contact(tracker.get_slot(SLOT_CONTACT_DETAILS) or "")
         try:
             details = normalise_contact(
-                tracker.get_slot(SLOT_CONTACT_NAME) or "", phone, email, tracker.get_slot(SLOT_CONTACT_TIME)
+                tracker.get_slot(SLOT_CONTACT_NAME) or "",
+                phone,
+                email,
+                tracker.get_slot(SLOT_CONTACT_TIME),
             )
             await asyncio.to_thread(
-                _store_contact, tracker.sender_id, details, consent_version(domain, UTTER_ASK_CONTACT_CONSENT), _screening_id(tracker)
+                _store_contact,
+                tracker.sender_id,
+                details,
+                consent_version(domain, UTTER_ASK_CONTACT_CONSENT),
+                _screening_id(tracker),
             )
         except InvalidRecord as error:
             logger.info("contact request not stored: %s", str(error).split(":")[0])
@@ -116,10 +125,16 @@ class ActionRequestHandoff(Action):
     def name(self) -> str:
         return ACTION_REQUEST_HANDOFF
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        reason = f"asked to talk to a person: {(tracker.latest_message.get('text') or '').strip()[:300]}"
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        reason = (
+            f"asked to talk to a person: {(tracker.latest_message.get('text') or '').strip()[:300]}"
+        )
         try:
-            await asyncio.to_thread(_store_handoff, tracker.sender_id, reason, _screening_id(tracker))
+            await asyncio.to_thread(
+                _store_handoff, tracker.sender_id, reason, _screening_id(tracker)
+            )
         except SQLAlchemyError as error:
             logger.error("could not store a handoff request: %s", error.__class__.__name__)
             dispatcher.utter_message(response=UTTER_HANDOFF_UNAVAILABLE)
@@ -147,4 +162,6 @@ def _store_contact(conversation_id: str, details, version: str, screening_id: in
 
 def _store_handoff(conversation_id: str, reason: str, screening_id: int | None) -> None:
     with services().sessions.begin() as session:
-        add_handoff_request(session, conversation_id=conversation_id, reason=reason, screening_id=screening_id)
+        add_handoff_request(
+            session, conversation_id=conversation_id, reason=reason, screening_id=screening_id
+        )

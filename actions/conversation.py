@@ -63,7 +63,9 @@ class ActionRecordConsent(Action):
     def name(self) -> str:
         return ACTION_RECORD_CONSENT
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
         given = (tracker.latest_message.get("intent") or {}).get("name") == INTENT_AFFIRM
         return [
             SlotSet(SLOT_CONSENT, CONSENT_GIVEN if given else CONSENT_DECLINED),
@@ -78,7 +80,9 @@ class ActionExplainQuestion(Action):
     def name(self) -> str:
         return ACTION_EXPLAIN_QUESTION
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
         asked = tracker.get_slot(REQUESTED_SLOT)
         response = UTTER_WHY_PREFIX + asked if asked else UTTER_WHY_GENERAL
         if response not in domain.get("responses", {}):
@@ -93,7 +97,9 @@ class ActionAnswerFaq(Action):
     def name(self) -> str:
         return ACTION_ANSWER_FAQ
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         response = UTTER_FAQ_PREFIX + intent.removeprefix(FAQ_INTENT_PREFIX)
         if not intent.startswith(FAQ_INTENT_PREFIX) or response not in domain.get("responses", {}):
@@ -108,7 +114,9 @@ class ActionStartOver(Action):
     def name(self) -> str:
         return ACTION_START_OVER
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
         dispatcher.utter_message(response=UTTER_STARTING_OVER)
         cleared = [
             *FACT_SLOTS,
@@ -129,8 +137,12 @@ class ActionAskProcedureDate(Action):
     def name(self) -> str:
         return ACTION_ASK_PROCEDURE_DATE
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        pending = undated_procedures(tracker.get_slot("recent_procedures"), tracker.get_slot(SLOT_DATES_UNKNOWN) or [])
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        pending = undated_procedures(
+            tracker.get_slot("recent_procedures"), tracker.get_slot(SLOT_DATES_UNKNOWN) or []
+        )
         name = PROCEDURE_NAMES.get(pending[0], pending[0]) if pending else "procedure"
         dispatcher.utter_message(response=UTTER_ASK_PROCEDURE_DATE, procedure=name)
         return []

@@ -21,8 +21,8 @@ from rasa_sdk.types import DomainDict
 from actions.names import (
     ACTION_VALIDATE_SCREENING_FORM,
     ENTITY_TIME,
-    FAQ_INTENT_PREFIX,
     FACT_SLOTS,
+    FAQ_INTENT_PREFIX,
     INTENT_AFFIRM,
     INTENT_DENY,
     SLOT_ANSWERED_FACTS,
@@ -51,7 +51,10 @@ logger = logging.getLogger(__name__)
 SlotValues = dict[str, Any]
 NOT_ANSWERS = {"ask_why", "out_of_scope"}
 COURSE_FACTS = {"isotretinoin": "last_dose", "cancer_treatment": "ended"}
-FOLLOW_UP_FOR = {SLOT_ISOTRETINOIN_LAST_DOSE: "isotretinoin", SLOT_CANCER_TREATMENT_ENDED: "cancer_treatment"}
+FOLLOW_UP_FOR = {
+    SLOT_ISOTRETINOIN_LAST_DOSE: "isotretinoin",
+    SLOT_CANCER_TREATMENT_ENDED: "cancer_treatment",
+}
 
 
 @cache
@@ -78,7 +81,10 @@ class ValidateScreeningForm(FormValidationAction):
     ) -> EventType | None:
         questions = screening_questions(tracker.slots)
         answered = set(tracker.get_slot(SLOT_ANSWERED_FACTS) or [])
-        return SlotSet(REQUESTED_SLOT, next((q for q in questions if is_open(q, tracker.slots, answered)), None))
+        return SlotSet(
+            REQUESTED_SLOT,
+            next((q for q in questions if is_open(q, tracker.slots, answered)), None),
+        )
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -87,7 +93,9 @@ class ValidateScreeningForm(FormValidationAction):
         events = await super().run(dispatcher, tracker, domain)
         # rasa-sdk returns only the questions' slots; the bookkeeping slot goes back too.
         answered = tracker.get_slot(SLOT_ANSWERED_FACTS)
-        if answered != answered_before and not any(e.get("name") == SLOT_ANSWERED_FACTS for e in events):
+        if answered != answered_before and not any(
+            e.get("name") == SLOT_ANSWERED_FACTS for e in events
+        ):
             events.insert(0, SlotSet(SLOT_ANSWERED_FACTS, answered))
         return events
 
@@ -112,7 +120,7 @@ class ValidateScreeningForm(FormValidationAction):
         return _checked("red_flags", value, dispatcher)
 
     def validate_age(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
-        return _checked("age", _single(value), dispatcher)
+        return _checked("age", _as_age(value), dispatcher)
 
     def validate_treatment_area(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
         return _checked("treatment_area", value, dispatcher)
@@ -126,10 +134,14 @@ class ValidateScreeningForm(FormValidationAction):
     def validate_isotretinoin(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
         return _checked("isotretinoin", _as_course(value), dispatcher)
 
-    def validate_isotretinoin_last_dose(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
+    def validate_isotretinoin_last_dose(
+        self, value: Any, dispatcher, tracker, domain
+    ) -> SlotValues:
         return _follow_up_date(SLOT_ISOTRETINOIN_LAST_DOSE, tracker, dispatcher)
 
-    def validate_pregnant_or_breastfeeding(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
+    def validate_pregnant_or_breastfeeding(
+        self, value: Any, dispatcher, tracker, domain
+    ) -> SlotValues:
         return _checked("pregnant_or_breastfeeding", _single(value), dispatcher)
 
     def validate_active_skin_issues(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
@@ -144,7 +156,9 @@ class ValidateScreeningForm(FormValidationAction):
     def validate_cancer_treatment(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
         return _checked("cancer_treatment", _as_course(value), dispatcher)
 
-    def validate_cancer_treatment_ended(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
+    def validate_cancer_treatment_ended(
+        self, value: Any, dispatcher, tracker, domain
+    ) -> SlotValues:
         return _follow_up_date(SLOT_CANCER_TREATMENT_ENDED, tracker, dispatcher)
 
     def validate_allergies(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
@@ -153,7 +167,9 @@ class ValidateScreeningForm(FormValidationAction):
     def validate_recent_procedures(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
         return _checked("recent_procedures", value, dispatcher)
 
-    def validate_recent_procedures_date(self, value: Any, dispatcher, tracker, domain) -> SlotValues:
+    def validate_recent_procedures_date(
+        self, value: Any, dispatcher, tracker, domain
+    ) -> SlotValues:
         pending = undated_procedures(tracker.get_slot("recent_procedures"), _unknown(tracker))
         if not pending:
             return {SLOT_PROCEDURE_DATE: None}
@@ -161,7 +177,7 @@ class ValidateScreeningForm(FormValidationAction):
         answer = _date_answer(tracker)
         if answer == "unknown":
             return {
-                SLOT_DATES_UNKNOWN: _unknown(tracker) + [f"recent_procedures.{procedure_type}"],
+                SLOT_DATES_UNKNOWN: [*_unknown(tracker), f"recent_procedures.{procedure_type}"],
                 SLOT_PROCEDURE_DATE: None,
             }
         if answer is None or answer == "ongoing":
@@ -185,8 +201,17 @@ def screening_questions(slots: dict[str, Any]) -> list[str]:
         if fact in COURSE_FACTS:
             course = slots.get(fact) or {}
             field = COURSE_FACTS[fact]
-            if isinstance(course, dict) and course.get("status") == "past" and not course.get(field) and f"{fact}.{field}" not in unknown:
-                questions.append(SLOT_ISOTRETINOIN_LAST_DOSE if fact == "isotretinoin" else SLOT_CANCER_TREATMENT_ENDED)
+            if (
+                isinstance(course, dict)
+                and course.get("status") == "past"
+                and not course.get(field)
+                and f"{fact}.{field}" not in unknown
+            ):
+                questions.append(
+                    SLOT_ISOTRETINOIN_LAST_DOSE
+                    if fact == "isotretinoin"
+                    else SLOT_CANCER_TREATMENT_ENDED
+                )
     if undated_procedures(slots.get("recent_procedures"), unknown):
         questions.append(SLOT_PROCEDURE_DATE)
     return questions
@@ -203,7 +228,9 @@ def is_open(question: str, slots: dict[str, Any], answered: set[str]) -> bool:
 def slots_before_latest_message(tracker: Tracker) -> dict[str, Any]:
     """Slot values as they were before the latest user message."""
     values: dict[str, Any] = {}
-    last_user = max((i for i, e in enumerate(tracker.events) if e.get("event") == "user"), default=-1)
+    last_user = max(
+        (i for i, e in enumerate(tracker.events) if e.get("event") == "user"), default=-1
+    )
     for event in tracker.events[: max(last_user, 0)]:
         if event.get("event") == "slot":
             values[event["name"]] = event.get("value")
@@ -286,7 +313,9 @@ def _as_list(value: Any) -> Any:
     flat: list[Any] = []
     for item in value:
         flat.extend(item if isinstance(item, list) else [item])
-    return [{"type": item} if isinstance(item, str) and _is_procedure(item) else item for item in flat]
+    return [
+        {"type": item} if isinstance(item, str) and _is_procedure(item) else item for item in flat
+    ]
 
 
 def _is_procedure(item: str) -> bool:
@@ -296,6 +325,15 @@ def _is_procedure(item: str) -> bool:
 def _single(value: Any) -> Any:
     if isinstance(value, list) and len(value) == 1:
         return value[0]
+    return value
+
+
+def _as_age(value: Any) -> Any:
+    value = _single(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -340,7 +378,7 @@ def _follow_up_date(slot: str, tracker: Tracker, dispatcher: CollectingDispatche
     course = dict(_as_course(tracker.get_slot(fact)) or {"status": "past"})
     answer = _date_answer(tracker)
     if answer == "unknown":
-        return {SLOT_DATES_UNKNOWN: _unknown(tracker) + [f"{fact}.{field}"], slot: None}
+        return {SLOT_DATES_UNKNOWN: [*_unknown(tracker), f"{fact}.{field}"], slot: None}
     if answer == "ongoing":
         return {**_checked(fact, {"status": "current"}, dispatcher), slot: None}
     if answer is None:

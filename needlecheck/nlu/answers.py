@@ -98,11 +98,15 @@ def _identity(item: Any) -> Any:
     return json.dumps(item, sort_keys=True) if isinstance(item, (dict, list)) else item
 
 
-def undated_procedures(procedures: list[dict[str, Any]] | None, unknown: Iterable[str]) -> list[str]:
+def undated_procedures(
+    procedures: list[dict[str, Any]] | None, unknown: Iterable[str]
+) -> list[str]:
     """Procedure types still without a date that the person has not said they don't know."""
     skipped = set(unknown)
     return [
         p["type"]
         for p in procedures or []
-        if isinstance(p, dict) and not p.get("date") and f"recent_procedures.{p['type']}" not in skipped
+        if isinstance(p, dict)
+        and not p.get("date")
+        and f"recent_procedures.{p['type']}" not in skipped
     ]

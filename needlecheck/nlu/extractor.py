@@ -26,13 +26,23 @@ DEFAULT_LEXICON = HERE / "lexicon.yml"
 DEFAULT_CONTEXT_RULES = HERE / "context.yml"
 
 # Facts whose mentions in the past still describe the person now.
-KEEPS_HISTORY = {"conditions", "isotretinoin", "cancer_treatment", "recent_procedures", "skin_concerns", "treatment_area", "allergies"}
+KEEPS_HISTORY = {
+    "conditions",
+    "isotretinoin",
+    "cancer_treatment",
+    "recent_procedures",
+    "skin_concerns",
+    "treatment_area",
+    "allergies",
+}
 # Typos are looked up only for words this long, against lexicon words as long.
 FUZZY_MIN_LENGTH = 5
 FUZZY_CUTOFF = 0.84
 AGE_RANGE = range(1, 121)
 _AGE_PATTERNS = [
-    re.compile(rf"\b(?:i'?m|i am|im|age|aged|age is|turning|turned)\s+(?P<n>{NUMBER})\b(?!\s*(?:days?|weeks?|months?|%|percent))"),
+    re.compile(
+        rf"\b(?:i'?m|i am|im|age|aged|age is|turning|turned)\s+(?P<n>{NUMBER})\b(?!\s*(?:days?|weeks?|months?|%|percent))"
+    ),
     re.compile(rf"\b(?P<n>{NUMBER})\s*(?:years? old|yrs? old|y/?o|year-old)\b"),
 ]
 
@@ -98,7 +108,13 @@ class Lexicon:
             terms=tuple(terms),
             **{
                 key: tuple(str(item).lower() for item in data.get(key) or ())
-                for key in ("allergy_cues", "past_cues", "current_cues", "still_going", "date_unknown")
+                for key in (
+                    "allergy_cues",
+                    "past_cues",
+                    "current_cues",
+                    "still_going",
+                    "date_unknown",
+                )
             },
         )
 
@@ -135,7 +151,9 @@ def _term(path: Path, fact: str, value: Any, entry: Any) -> Term:
         if when not in (None, "current"):
             raise LexiconError(f"{path}: terms.{fact}.{value}: 'when' must be 'current'")
         return Term(fact, value, entry["phrase"].lower(), dict(entry.get("also") or {}), when)
-    raise LexiconError(f"{path}: terms.{fact}.{value}: {entry!r} is neither a phrase nor {{phrase: ...}}")
+    raise LexiconError(
+        f"{path}: terms.{fact}.{value}: {entry!r} is neither a phrase nor {{phrase: ...}}"
+    )
 
 
 def contains_phrase(text: str, phrases: Iterable[str]) -> bool:
@@ -150,16 +168,22 @@ def _contains_cue(text: str, cues: Iterable[str]) -> bool:
 class Extractor:
     """Finds screening facts in a message. Build once per process: loading takes ~0.5 s."""
 
-    def __init__(self, lexicon_path: Path = DEFAULT_LEXICON, context_path: Path = DEFAULT_CONTEXT_RULES) -> None:
+    def __init__(
+        self, lexicon_path: Path = DEFAULT_LEXICON, context_path: Path = DEFAULT_CONTEXT_RULES
+    ) -> None:
         self.lexicon = Lexicon.load(lexicon_path)
         self.context_path = context_path
         self._by_phrase = {(t.fact, t.phrase): t for t in self.lexicon.terms}
-        single_words = {t.phrase for t in self.lexicon.terms if " " not in t.phrase and len(t.phrase) >= FUZZY_MIN_LENGTH}
+        single_words = {
+            t.phrase
+            for t in self.lexicon.terms
+            if " " not in t.phrase and len(t.phrase) >= FUZZY_MIN_LENGTH
+        }
         self._fuzzy_words = sorted(single_words)
         self._context_rules = _context_rules(context_path)
 
     @cached_property
-    def nlp(self):  # noqa: ANN201 - spaCy's Language, imported lazily (it imports TensorFlow)
+    def nlp(self):
         import spacy
         from medspacy.context import ConText, ConTextRule  # noqa: F401 - registers the factory
         from medspacy.target_matcher import TargetMatcher, TargetRule  # noqa: F401
@@ -167,7 +191,12 @@ class Extractor:
         nlp = spacy.blank("en")
         nlp.add_pipe("sentencizer")
         matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": None})
-        matcher.add([TargetRule(t.phrase, t.fact, metadata={"phrase": t.phrase}) for t in self.lexicon.terms])
+        matcher.add(
+            [
+                TargetRule(t.phrase, t.fact, metadata={"phrase": t.phrase})
+                for t in self.lexicon.terms
+            ]
+        )
         context = nlp.add_pipe("medspacy_context", config={"rules": None, "max_scope": 8})
         context.add([ConTextRule(**rule) for rule in self._context_rules])
         return nlp
@@ -200,8 +229,14 @@ class Extractor:
             mentions.extend(self._interpret(span, times, age_now, today, short_answer))
         # Time expressions of their own answer the date follow-up questions.
         for expression in times:
-            value = {"date": expression.when.isoformat()} if expression.when else {"at_age": expression.at_age}
-            mentions.append(Mention("time", value, expression.start, expression.end, expression.text))
+            value = (
+                {"date": expression.when.isoformat()}
+                if expression.when
+                else {"at_age": expression.at_age}
+            )
+            mentions.append(
+                Mention("time", value, expression.start, expression.end, expression.text)
+            )
         return mentions
 
     def _ages(self, text: str) -> list[Mention]:
@@ -235,7 +270,14 @@ class Extractor:
             found.append(span)
         return found
 
-    def _interpret(self, span, times: list[TimeExpression], age_now: int | None, today: date, short_answer: bool) -> list[Mention]:
+    def _interpret(
+        self,
+        span,
+        times: list[TimeExpression],
+        age_now: int | None,
+        today: date,
+        short_answer: bool,
+    ) -> list[Mention]:
         term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))
         if term is None or span._.is_family or span._.is_hypothetical:
             return []
@@ -250,12 +292,20 @@ class Extractor:
             return Mention(fact, value, start, end, span.text, denied)
 
         fact = term.fact
-        also = [] if denied or span._.is_historical and fact == "active_skin_issues" and not term.also else [mention(f, v) for f, v in term.also.items()]
+        also = (
+            []
+            if denied or (span._.is_historical and fact == "active_skin_issues" and not term.also)
+            else [mention(f, v) for f, v in term.also.items()]
+        )
         if fact in {"isotretinoin", "cancer_treatment"}:
-            return [mention(fact, self._course(fact, denied, historical, current, when, age_now, today))]
+            return [
+                mention(fact, self._course(fact, denied, historical, current, when, age_now, today))
+            ]
         if fact == "pregnant_or_breastfeeding":
             return [] if span._.is_historical else [mention(fact, not denied)]
-        if fact == "allergies" and not (_contains_cue(sentence, self.lexicon.allergy_cues) or short_answer):
+        if fact == "allergies" and not (
+            _contains_cue(sentence, self.lexicon.allergy_cues) or short_answer
+        ):
             return []
         if fact == "recent_procedures":
             if denied:
@@ -269,9 +319,18 @@ class Extractor:
             return also
         if span._.is_historical and fact not in KEEPS_HISTORY and not denied:
             return also
-        return [mention(fact, term.value, denied)] + also
+        return [mention(fact, term.value, denied), *also]
 
-    def _course(self, fact: str, denied: bool, historical: bool, current: bool, when: TimeExpression | None, age_now: int | None, today: date) -> dict[str, Any]:
+    def _course(
+        self,
+        fact: str,
+        denied: bool,
+        historical: bool,
+        current: bool,
+        when: TimeExpression | None,
+        age_now: int | None,
+        today: date,
+    ) -> dict[str, Any]:
         """isotretinoin / cancer_treatment: never or none, current, or past with a date."""
         if denied:
             return {"status": "never" if fact == "isotretinoin" else "none"}
@@ -302,11 +361,15 @@ class _FuzzyRule:
         return {"phrase": self.phrase}
 
 
-def _nearest(times: list[TimeExpression], sent_start: int, sent_end: int, start: int, end: int) -> TimeExpression | None:
+def _nearest(
+    times: list[TimeExpression], sent_start: int, sent_end: int, start: int, end: int
+) -> TimeExpression | None:
     in_sentence = [t for t in times if t.start >= sent_start and t.end <= sent_end]
     if not in_sentence:
         return None
-    return min(in_sentence, key=lambda t: (t.start - end) if t.start >= end else (start - t.end) + 1000)
+    return min(
+        in_sentence, key=lambda t: (t.start - end) if t.start >= end else (start - t.end) + 1000
+    )
 
 
 def _context_rules(path: Path) -> list[dict[str, Any]]:
@@ -314,7 +377,17 @@ def _context_rules(path: Path) -> list[dict[str, Any]]:
     rules = data.get("rules")
     if not isinstance(rules, list):
         raise LexiconError(f"{path}: 'rules' must be a list")
-    allowed = {"literal", "category", "pattern", "direction", "allowed_types", "excluded_types", "max_scope", "max_targets", "terminated_by"}
+    allowed = {
+        "literal",
+        "category",
+        "pattern",
+        "direction",
+        "allowed_types",
+        "excluded_types",
+        "max_scope",
+        "max_targets",
+        "terminated_by",
+    }
     checked = []
     for index, rule in enumerate(rules):
         if not isinstance(rule, dict) or not {"literal", "category"} <= set(rule):

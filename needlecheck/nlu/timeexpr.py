@@ -31,7 +31,16 @@ _MONTH = r"(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _UNIT = r"(?P<unit>day|week|month|year)s?"
 # "a couple of" is two; "a few" and "several" are taken as two as well: the most recent
 # reading keeps a waiting period on the safe side.
-_FUZZY_COUNTS = {"a": 1, "an": 1, "one": 1, "a couple of": 2, "a couple": 2, "a few": 2, "few": 2, "several": 2}
+_FUZZY_COUNTS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "a couple of": 2,
+    "a couple": 2,
+    "a few": 2,
+    "few": 2,
+    "several": 2,
+}
 _FUZZY = r"(?:a couple of|a couple|a few|several|few|an|a)"
 # Ages a period of life ends at, for "as a teenager" and the like.
 _LIFE_STAGES = {
@@ -133,8 +142,16 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         "day_month",
     ),
-    (re.compile(rf"\b(?:since\s+)?(?P<month>{_MONTH})(?:\s+(?:of\s+)?(?P<year>\d{{4}}))?\b"), "month"),
-    (re.compile(r"\b(?:in|since|during|around|back in|from|until|till)\s+(?P<year>(?:19|20)\d{2})\b"), "year"),
+    (
+        re.compile(rf"\b(?:since\s+)?(?P<month>{_MONTH})(?:\s+(?:of\s+)?(?P<year>\d{{4}}))?\b"),
+        "month",
+    ),
+    (
+        re.compile(
+            r"\b(?:in|since|during|around|back in|from|until|till)\s+(?P<year>(?:19|20)\d{2})\b"
+        ),
+        "year",
+    ),
     (re.compile(r"\b(?P<year>(?:19|20)\d{2})\b"), "year"),
     (re.compile(r"\b(?P<stage>" + "|".join(map(re.escape, _LIFE_STAGES)) + r")\b"), "stage"),
     (re.compile(rf"\b(?:when i was|at age|at the age of|aged)\s+(?P<age>{NUMBER})\b"), "age"),
@@ -163,14 +180,16 @@ def find_time_expressions(text: str, today: date) -> list[TimeExpression]:
     return sorted(found, key=lambda e: e.start)
 
 
-def _interpret(kind: str, match: re.Match[str], today: date) -> tuple[date | None, int | None] | None:
+def _interpret(
+    kind: str, match: re.Match[str], today: date
+) -> tuple[date | None, int | None] | None:
     groups = match.groupdict()
     try:
         if kind == "iso":
             return date.fromisoformat(groups["iso"]), None
         if kind == "ago":
             count = parse_number(groups["count"])
-            return (None if count is None else (_ago(count, groups["unit"], today), None))
+            return None if count is None else (_ago(count, groups["unit"], today), None)
         if kind == "fuzzy_ago":
             return _ago(_FUZZY_COUNTS[groups["fuzzy"]], groups["unit"], today), None
         if kind == "last":
@@ -194,7 +213,27 @@ def _interpret(kind: str, match: re.Match[str], today: date) -> tuple[date | Non
             month_word = groups["month"].rstrip(".")
             year = int(groups["year"]) if groups.get("year") else None
             before = match.string[: match.start()].rstrip().split(" ")[-1:]
-            if year is None and not match.group(0).startswith("since") and (not before or before[0] not in {"in", "since", "during", "around", "early", "late", "mid", "last", "until", "till", "from"}):
+            if (
+                year is None
+                and not match.group(0).startswith("since")
+                and (
+                    not before
+                    or before[0]
+                    not in {
+                        "in",
+                        "since",
+                        "during",
+                        "around",
+                        "early",
+                        "late",
+                        "mid",
+                        "last",
+                        "until",
+                        "till",
+                        "from",
+                    }
+                )
+            ):
                 return None
             return _past_month(_MONTHS[month_word], today, year), None
         if kind == "year":
@@ -206,7 +245,7 @@ def _interpret(kind: str, match: re.Match[str], today: date) -> tuple[date | Non
             return None, _LIFE_STAGES[groups["stage"]]
         if kind == "age":
             age = parse_number(groups["age"])
-            return (None if age is None else (None, age))
+            return None if age is None else (None, age)
     except ValueError:
         return None
     return None

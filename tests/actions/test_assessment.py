@@ -17,12 +17,17 @@ from needlecheck.store.models import Screening
 from tests.actions.conftest import ROOT, make_tracker
 from tests.screening.test_engine import CLEAR
 
+CONSENT = {
+    "health_data_consent": "given",
+    "consent_version": "sha256:abc",
+    "consent_at": "2026-11-27T09:00:00+00:00",
+}
 
-def run_action(slots):
+
+def run_action(slots, consent=CONSENT):
     dispatcher = CollectingDispatcher()
-    events = asyncio.run(
-        ActionAssessScreening().run(dispatcher, make_tracker(slots, active=False), {})
-    )
+    tracker = make_tracker({**consent, **slots}, active=False)
+    events = asyncio.run(ActionAssessScreening().run(dispatcher, tracker, {}))
     return events, dispatcher.messages
 
 
@@ -36,9 +41,11 @@ def test_a_complete_screening_is_assessed_stored_and_explained(fresh_services) -
     upgrade(runtime.services().settings.database_url)
     slots = {**CLEAR, "conditions": ["diabetes"], "topical_products": ["retinoid"]}
     events, messages = run_action(slots)
+    (screening,) = stored_screenings()
     assert {e["name"]: e["value"] for e in events} == {
         "screening_outcome": "clinician_review",
         "screening_rules": ["RV-DIABETES", "PR-RETINOID"],
+        "screening_id": screening.id,
     }
     responses = [m["response"] for m in messages]
     assert responses == [
@@ -46,18 +53,34 @@ def test_a_complete_screening_is_assessed_stored_and_explained(fresh_services) -
         "utter_reasons",
         "utter_preparation",
         "utter_not_a_diagnosis",
+        "utter_offer_next_step",
     ]
     assert "Diabetes" in messages[1]["reasons"]
     assert "5 days" in messages[2]["steps"]
-    (screening,) = stored_screenings()
     assert screening.conversation_id == "test-conversation"
     assert screening.outcome == "clinician_review"
+    assert screening.consent_text_version == "sha256:abc"
+    assert screening.consent_at.isoformat().startswith("2026-11-27T09:00:00")
+
+
+def test_without_consent_the_result_is_given_but_nothing_is_stored(fresh_services) -> None:
+    upgrade(runtime.services().settings.database_url)
+    events, messages = run_action({"red_flags": ["allergic_reaction"]}, consent={})
+    assert stored_screenings() == []
+    assert {e["name"]: e["value"] for e in events}["screening_outcome"] == "urgent_care"
+    responses = [m["response"] for m in messages]
+    # Urgent care: no offer to book, only the advice.
+    assert responses == ["utter_outcome_urgent_care", "utter_reasons", "utter_not_a_diagnosis"]
 
 
 def test_staff_notes_are_not_shown_to_the_person(fresh_services) -> None:
     upgrade(runtime.services().settings.database_url)
     _, messages = run_action({**CLEAR, "age": 19, "conditions": ["pigmentation_history"]})
-    assert [m["response"] for m in messages] == ["utter_outcome_eligible", "utter_not_a_diagnosis"]
+    assert [m["response"] for m in messages] == [
+        "utter_outcome_eligible",
+        "utter_not_a_diagnosis",
+        "utter_offer_next_step",
+    ]
     (screening,) = stored_screenings()
     assert [f.rule_id for f in screening.findings] == ["NT-PIGMENTATION", "NT-AGE-UNDER-22"]
 

@@ -8,19 +8,32 @@ from needlecheck.screening import FACT_NAMES, OUTCOMES
 
 def test_fact_slots_are_the_engines_fact_names(domain) -> None:
     assert set(FACT_NAMES) <= set(domain["slots"])
-    assert domain["forms"][names.FORM_SCREENING]["required_slots"] == list(FACT_NAMES)
+    required = domain["forms"][names.FORM_SCREENING]["required_slots"]
+    assert [slot for slot in required if slot in FACT_NAMES] == list(FACT_NAMES)
+    assert set(required) - set(FACT_NAMES) == set(names.FOLLOW_UP_SLOTS)
 
 
-def test_every_fact_has_a_question(domain) -> None:
-    for fact in FACT_NAMES:
-        assert f"utter_ask_{fact}" in domain["responses"]
+def test_every_question_has_a_question_and_a_reason(domain) -> None:
+    for slot in (*FACT_NAMES, *names.FOLLOW_UP_SLOTS):
+        assert f"utter_ask_{slot}" in domain["responses"]
+        assert f"utter_why_{slot}" in domain["responses"]
+
+
+def test_every_faq_intent_has_an_answer(domain) -> None:
+    faq = [i for i in domain["intents"] if i.startswith(names.FAQ_INTENT_PREFIX)]
+    assert len(faq) == 10
+    for intent in faq:
+        assert (
+            names.UTTER_FAQ_PREFIX + intent.removeprefix(names.FAQ_INTENT_PREFIX)
+            in domain["responses"]
+        )
 
 
 def test_custom_actions_and_slots_are_declared(domain) -> None:
-    assert {names.ACTION_VALIDATE_SCREENING_FORM, names.ACTION_ASSESS_SCREENING} <= set(
-        domain["actions"]
-    )
-    assert {names.SLOT_SCREENING_OUTCOME, names.SLOT_SCREENING_RULES} <= set(domain["slots"])
+    actions = {value for key, value in vars(names).items() if key.startswith("ACTION_")}
+    assert actions == set(domain["actions"])
+    slots = {value for key, value in vars(names).items() if key.startswith("SLOT_")}
+    assert slots <= set(domain["slots"])
 
 
 def test_every_response_the_actions_use_exists(domain) -> None:

@@ -31,8 +31,11 @@ def deferred():
 def test_a_screening_is_stored_with_its_findings_and_read_back(sessions) -> None:
     with sessions.begin() as session:
         stored = repository.save_screening(
+            session,
             consent_text_version="sha256:test",
-            session, conversation_id="c-1", channel="rest", assessment=deferred()
+            conversation_id="c-1",
+            channel="rest",
+            assessment=deferred(),
         )
         screening_id = stored.id
     with sessions() as session:
@@ -58,8 +61,8 @@ def test_a_screening_is_stored_with_its_findings_and_read_back(sessions) -> None
 def test_an_incomplete_screening_keeps_its_missing_facts_and_no_outcome(sessions) -> None:
     with sessions.begin() as session:
         repository.save_screening(
-            consent_text_version="sha256:test",
             session,
+            consent_text_version="sha256:test",
             conversation_id="c-2",
             channel="socketio",
             assessment=assess({"age": 30}, TODAY),
@@ -73,8 +76,8 @@ def test_latest_screening_and_filters(sessions) -> None:
     with sessions.begin() as session:
         for outcome_facts in ({**CLEAR}, {**CLEAR, "conditions": ["diabetes"]}):
             repository.save_screening(
-            consent_text_version="sha256:test",
                 session,
+                consent_text_version="sha256:test",
                 conversation_id="c-3",
                 channel="rest",
                 assessment=assess(outcome_facts, TODAY),
@@ -91,8 +94,11 @@ def test_latest_screening_and_filters(sessions) -> None:
 def test_deleting_a_screening_deletes_its_findings_and_keeps_requests(sessions) -> None:
     with sessions.begin() as session:
         screening = repository.save_screening(
+            session,
             consent_text_version="sha256:test",
-            session, conversation_id="c-4", channel="rest", assessment=deferred()
+            conversation_id="c-4",
+            channel="rest",
+            assessment=deferred(),
         )
         repository.add_handoff_request(
             session, conversation_id="c-4", reason="wants a person", screening_id=screening.id
@@ -204,8 +210,11 @@ def test_empty_identifiers_are_refused(sessions) -> None:
     with sessions.begin() as session:
         with pytest.raises(InvalidRecord, match="conversation_id"):
             repository.save_screening(
-            consent_text_version="sha256:test",
-                session, conversation_id=" ", channel="rest", assessment=deferred()
+                session,
+                consent_text_version="sha256:test",
+                conversation_id=" ",
+                channel="rest",
+                assessment=deferred(),
             )
         with pytest.raises(InvalidRecord, match="reason"):
             repository.add_handoff_request(session, conversation_id="c", reason="")
