@@ -57,7 +57,7 @@ rasa-validate: .venv/.synced
 	$(UV) run rasa data validate --fail-on-warnings
 
 rasa-test: $(MODEL)
-	$(UV) run rasa test core --stories tests/test_stories.yml --model $(MODEL) \
+	$(UV) run rasa test core --e2e --stories tests/test_stories.yml --model $(MODEL) \
 		--fail-on-prediction-errors --out var/rasa-test-results
 
 pytest: $(MODEL)

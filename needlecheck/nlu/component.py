@@ -86,10 +86,16 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
 
 
 def _entities(mentions: list[Mention]) -> list[dict[str, Any]]:
-    seen: set[tuple[str, str, bool]] = set()
+    seen: set[tuple[str, str, bool, int, int]] = set()
     entities = []
     for mention in mentions:
-        key = (mention.fact, json.dumps(mention.value, sort_keys=True), mention.denied)
+        key = (
+            mention.fact,
+            json.dumps(mention.value, sort_keys=True),
+            mention.denied,
+            mention.start,
+            mention.end,
+        )
         if key in seen:
             continue
         seen.add(key)

@@ -110,44 +110,172 @@ def test_start_up_says_where_to_talk_to_it(assistant) -> None:
     assert "Press Ctrl-C to stop." in log
 
 
-def test_a_typed_screening_ends_with_a_recommendation_and_one_stored_record(assistant) -> None:
-    answers = [
-        "hi",
-        "yes",
-        "none of these",
-        "I am 29",
-        "my face and neck",
-        "acne scars",
-        "I use retinol",
-        "never",
-        "no",
-        "no",
-        "I have diabetes",
-        "no",
-        "no",
-        "no",
-    ]
+CONSENT = ["hi", "yes"]
+CLEAR_ANSWERS = {
+    "red_flags": "none of these",
+    "age": "I am 29",
+    "treatment_area": "my face and neck",
+    "skin_concerns": "acne scars",
+    "topical_products": "no",
+    "isotretinoin": "never",
+    "pregnant_or_breastfeeding": "no",
+    "active_skin_issues": "no",
+    "conditions": "no",
+    "medications": "no",
+    "cancer_treatment": "no",
+    "allergies": "no",
+    "recent_procedures": "no",
+}
+
+
+def converse(sender: str, messages: list[str]) -> str:
+    """Send each message in turn; the replies to the last one, joined."""
     replies: list[str] = []
-    for answer in answers:
-        replies = say("e2e-typed", answer)
-        assert replies, f"no reply to {answer!r}"
+    for message in messages:
+        replies = say(sender, message)
+        assert replies, f"no reply to {message!r}"
+    return "\n".join(replies)
+
+
+def stored(db: str, sender: str, column: str) -> list:
+    engine = create_engine(db, future=True)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(f"SELECT {column} FROM screenings WHERE conversation_id = :c ORDER BY id"),
+            {"c": sender},
+        ).all()
+    engine.dispose()
+    return [row[0] for row in rows]
+
+
+def test_a_typed_screening_ends_with_a_recommendation_and_one_stored_record(assistant) -> None:
+    answers = {
+        **CLEAR_ANSWERS,
+        "topical_products": "I use retinol",
+        "conditions": "I have diabetes",
+    }
+    *before, last = [*CONSENT, *answers.values()]
+    converse("e2e-typed", before)
     assert screenings(assistant["db"], "e2e-typed") == []
-    replies = say("e2e-typed", "no")
-    joined = "\n".join(replies)
+    joined = converse("e2e-typed", [last])
     assert "medical professional" in joined
     assert "Diabetes can slow wound healing" in joined
     assert "Stop retinoid products" in joined
     assert "does not clear you for treatment" in joined
+    assert "contact you" in joined
     assert screenings(assistant["db"], "e2e-typed") == [
         ("clinician_review", "rest", "RV-DIABETES,PR-RETINOID")
     ]
+    (version,) = stored(assistant["db"], "e2e-typed", "consent_text_version")
+    assert version.startswith("sha256:")
 
 
-def test_a_red_flag_button_ends_the_screening_with_urgent_care(assistant) -> None:
-    say("e2e-urgent", "/start_screening")
-    replies = say("e2e-urgent", '/inform{"red_flags": ["allergic_reaction"]}')
-    assert "call emergency services" in "\n".join(replies)
-    assert screenings(assistant["db"], "e2e-urgent") == [("urgent_care", "rest", "URG-ALLERGY")]
+def test_one_message_gives_several_facts_and_only_the_rest_is_asked(assistant) -> None:
+    replies = converse(
+        "e2e-many", [*CONSENT, "none of these", "I'm 34, on tretinoin, never took Accutane"]
+    )
+    # Age and isotretinoin are answered; the products question is still asked (others?).
+    assert "Which area" in replies
+    answers = dict(CLEAR_ANSWERS)
+    del answers["red_flags"], answers["age"], answers["isotretinoin"]
+    joined = converse("e2e-many", list(answers.values()))
+    assert "nothing in your answers that rules microneedling out" in joined
+    (facts,) = stored(assistant["db"], "e2e-many", "facts")
+    facts = json.loads(facts) if isinstance(facts, str) else facts
+    assert facts["age"] == 34
+    assert facts["topical_products"] == ["retinoid"]
+    assert facts["isotretinoin"] == {"status": "never"}
+
+
+def test_a_past_isotretinoin_course_is_dated_and_deferred_to_the_exact_day(assistant) -> None:
+    from needlecheck.config import Settings
+    from needlecheck.screening.dates import add_months
+
+    answers = {**CLEAR_ANSWERS, "isotretinoin": "I took Accutane"}
+    *before, last = [*CONSENT, *answers.values()]
+    converse("e2e-dose", before[: before.index("I took Accutane") + 1])
+    asked = converse("e2e-dose", ["why do you ask?"])
+    assert "last dose" in asked
+    converse("e2e-dose", ["two months ago"])
+    joined = converse("e2e-dose", [*before[before.index("I took Accutane") + 1 :], last])
+    today = Settings.from_environment().today()
+    earliest = add_months(add_months(today, -2), 6)
+    assert f"{earliest.day} {earliest:%B %Y}" in joined
+    assert stored(assistant["db"], "e2e-dose", "outcome") == ["defer"]
+    assert stored(assistant["db"], "e2e-dose", "earliest_date") in (
+        [earliest],
+        [earliest.isoformat()],
+    )
+
+
+def test_questions_corrections_and_a_new_result(assistant) -> None:
+    messages = [*CONSENT, "none of these", "what is microneedling?"]
+    assert "collagen induction therapy" in converse("e2e-fix", messages)
+    answers = list(CLEAR_ANSWERS.values())[1:]
+    converse("e2e-fix", answers)
+    assert stored(assistant["db"], "e2e-fix", "outcome") == ["eligible"]
+    joined = converse("e2e-fix", ["actually I'm on warfarin"])
+    assert "Blood thinners" in joined
+    assert stored(assistant["db"], "e2e-fix", "outcome") == ["eligible", "clinician_review"]
+
+
+def test_a_red_flag_in_the_first_message_gets_urgent_advice_and_stores_nothing(assistant) -> None:
+    replies = converse("e2e-urgent", ["my throat is swelling and I can't breathe"])
+    assert "call emergency services" in replies
+    assert screenings(assistant["db"], "e2e-urgent") == []
+
+
+def test_a_red_flag_mid_form_ends_the_screening_with_urgent_care(assistant) -> None:
+    converse("e2e-urgent-2", [*CONSENT, "no", "I'm 40"])
+    replies = say("e2e-urgent-2", '/inform{"red_flags": ["infection_signs"]}')
+    assert "get medical help now" in "\n".join(replies)
+    assert screenings(assistant["db"], "e2e-urgent-2") == [("urgent_care", "rest", "URG-INFECTION")]
+
+
+def test_declined_consent_still_lets_the_clinic_call_back(assistant) -> None:
+    assert "won't ask health questions" in converse("e2e-decline", ["hello", "no thanks"])
+    joined = converse(
+        "e2e-decline",
+        ["please contact me", "Ana Lima", "ana@example", "+44 20 7946 0958", "mornings", "yes"],
+    )
+    assert "Thank you, Ana Lima" in joined
+    engine = create_engine(assistant["db"], future=True)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT name, phone, preferred_time, screening_id FROM contact_requests WHERE conversation_id = 'e2e-decline'"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("Ana Lima", "+442079460958", "mornings", None)]
+    assert screenings(assistant["db"], "e2e-decline") == []
+
+
+def test_talk_to_a_person_leaves_a_handoff_request(assistant) -> None:
+    converse("e2e-person", [*CONSENT, "no"])
+    assert "front desk" in converse("e2e-person", ["can I speak to a human?"])
+    engine = create_engine(assistant["db"], future=True)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT status FROM handoff_requests WHERE conversation_id = 'e2e-person'")
+        ).all()
+    engine.dispose()
+    assert [r[0] for r in rows] == ["open"]
+
+
+def test_the_text_channel_numbers_the_options(assistant) -> None:
+    def text_say(message: str) -> str:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/webhooks/text/webhook",
+            data=json.dumps({"sender": "e2e-sms", "message": message}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return "\n".join(m.get("text", "") for m in json.load(response))
+
+    assert "1. Yes, I agree\n2. No, thank you" in text_say("hi")
+    assert "3. None of these" in text_say("1")
+    assert "How old are you?" in text_say("3")
 
 
 def test_the_http_api_needs_the_token_and_the_channels_do_not(assistant) -> None:
