@@ -13,7 +13,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run shell test lint format rasa-validate rasa-test pytest clean
+.PHONY: help install model db run shell test lint format rasa-validate rasa-test pytest nlu-eval bench clean
 
 help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055)"
@@ -21,6 +21,8 @@ help:
 	@echo "make shell   chat with the assistant in this terminal"
 	@echo "make model   train the model if config or training data changed"
 	@echo "make db      apply database migrations"
+	@echo "make nlu-eval  NLU cross-validation; updates the README's table"
+	@echo "make bench   latency, start-up, training and memory, beside a rasa init bot"
 
 install: .venv/.synced
 
@@ -65,5 +67,16 @@ pytest: $(MODEL)
 
 test: lint rasa-validate rasa-test pytest
 
+NLU_FOLDS := 5
+
+nlu-eval: .venv/.synced
+	rm -rf var/nlu-eval
+	$(UV) run rasa test nlu --nlu data/nlu --config config.yml --cross-validation \
+		--folds $(NLU_FOLDS) --out var/nlu-eval
+	$(UV) run python bench/nlu_report.py var/nlu-eval README.md $(NLU_FOLDS)
+
+bench: .venv/.synced
+	$(UV) run python bench/bench.py
+
 clean:
-	rm -rf models var/rasa-test-results .pytest_cache .ruff_cache
+	rm -rf models var/rasa-test-results var/nlu-eval .pytest_cache .ruff_cache

@@ -47,6 +47,8 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
             Path(config["lexicon"]) if config.get("lexicon") else DEFAULT_LEXICON,
             Path(config["context_rules"]) if config.get("context_rules") else DEFAULT_CONTEXT_RULES,
         )
+        # Built when the model loads, so the first person does not wait for it.
+        self._extractor.nlp  # noqa: B018
         # Dates are relative to the clinic's calendar day, as the engine's are.
         self._settings = Settings.from_environment()
 

@@ -1,0 +1,296 @@
+"""`make bench`: needlecheck against a `rasa init` default bot, measured in the same run.
+
+For each assistant: full `rasa train` time, time from start to ready, latency per REST
+message (for needlecheck with the action server and the database writes included), and
+resident memory of its server processes. Prints a table with the ratios and writes
+var/bench.json. A benchmark, not a test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+NEEDLECHECK_PORT = 5097
+DEFAULT_BOT_PORT = 5098
+
+# One full screening, as a person types it; the last answer triggers the assessment,
+# which is stored in the database.
+SCREENING = [
+    "hi",
+    "yes",
+    "none of these",
+    "I'm 34, on tretinoin, never took Accutane",
+    "my face and neck",
+    "acne scars",
+    "no",
+    "no",
+    "no acne and no cold sores",
+    "I have diabetes",
+    "no",
+    "no",
+    "no",
+    "I had botox",
+    "three weeks ago",
+    "what's the aftercare?",
+    "thanks",
+]
+DEFAULT_BOT_CONVERSATION = ["hello", "I am sad", "yes", "great", "are you a bot?", "bye"]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RASA_TELEMETRY_ENABLED="false",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+    )
+    return env
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return time.perf_counter() - start
+
+
+def get(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def post(port: int, sender: str, message: str) -> float:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/rest/webhook",
+        data=json.dumps({"sender": sender, "message": message}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    start = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as response:
+        replies = json.load(response)
+    elapsed = time.perf_counter() - start
+    if not replies:
+        raise RuntimeError(f"no reply to {message!r}")
+    return elapsed
+
+
+def resident_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MiB."""
+    pids = {pid} | {
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _is_descendant(int(p.name), pid)
+    }
+    total_kb = 0
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        total_kb += next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+    return total_kb / 1024
+
+
+def _is_descendant(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+        if pid == ancestor:
+            return True
+    return False
+
+
+def start(
+    command: list[str], cwd: Path, env: dict[str, str], ready_urls: list[str], log: Path
+) -> tuple[subprocess.Popen, float]:
+    begin = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    while not all(get(url) for url in ready_urls):
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[0]} exited; see {log}")
+        if time.perf_counter() - begin > 600:
+            raise RuntimeError(f"not ready after 600 s; see {log}")
+        time.sleep(0.1)
+    return process, time.perf_counter() - begin
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def converse(port: int, messages: list[str], conversations: int) -> list[float]:
+    latencies: list[float] = []
+    for _ in range(conversations):
+        sender = "bench-" + uuid.uuid4().hex[:8]
+        latencies.extend(post(port, sender, m) for m in messages)
+    return latencies
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "messages": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+def bench_needlecheck(work: Path, conversations: int, env: dict[str, str]) -> dict:
+    models = work / "needlecheck-models"
+    train = timed(
+        [
+            str(BIN / "rasa"),
+            "train",
+            "--force",
+            "--fixed-model-name",
+            "needlecheck",
+            "--out",
+            str(models),
+        ],
+        ROOT,
+        env,
+    )
+    run_env = {
+        **env,
+        "NEEDLECHECK_VAR_DIR": str(work / "var"),
+        "NEEDLECHECK_RASA_PORT": str(NEEDLECHECK_PORT),
+    }
+    run_env.pop("DATABASE_URL", None)
+    run_env.pop("NEEDLECHECK_API_TOKEN", None)
+    subprocess.run(
+        [str(BIN / "needlecheck"), "db", "upgrade"],
+        cwd=ROOT,
+        env=run_env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    process, ready = start(
+        [str(BIN / "needlecheck"), "run", "--model", str(models / "needlecheck.tar.gz")],
+        ROOT,
+        run_env,
+        [f"http://127.0.0.1:{NEEDLECHECK_PORT}/status", "http://127.0.0.1:5055/health"],
+        work / "needlecheck.log",
+    )
+    try:
+        converse(NEEDLECHECK_PORT, SCREENING, 2)  # warm-up
+        latencies = converse(NEEDLECHECK_PORT, SCREENING, conversations)
+        memory = resident_mb(process.pid)
+    finally:
+        stop(process)
+    return {
+        "train_s": round(train, 1),
+        "ready_s": round(ready, 1),
+        **summary(latencies),
+        "rss_mb": round(memory),
+    }
+
+
+def bench_default_bot(work: Path, conversations: int, env: dict[str, str]) -> dict:
+    bot = work / "default-bot"
+    bot.mkdir()
+    train = timed([str(BIN / "rasa"), "init", "--no-prompt", "--init-dir", str(bot)], bot, env)
+    (model,) = (bot / "models").glob("*.tar.gz")
+    process, ready = start(
+        [
+            str(BIN / "rasa"),
+            "run",
+            "--model",
+            str(model),
+            "--port",
+            str(DEFAULT_BOT_PORT),
+            "--interface",
+            "127.0.0.1",
+            "--enable-api",
+        ],
+        bot,
+        env,
+        [f"http://127.0.0.1:{DEFAULT_BOT_PORT}/status"],
+        work / "default-bot.log",
+    )
+    try:
+        converse(DEFAULT_BOT_PORT, DEFAULT_BOT_CONVERSATION, 2)
+        latencies = converse(DEFAULT_BOT_PORT, DEFAULT_BOT_CONVERSATION, conversations * 3)
+        memory = resident_mb(process.pid)
+    finally:
+        stop(process)
+    return {
+        "train_s": round(train, 1),
+        "ready_s": round(ready, 1),
+        **summary(latencies),
+        "rss_mb": round(memory),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--conversations", type=int, default=20, help="full screenings to time (default 20)"
+    )
+    parser.add_argument("--skip-default-bot", action="store_true", help="measure needlecheck only")
+    args = parser.parse_args()
+    env = environment()
+    work = Path(tempfile.mkdtemp(prefix="needlecheck-bench-"))
+    try:
+        results = {"needlecheck": bench_needlecheck(work, args.conversations, env)}
+        if not args.skip_default_bot:
+            results["rasa init default bot"] = bench_default_bot(work, args.conversations, env)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_table(results)
+    out = ROOT / "var" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+def print_table(results: dict[str, dict]) -> None:
+    columns = ["train_s", "ready_s", "messages", "p50_ms", "p95_ms", "max_ms", "rss_mb"]
+    print(f"{'':24s}" + "".join(f"{c:>10s}" for c in columns))
+    for name, row in results.items():
+        print(f"{name:24s}" + "".join(f"{row[c]:>10}" for c in columns))
+    if len(results) == 2:
+        ours, theirs = results.values()
+        ratios = {c: f"{ours[c] / theirs[c]:.2f}" for c in columns if c != "messages" and theirs[c]}
+        print(
+            f"{'ratio needlecheck/default':24s}"
+            + "".join(f"{ratios.get(c, ''):>10s}" for c in columns)
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
