@@ -45,7 +45,7 @@ run: $(MODEL) db
 shell: $(MODEL) db
 	@$(UV) run python -m needlecheck.action_server & actions=$$!; \
 	trap "kill $$actions 2>/dev/null" EXIT; \
-	$(UV) run rasa shell --model $(MODEL) --endpoints endpoints.yml --interface 127.0.0.1
+	$(UV) run python -m needlecheck.rasa_server shell --model $(MODEL) --endpoints endpoints.yml --interface 127.0.0.1
 
 lint: .venv/.synced
 	$(UV) run ruff check .

@@ -20,12 +20,13 @@ def table(results: Path, folds: str) -> str:
     lines = [
         f"{folds}-fold cross-validation over data/nlu (`make nlu-eval`), held-out folds only:",
         "",
-        "| | accuracy | weighted F1 | macro F1 | examples |",
+        "| | accuracy | weighted F1 | macro F1 | support |",
         "| --- | --- | --- | --- | --- |",
         _row("intents (LogisticRegressionClassifier)", intents),
         _row(f"entities ({EXTRACTOR})", entities),
         "",
-        "Weakest intents (F1): "
+        "Support counts messages for intents and annotated tokens for entities; entity",
+        "accuracy includes the tokens that are no entity. Weakest intents (F1): "
         + ", ".join(
             f"{name} {report['f1-score']:.2f}"
             for name, report in sorted(_labels(intents).items(), key=lambda kv: kv[1]["f1-score"])[

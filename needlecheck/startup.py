@@ -14,7 +14,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from needlecheck.action_server import ACTION_PORT
 from needlecheck.config import Settings
@@ -68,7 +67,9 @@ def child_environment(settings: Settings) -> dict[str, str]:
 
 def rasa_server_command(settings: Settings, model: str) -> list[str]:
     command = [
-        str(Path(sys.executable).with_name("rasa")),
+        sys.executable,
+        "-m",
+        "needlecheck.rasa_server",
         "run",
         "--enable-api",
         "--model",

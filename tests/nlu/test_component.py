@@ -22,7 +22,9 @@ def parse(component, text: str, intent: str = "inform", confidence: float = 0.6)
 
 def test_facts_become_entities_named_after_them(component) -> None:
     message = parse(component, "no acne, and I use Differin")
-    entities = [(e["entity"], e["value"], e.get("role"), e["extractor"]) for e in message.get("entities")]
+    entities = [
+        (e["entity"], e["value"], e.get("role"), e["extractor"]) for e in message.get("entities")
+    ]
     assert entities == [
         ("active_skin_issues", "inflammatory_acne", "denied", "ScreeningFactExtractor"),
         ("topical_products", "retinoid", None, "ScreeningFactExtractor"),

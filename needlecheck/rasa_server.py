@@ -1,0 +1,115 @@
+"""Rasa's command line as needlecheck runs it: `python -m needlecheck.rasa_server run ...`.
+
+Two of Rasa 3.6's per-message costs are repeated work with the same answer every time,
+measured with cProfile on a screening conversation:
+
+- every action server response is checked with `jsonschema.validate()`, which first checks
+  the schema itself against its meta-schema: about 100 ms of each form turn here. The
+  validator is compiled once instead; responses are validated against the same schema
+  and rejected with the same error as before.
+- every event read back from the tracker store looks its class up by scanning all
+  subclasses of `Event` (with `inspect.isabstract` on each): the lookup is remembered
+  per event type name instead.
+- while a form is active, every entity mapping of every slot is checked for being unique
+  to its slot, and each check rebuilds the whole table from the domain: the table is
+  kept per form and domain instead (the domain does not change while a model is loaded).
+
+Both are installed before Rasa's command line runs; nothing else changes.
+
+One start-up cost is an accident of import order: when the model loads, importing
+`skops.io` (for the logistic-regression classifier) scans every module already imported
+for every type it trusts, and by then TensorFlow, spaCy and medspaCy are loaded: 15 s.
+Imported first, before Rasa, the same import takes 5 s.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def install_compiled_action_validation() -> None:
+    from jsonschema import ValidationError
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema)
+
+    def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+        try:
+            validator.validate(result)
+        except ValidationError as error:
+            error.message += (
+                ". Failed to validate Action server response from API, "
+                "make sure your response from the Action endpoint is valid. "
+                f"For more information about the format visit {DOCS_BASE_URL}/custom-actions"
+            )
+            raise
+        return True
+
+    RemoteAction._validate_action_result = _validate_action_result
+
+
+def install_event_class_cache() -> None:
+    from rasa.shared.core.events import Event
+
+    resolve = Event.resolve_by_type
+    classes: dict[str, type[Event]] = {}
+
+    def resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+        found = classes.get(type_name)
+        if found is None:
+            try:
+                found = resolve(type_name)
+            except ValueError:
+                if default is not None:
+                    return default
+                raise
+            if found is None:
+                return None
+            classes[type_name] = found
+        return found
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
+def install_unique_mapping_cache() -> None:
+    from rasa.core.actions.forms import FormAction
+
+    build = FormAction._create_unique_entity_mappings
+    tables: dict[tuple[str, int], tuple[object, set[str]]] = {}
+
+    def create_unique_entity_mappings(self: FormAction, domain: Any) -> set[str]:
+        key = (self.name(), id(domain))
+        cached = tables.get(key)
+        # The domain itself is kept with its table, so its id cannot be reused meanwhile.
+        if cached is None or cached[0] is not domain:
+            cached = (domain, build(self, domain))
+            tables[key] = cached
+        return cached[1]
+
+    FormAction._create_unique_entity_mappings = create_unique_entity_mappings
+
+
+def install() -> None:
+    import skops.io  # noqa: F401 - see the module docstring: first, while few modules are loaded
+
+    install_compiled_action_validation()
+    install_event_class_cache()
+    install_unique_mapping_cache()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from rasa.__main__ import main as rasa_main
+
+    install()
+    sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
