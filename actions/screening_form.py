@@ -33,6 +33,8 @@ from actions.names import (
     UTTER_DATE_NOT_UNDERSTOOD,
     UTTER_FACT_UPDATED,
     UTTER_INVALID_ANSWER,
+    UTTER_WHICH_ONES,
+    UTTER_WHICH_RED_FLAG,
 )
 from needlecheck.nlu.answers import (
     LIST_FACTS,
@@ -90,6 +92,17 @@ class ValidateScreeningForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         answered_before = tracker.get_slot(SLOT_ANSWERED_FACTS)
+        unspecific = _unspecific_yes(tracker)
+        if unspecific:
+            # "Yes" to "do you have any of these?" does not say which: ask, and keep the
+            # question open (a red flag is never assumed away).
+            dispatcher.utter_message(
+                response=UTTER_WHICH_RED_FLAG if unspecific == "red_flags" else UTTER_WHICH_ONES
+            )
+            return [
+                SlotSet(unspecific, tracker.get_slot(unspecific)),
+                SlotSet(REQUESTED_SLOT, unspecific),
+            ]
         events = await super().run(dispatcher, tracker, domain)
         # rasa-sdk returns only the questions' slots; the bookkeeping slot goes back too.
         answered = tracker.get_slot(SLOT_ANSWERED_FACTS)
@@ -274,10 +287,18 @@ def fold_message(tracker: Tracker) -> dict[str, Any]:
                     updates[fact] = merged_course
     if answered != list(tracker.get_slot(SLOT_ANSWERED_FACTS) or []):
         updates[SLOT_ANSWERED_FACTS] = answered
-    if intent == INTENT_AFFIRM and asked == "red_flags":
-        # "Yes" to the red-flag question does not say which; the question is asked again.
-        pass
     return updates
+
+
+def _unspecific_yes(tracker: Tracker) -> str | None:
+    """The list question answered with a bare "yes", if that is what the message was."""
+    message = tracker.latest_message or {}
+    asked = tracker.get_slot(REQUESTED_SLOT)
+    if (message.get("intent") or {}).get("name") != INTENT_AFFIRM or asked not in LIST_FACTS:
+        return None
+    if any(e.get("entity") == asked for e in message.get("entities") or []):
+        return None
+    return asked
 
 
 def _flattened(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:

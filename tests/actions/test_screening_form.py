@@ -314,3 +314,14 @@ def test_each_undated_procedure_is_dated_in_turn(domain) -> None:
         {"type": "laser", "date": "2026-11-20"},
         {"type": "filler", "date": None},
     ]
+
+
+def test_a_bare_yes_to_a_list_question_asks_which(domain) -> None:
+    changes, said = turn(
+        domain, {"red_flags": [], "age": 30}, asked="treatment_area", intent="affirm", text="yes"
+    )
+    assert said == ["utter_which_ones"]
+    assert changes == {"treatment_area": None, "requested_slot": "treatment_area"}
+    changes, said = turn(domain, {}, asked="red_flags", intent="affirm", text="yes")
+    assert said == ["utter_which_red_flag"]
+    assert changes == {"red_flags": None, "requested_slot": "red_flags"}
