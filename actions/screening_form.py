@@ -116,16 +116,15 @@ class ValidateScreeningForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         events = await super().get_extraction_events(dispatcher, tracker, domain)
-        updates = fold_message(tracker)
-        changed_earlier_answer = [
-            fact
-            for fact in updates
-            if fact in FACT_SLOTS
-            and fact != tracker.get_slot(REQUESTED_SLOT)
-            and slots_before_latest_message(tracker).get(fact) is not None
-            and updates[fact] != slots_before_latest_message(tracker).get(fact)
-        ]
-        if changed_earlier_answer:
+        before = slots_before_latest_message(tracker)
+        updates = fold_message(tracker, before)
+        asked = tracker.get_slot(REQUESTED_SLOT)
+        if any(
+            before.get(fact) is not None
+            and fact != asked
+            and updates.get(fact, tracker.get_slot(fact)) != before[fact]
+            for fact in FACT_SLOTS
+        ):
             dispatcher.utter_message(response=UTTER_FACT_UPDATED)
         return events + [SlotSet(name, value) for name, value in updates.items()]
 
@@ -252,7 +251,7 @@ def slots_before_latest_message(tracker: Tracker) -> dict[str, Any]:
     return values
 
 
-def fold_message(tracker: Tracker) -> dict[str, Any]:
+def fold_message(tracker: Tracker, before: dict[str, Any]) -> dict[str, Any]:
     """Slot updates for everything the latest message said about the facts."""
     message = tracker.latest_message or {}
     intent = (message.get("intent") or {}).get("name")
@@ -260,7 +259,6 @@ def fold_message(tracker: Tracker) -> dict[str, Any]:
         # "Can I use retinol afterwards?" asks about retinol; it does not say they use it.
         return {}
     asked = tracker.get_slot(REQUESTED_SLOT)
-    before = slots_before_latest_message(tracker)
     said = said_by_fact(_flattened(message.get("entities") or []), FACT_SLOTS)
     updates: dict[str, Any] = {}
     answered = list(tracker.get_slot(SLOT_ANSWERED_FACTS) or [])

@@ -325,3 +325,17 @@ def test_a_bare_yes_to_a_list_question_asks_which(domain) -> None:
     changes, said = turn(domain, {}, asked="red_flags", intent="affirm", text="yes")
     assert said == ["utter_which_red_flag"]
     assert changes == {"red_flags": None, "requested_slot": "red_flags"}
+
+
+def test_a_correction_rasa_already_applied_is_still_acknowledged(domain) -> None:
+    before = {**ANSWERED_UP_TO_PRODUCTS, "medications": []}
+    _, said = turn(
+        domain,
+        before,
+        asked="cancer_treatment",
+        intent="correct",
+        text="actually I'm on warfarin",
+        entities=[entity("medications", "anticoagulant")],
+        rasa_set={"medications": ["anticoagulant"]},
+    )
+    assert said == ["utter_fact_updated"]
