@@ -205,18 +205,7 @@ def bench_needlecheck(work: Path, conversations: int, env: dict[str, str]) -> di
         [f"http://127.0.0.1:{NEEDLECHECK_PORT}/status", "http://127.0.0.1:5055/health"],
         work / "needlecheck.log",
     )
-    try:
-        converse(NEEDLECHECK_PORT, SCREENING, 2)  # warm-up
-        latencies = converse(NEEDLECHECK_PORT, SCREENING, conversations)
-        memory = resident_mb(process.pid)
-    finally:
-        stop(process)
-    return {
-        "train_s": round(train, 1),
-        "ready_s": round(ready, 1),
-        **summary(latencies),
-        "rss_mb": round(memory),
-    }
+    return measure(process, NEEDLECHECK_PORT, SCREENING, conversations, train, ready)
 
 
 def bench_default_bot(work: Path, conversations: int, env: dict[str, str]) -> dict:
@@ -241,9 +230,24 @@ def bench_default_bot(work: Path, conversations: int, env: dict[str, str]) -> di
         [f"http://127.0.0.1:{DEFAULT_BOT_PORT}/status"],
         work / "default-bot.log",
     )
+    # Its conversations are shorter: three of them for each screening, for a like count.
+    return measure(
+        process, DEFAULT_BOT_PORT, DEFAULT_BOT_CONVERSATION, conversations * 3, train, ready
+    )
+
+
+def measure(
+    process: subprocess.Popen,
+    port: int,
+    messages: list[str],
+    conversations: int,
+    train: float,
+    ready: float,
+) -> dict:
+    """Warm up, time the conversations, read the memory, stop the servers."""
     try:
-        converse(DEFAULT_BOT_PORT, DEFAULT_BOT_CONVERSATION, 2)
-        latencies = converse(DEFAULT_BOT_PORT, DEFAULT_BOT_CONVERSATION, conversations * 3)
+        converse(port, messages, 2)
+        latencies = converse(port, messages, conversations)
         memory = resident_mb(process.pid)
     finally:
         stop(process)
