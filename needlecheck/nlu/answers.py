@@ -27,7 +27,6 @@ LIST_FACTS = (
     "allergies",
     "recent_procedures",
 )
-SCALAR_FACTS = ("age", "isotretinoin", "pregnant_or_breastfeeding", "cancer_treatment")
 
 
 @dataclass(frozen=True)

@@ -292,11 +292,8 @@ class Extractor:
             return Mention(fact, value, start, end, span.text, denied)
 
         fact = term.fact
-        also = (
-            []
-            if denied or (span._.is_historical and fact == "active_skin_issues" and not term.also)
-            else [mention(f, v) for f, v in term.also.items()]
-        )
+        # What a mention implies ("a cold sore" now -> a history of cold sores).
+        also = [] if denied else [mention(f, v) for f, v in term.also.items()]
         if fact in {"isotretinoin", "cancer_treatment"}:
             return [
                 mention(fact, self._course(fact, denied, historical, current, when, age_now, today))
@@ -342,12 +339,6 @@ class Extractor:
         if resolved is not None:
             course["last_dose" if fact == "isotretinoin" else "ended"] = resolved.isoformat()
         return course
-
-    def says_still_going(self, text: str) -> bool:
-        return _contains_cue(text.lower(), self.lexicon.still_going)
-
-    def says_date_unknown(self, text: str) -> bool:
-        return _contains_cue(text.lower(), self.lexicon.date_unknown)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ _UNIT = r"(?P<unit>day|week|month|year)s?"
 _FUZZY_COUNTS = {
     "a": 1,
     "an": 1,
-    "one": 1,
     "a couple of": 2,
     "a couple": 2,
     "a few": 2,
