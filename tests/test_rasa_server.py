@@ -7,7 +7,9 @@ from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.actions.forms import FormAction
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event, SlotSet
+from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
 
 from needlecheck import rasa_server
 
@@ -18,6 +20,8 @@ def installed():
         RemoteAction._validate_action_result,
         Event.resolve_by_type,
         FormAction._create_unique_entity_mappings,
+        Domain.states_for_tracker_history,
+        EndpointConfig.session,
     )
     rasa_server.install()
     yield
@@ -25,7 +29,9 @@ def installed():
         RemoteAction._validate_action_result,
         Event.resolve_by_type,
         FormAction._create_unique_entity_mappings,
-    ) = (originals[0], staticmethod(originals[1]), originals[2])
+        Domain.states_for_tracker_history,
+        EndpointConfig.session,
+    ) = (originals[0], staticmethod(originals[1]), *originals[2:])
 
 
 def test_action_responses_are_still_validated() -> None:
@@ -69,3 +75,59 @@ forms:
     first = form._create_unique_entity_mappings(domain)
     assert first == {'{"entity": "city", "role": "from", "type": "from_entity"}'}
     assert FormAction("trip", None)._create_unique_entity_mappings(domain) is first
+
+
+STATES_DOMAIN = """
+intents: [greet, inform]
+slots:
+  age:
+    type: float
+    influence_conversation: true
+    mappings: [{type: custom}]
+responses:
+  utter_hi: [{text: hi}]
+"""
+
+
+def test_states_are_reused_only_for_the_same_tracker_and_events() -> None:
+    domain = Domain.from_yaml(STATES_DOMAIN)
+
+    def fresh(tracker: DialogueStateTracker) -> list:
+        # Another tracker object with the same events is never served from the memory.
+        twin = DialogueStateTracker.from_events("twin", list(tracker.events), domain.slots)
+        return domain.states_for_tracker_history(twin)
+
+    tracker = DialogueStateTracker.from_events(
+        "s", [ActionExecuted("action_listen"), UserUttered("hi", {"name": "greet"})], domain.slots
+    )
+    first = domain.states_for_tracker_history(tracker)
+    # The policy deletes keys of the last state; the next caller must not see that.
+    first[-1]["user"].clear()
+    again = domain.states_for_tracker_history(tracker)
+    assert again == fresh(tracker)
+    assert again[-1]["user"]["intent"] == "greet"
+
+    tracker.update(ActionExecuted("utter_hi"))
+    tracker.update(SlotSet("age", 34))
+    after = domain.states_for_tracker_history(tracker)
+    assert after == fresh(tracker)
+    assert len(after) == len(again) + 1
+    assert after[-1]["prev_action"] == {"action_name": "utter_hi"}
+    assert domain.states_for_tracker_history(tracker, ignore_rule_only_turns=True) == (
+        domain.states_for_tracker_history(
+            DialogueStateTracker.from_events("x", list(tracker.events), domain.slots),
+            ignore_rule_only_turns=True,
+        )
+    )
+
+
+def test_action_server_requests_are_json_encoded_with_ujson() -> None:
+    import asyncio
+
+    import ujson
+
+    async def encoder() -> object:
+        async with EndpointConfig("http://localhost:5055/webhook").session() as session:
+            return session.json_serialize
+
+    assert asyncio.run(encoder()) is ujson.dumps
