@@ -131,3 +131,57 @@ def test_action_server_requests_are_json_encoded_with_ujson() -> None:
             return session.json_serialize
 
     assert asyncio.run(encoder()) is ujson.dumps
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"events": [], "responses": []},
+        {"responses": [{"text": "hi"}]},
+        {"events": [{"event": "slot", "name": "a", "value": None, "timestamp": None}]},
+        {"events": [{"event": "active_loop", "name": None}, {"event": "followup", "name": "x"}]},
+        {"events": [{"event": "reset_slots"}, {"event": "restart", "timestamp": 1.5}]},
+        {"events": [{"event": "bot", "text": "hi", "data": {"buttons": []}}]},
+        {"events": [{"event": "slot"}]},
+        {"events": [{"event": "slot", "name": 3}]},
+        {"events": [{"event": "followup"}]},
+        {"events": [{"event": "no_such_event"}]},
+        {"events": [{"name": "a"}]},
+        {"events": [{"event": "slot", "name": "a", "timestamp": "noon"}]},
+        {"events": {"event": "slot"}},
+        {"events": [], "responses": [3]},
+        {"events": ["slot"]},
+        [],
+    ],
+)
+def test_action_replies_are_judged_as_by_the_whole_schema(reply: object) -> None:
+    from jsonschema.validators import validator_for
+
+    schema = RemoteAction.action_response_format_spec()
+    expected = validator_for(schema)(schema).is_valid(reply)
+    action = RemoteAction("action_x", None)
+    if expected:
+        assert action._validate_action_result(reply)
+    else:
+        with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+            action._validate_action_result(reply)
+
+
+def test_the_heap_is_frozen_once_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import gc
+
+    import rasa.core.run
+
+    loaded = object()
+
+    async def load(*_: object) -> object:
+        return loaded
+
+    monkeypatch.setattr(rasa.core.run, "load_agent_on_start", load)
+    rasa_server.install_frozen_heap_after_load()
+    try:
+        assert asyncio.run(rasa.core.run.load_agent_on_start("model", None)) is loaded
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
