@@ -95,17 +95,22 @@ def action_server_command() -> list[str]:
 def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
     """Start the action server and the Rasa server; stay in the foreground until Ctrl-C."""
     settings = Settings.from_environment()
-    for line in check_startup(settings):
-        print(f"needlecheck: {line}", flush=True)
     env = child_environment(settings)
+    # The Rasa server needs neither the policy nor the screening database, and spends
+    # ~20 s importing and loading its model: it starts while the checks run, and is
+    # stopped again if they fail.
+    rasa_server = subprocess.Popen(rasa_server_command(settings, model), env=env)
+    try:
+        for line in check_startup(settings):
+            print(f"needlecheck: {line}", flush=True)
+    except BaseException:
+        _stop([rasa_server])
+        raise
     stopping = threading.Event()
     # Explicit handlers: a shell that starts us in the background leaves SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    children = [
-        subprocess.Popen(action_server_command(), env=env),
-        subprocess.Popen(rasa_server_command(settings, model), env=env),
-    ]
+    children = [subprocess.Popen(action_server_command(), env=env), rasa_server]
     try:
         if not _wait_until_ready(settings, children, ready_timeout, stopping):
             return 0
@@ -172,5 +177,5 @@ def _wait_until_ready(
             with urllib.request.urlopen(pending[0], timeout=2):
                 pending.pop(0)
         except (urllib.error.URLError, OSError):
-            stopping.wait(1)
+            stopping.wait(0.2)
     return True

@@ -36,14 +36,21 @@ def test_an_unmigrated_database_stops_start_up(tmp_path) -> None:
     assert "run 'needlecheck db upgrade'" in done.stderr
 
 
-def test_a_bad_policy_stops_run_before_any_server_starts(tmp_path) -> None:
+def test_a_bad_policy_stops_run_and_leaves_no_server_running(tmp_path) -> None:
     policy = tmp_path / "policy.yml"
     policy.write_text("name: x\nversion: 1\nrules:\n  DF-SURGERY: {params: {months: -6}}\n")
-    env = {"NEEDLECHECK_VAR_DIR": str(tmp_path), "NEEDLECHECK_POLICY": str(policy)}
+    env = {
+        "NEEDLECHECK_VAR_DIR": str(tmp_path),
+        "NEEDLECHECK_POLICY": str(policy),
+        "NEEDLECHECK_RASA_PORT": "5191",
+    }
     done = run("run", env=env)
     assert done.returncode == 3
     assert "parameter 'months' must be a whole number" in done.stderr
     assert "needlecheck is ready" not in done.stdout
+    # The Rasa server starts during the checks; it must be gone with them.
+    left = subprocess.run(["pgrep", "-f", "rasa_server run.*--port 5191"], check=False)
+    assert left.returncode == 1
 
 
 def test_an_unreachable_database_stops_start_up(tmp_path) -> None:
