@@ -36,6 +36,7 @@ from actions.names import (
 from needlecheck.runtime import services
 from needlecheck.screening import Assessment, FactError, assess
 from needlecheck.store.repository import save_screening
+from needlecheck.transcript import evidence, transcript
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class ActionAssessScreening(Action):
                     assessment,
                     tracker.get_slot(SLOT_CONSENT_VERSION) or "unknown",
                     _parse_time(tracker.get_slot(SLOT_CONSENT_AT)),
+                    evidence(tracker.events, facts_from_slots(tracker)),
+                    transcript(tracker.events),
                 )
             except SQLAlchemyError as error:
                 # The person still gets their result; the clinic sees the gap in the logs.
@@ -99,6 +102,8 @@ def _store(
     assessment: Assessment,
     consent_version: str,
     consent_at: datetime | None,
+    words: dict[str, list[str]],
+    lines: list[dict[str, str]],
 ) -> int:
     with sessions.begin() as session:
         screening = save_screening(
@@ -108,6 +113,8 @@ def _store(
             assessment=assessment,
             consent_text_version=consent_version,
             consent_at=consent_at,
+            evidence=words,
+            transcript=lines,
         )
         return screening.id
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -37,8 +38,11 @@ metadata = MetaData(
 )
 Base = declarative_base(metadata=metadata)
 
-HANDOFF_STATUSES = ("open", "in_progress", "closed")
+HANDOFF_STATUSES = ("open", "in_progress", "contacted", "booked", "closed")
 CONTACT_STATUSES = ("new", "contacted", "booked", "closed")
+SCREENING_STATUSES = ("new", "contacted", "booked", "closed")
+STAFF_ROLES = ("front_desk", "clinician")
+RECORD_TYPES = ("screening", "contact", "handoff")
 
 
 def utcnow() -> datetime:
@@ -66,6 +70,11 @@ class Screening(Base):
     # The person's consent to health questions: which text they agreed to, and when.
     consent_text_version = Column(String(64), nullable=True)
     consent_at = Column(DateTime(timezone=True), nullable=True)
+    # The front desk's follow-up: new until someone has called the person back.
+    status = Column(String(16), nullable=False, default="new", server_default="new", index=True)
+    # The person's own words behind each fact ({fact: [message, ...]}) and the conversation.
+    evidence = Column(JSON, nullable=True)
+    transcript = Column(JSON, nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
@@ -76,8 +85,16 @@ class Screening(Base):
         order_by="ScreeningFinding.position",
     )
 
+    overrides = relationship(
+        "OutcomeOverride",
+        back_populates="screening",
+        cascade="all, delete-orphan",
+        order_by="OutcomeOverride.id",
+    )
+
     __table_args__ = (
         CheckConstraint(f"outcome IS NULL OR {one_of('outcome', OUTCOMES)}", name="outcome"),
+        CheckConstraint(one_of("status", SCREENING_STATUSES), name="status"),
     )
 
 
@@ -139,3 +156,100 @@ class HandoffRequest(Base):
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (CheckConstraint(one_of("status", HANDOFF_STATUSES), name="status"),)
+
+
+class OutcomeOverride(Base):
+    """A clinician's outcome, kept beside the engine's, which it never replaces."""
+
+    __tablename__ = "outcome_overrides"
+
+    id = Column(Integer, primary_key=True)
+    screening_id = Column(
+        Integer, ForeignKey("screenings.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    outcome = Column(String(32), nullable=False)
+    reason = Column(Text, nullable=False)
+    clinician_id = Column(Integer, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True)
+    clinician_username = Column(String(64), nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    screening = relationship("Screening", back_populates="overrides")
+
+    __table_args__ = (CheckConstraint(one_of("outcome", OUTCOMES), name="outcome"),)
+
+
+class StaffMember(Base):
+    __tablename__ = "staff"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(200), nullable=False)
+    role = Column(String(16), nullable=False)
+    password_hash = Column(String(255), nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    __table_args__ = (CheckConstraint(one_of("role", STAFF_ROLES), name="role"),)
+
+
+class StaffSession(Base):
+    """A signed-in browser; the cookie holds a random token, the table only its hash."""
+
+    __tablename__ = "staff_sessions"
+
+    id = Column(Integer, primary_key=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    csrf_token = Column(String(64), nullable=False)
+    staff_id = Column(
+        Integer, ForeignKey("staff.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+
+    staff = relationship("StaffMember")
+
+
+class LoginAttempt(Base):
+    """Failed sign-ins, counted per user name and per client to slow down guessing."""
+
+    __tablename__ = "login_attempts"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, index=True)
+    client = Column(String(64), nullable=False, index=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+
+
+class FollowUp(Base):
+    """A status change of a screening, contact or handoff request, with the staff's note."""
+
+    __tablename__ = "follow_ups"
+
+    id = Column(Integer, primary_key=True)
+    record_type = Column(String(16), nullable=False)
+    record_id = Column(Integer, nullable=False)
+    status = Column(String(16), nullable=False)
+    note = Column(Text, nullable=True)
+    staff_id = Column(Integer, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True)
+    staff_username = Column(String(64), nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(one_of("record_type", RECORD_TYPES), name="record_type"),
+        Index("ix_follow_ups_record", "record_type", "record_id"),
+    )
+
+
+class AuditEntry(Base):
+    """Who viewed or changed which record, and when; never a name, phone or email."""
+
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    staff_id = Column(Integer, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True)
+    staff_username = Column(String(64), nullable=False)
+    action = Column(String(32), nullable=False)
+    record_type = Column(String(16), nullable=True)
+    record_id = Column(Integer, nullable=True)
+    detail = Column(Text, nullable=True)

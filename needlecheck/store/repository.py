@@ -36,6 +36,8 @@ def save_screening(
     assessment: Assessment,
     consent_text_version: str,
     consent_at: datetime | None = None,
+    evidence: dict[str, list[str]] | None = None,
+    transcript: list[dict[str, str]] | None = None,
 ) -> Screening:
     """Store a screening; health answers are kept only with the person's consent."""
     _require(conversation_id, "conversation_id")
@@ -53,6 +55,8 @@ def save_screening(
         policy_name=assessment.policy["name"],
         policy_version=assessment.policy["version"],
         assessed_on=assessment.today,
+        evidence=evidence,
+        transcript=transcript,
         findings=[
             ScreeningFinding(
                 position=position,
