@@ -61,8 +61,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("check", help="check the configuration the assistant would start with")
 
-    run = commands.add_parser("run", help="start the Rasa server and the action server")
+    run = commands.add_parser(
+        "run", help="start the Rasa server, the action server and the front desk"
+    )
     run.add_argument("--model", default="models", help="model file or directory")
+
+    commands.add_parser("frontdesk", help="serve the front desk alone (localhost:8000)")
+
+    staff = commands.add_parser("staff", help="manage front-desk accounts")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    add = staff_commands.add_parser(
+        "add", help="create an account; the password is asked for, or read from stdin"
+    )
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["front_desk", "clinician"])
+    add.add_argument("--name", default="", help="name shown in the app and the audit log")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    password = staff_commands.add_parser("password", help="set a new password")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true")
+    for name in ("disable", "enable"):
+        staff_commands.add_parser(name, help=f"{name} an account").add_argument("username")
+    staff_commands.add_parser("list", help="list the accounts")
+
+    purge = commands.add_parser(
+        "purge", help="delete records older than the retention period (also run daily)"
+    )
+    purge.add_argument(
+        "--days", type=int, default=None, help="default: NEEDLECHECK_RETENTION_DAYS (365)"
+    )
+
+    erase = commands.add_parser("erase", help="delete everything about one person")
+    erase.add_argument("--conversation", default=None, help="conversation (sender) id")
+    erase.add_argument("--phone", default=None)
+    erase.add_argument("--email", default=None)
     return parser
 
 
@@ -74,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "db": _cmd_db,
         "check": _cmd_check,
         "run": _cmd_run,
+        "frontdesk": _cmd_frontdesk,
+        "staff": _cmd_staff,
+        "purge": _cmd_purge,
+        "erase": _cmd_erase,
     }[args.command]
     return handler(args)
 
@@ -162,6 +200,122 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from needlecheck.startup import run_servers
 
     return _refuse_bad_configuration(lambda: run_servers(model=args.model))
+
+
+def _cmd_frontdesk(args: argparse.Namespace) -> int:
+    from needlecheck.frontdesk.server import main as serve
+
+    serve()
+    return 0
+
+
+def _sessions():
+    from needlecheck.config import Settings
+    from needlecheck.store.database import create_db_engine, session_factory
+
+    settings = Settings.from_environment()
+    return settings, session_factory(create_db_engine(settings.database_url))
+
+
+def _read_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("password: the two entries differ")
+    return first
+
+
+def _cmd_staff(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from needlecheck.store import staff
+    from needlecheck.store.repository import InvalidRecord
+
+    try:
+        _, sessions = _sessions()
+        if args.staff_command in ("add", "password"):
+            password = _read_password(args.password_stdin)
+        with sessions.begin() as session:
+            if args.staff_command == "add":
+                member = staff.add_staff(
+                    session,
+                    username=args.username,
+                    display_name=args.name,
+                    role=args.role,
+                    password=password,
+                )
+                print(f"added {member.username} ({member.role})")
+            elif args.staff_command == "password":
+                staff.set_password(session, args.username, password)
+                print(f"new password set for {args.username}; its sessions are signed out")
+            elif args.staff_command in ("enable", "disable"):
+                staff.set_active(session, args.username, args.staff_command == "enable")
+                print(f"{args.username} {args.staff_command}d")
+            else:
+                for member in staff.list_staff(session):
+                    state = "" if member.active else " (disabled)"
+                    print(f"{member.username:<24} {member.role:<11} {member.display_name}{state}")
+    except (InvalidRecord, LookupError, ValueError) as error:
+        print(f"needlecheck: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except SQLAlchemyError as error:
+        print(f"needlecheck: database: {error.__class__.__name__}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    return 0
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from needlecheck.frontdesk.server import run_purge
+
+    try:
+        settings, sessions = _sessions()
+        days = args.days if args.days is not None else settings.retention_days
+        if days < 1:
+            print("needlecheck: --days must be 1 or more", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+        deleted = run_purge(sessions, days)
+    except (ValueError, SQLAlchemyError) as error:
+        print(f"needlecheck: {error.__class__.__name__}: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    print(f"deleted records older than {days} days: " + _counts(deleted))
+    return 0
+
+
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from needlecheck.store import audit, privacy
+
+    try:
+        _, sessions = _sessions()
+        with sessions.begin() as session:
+            deleted = privacy.erase(
+                session, conversation_id=args.conversation, phone=args.phone, email=args.email
+            )
+            audit.audit(
+                session,
+                staff_id=None,
+                staff_username="command line",
+                action="erase",
+                detail=_counts(deleted),
+            )
+    except ValueError as error:
+        print(f"needlecheck: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except SQLAlchemyError as error:
+        print(f"needlecheck: database: {error.__class__.__name__}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    print("erased: " + _counts(deleted))
+    return 0
+
+
+def _counts(deleted: dict[str, int]) -> str:
+    return ", ".join(f"{count} {kind}(s)" for kind, count in sorted(deleted.items())) or "nothing"
 
 
 def _refuse_bad_configuration(start: Callable[[], int]) -> int:

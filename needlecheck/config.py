@@ -20,6 +20,9 @@ class Settings:
     host: str
     # The clinic's time zone: waiting periods end on the clinic's calendar day, not the server's.
     timezone: str | None = None
+    frontdesk_port: int = 8000
+    # Screenings, contact and handoff requests older than this are deleted (daily).
+    retention_days: int = 365
 
     def today(self, now: datetime | None = None) -> date:
         """The current date where the clinic is (the server's local date if no zone is set)."""
@@ -39,6 +42,8 @@ class Settings:
             rasa_port=_port(env, "NEEDLECHECK_RASA_PORT", 5005),
             host=env.get("NEEDLECHECK_HOST") or "127.0.0.1",
             timezone=_zone(env.get("NEEDLECHECK_TIMEZONE") or None),
+            frontdesk_port=_port(env, "NEEDLECHECK_FRONTDESK_PORT", 8000),
+            retention_days=_days(env, "NEEDLECHECK_RETENTION_DAYS", 365),
         )
 
 
@@ -60,4 +65,13 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ValueError(f"{name}={raw!r} is not a TCP port number")
+    return int(raw)
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}={raw!r} is not a whole number of days (1 or more)")
     return int(raw)

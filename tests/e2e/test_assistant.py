@@ -185,6 +185,15 @@ def test_one_message_gives_several_facts_and_only_the_rest_is_asked(assistant) -
     assert facts["age"] == 34
     assert facts["topical_products"] == ["retinoid"]
     assert facts["isotretinoin"] == {"status": "never"}
+    # The front desk sees the person's own words behind each fact, and the transcript.
+    (words,) = stored(assistant["db"], "e2e-many", "evidence")
+    words = json.loads(words) if isinstance(words, str) else words
+    assert words["age"] == ["I'm 34, on tretinoin, never took Accutane"]
+    assert words["isotretinoin"] == ["I'm 34, on tretinoin, never took Accutane"]
+    (lines,) = stored(assistant["db"], "e2e-many", "transcript")
+    lines = json.loads(lines) if isinstance(lines, str) else lines
+    assert {"person", "assistant"} == {line["speaker"] for line in lines}
+    assert lines[-1]["speaker"] == "person"
 
 
 def test_a_past_isotretinoin_course_is_dated_and_deferred_to_the_exact_day(assistant) -> None:

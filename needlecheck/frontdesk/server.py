@@ -1,0 +1,87 @@
+"""`needlecheck frontdesk`: serve the front desk, and purge old records once a day."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from needlecheck.config import Settings
+
+logger = logging.getLogger(__name__)
+
+PURGE_INTERVAL = timedelta(days=1)
+
+
+def run_purge(sessions, retention_days: int) -> dict[str, int]:
+    from needlecheck.store import audit, privacy
+    from needlecheck.store.models import utcnow
+
+    with sessions.begin() as session:
+        deleted = privacy.purge(session, utcnow() - timedelta(days=retention_days))
+        audit.audit(
+            session,
+            staff_id=None,
+            staff_username="system",
+            action="purge",
+            detail=f"older than {retention_days} days: {dict(deleted) or 'nothing'}",
+        )
+    return dict(deleted)
+
+
+def build(settings: Settings):
+    from needlecheck.frontdesk.app import create_app
+    from needlecheck.store.database import create_db_engine, session_factory
+
+    sessions = session_factory(create_db_engine(settings.database_url))
+    app = create_app(sessions)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        async def daily() -> None:
+            while True:
+                try:
+                    deleted = await asyncio.to_thread(run_purge, sessions, settings.retention_days)
+                    logger.info("retention purge: %s", deleted or "nothing to delete")
+                except Exception as error:  # the next day tries again
+                    logger.error("retention purge failed: %s", error.__class__.__name__)
+                await asyncio.sleep(PURGE_INTERVAL.total_seconds())
+
+        task = asyncio.create_task(daily())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from needlecheck.startup import StartupError, check_startup
+
+    settings = Settings.from_environment()
+    try:
+        check_startup(settings)
+    except StartupError as error:
+        raise SystemExit(f"needlecheck front desk: {error}") from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(
+        build(settings),
+        host=settings.host,
+        port=settings.frontdesk_port,
+        # The access log would carry search terms (names, phone numbers) from query strings.
+        access_log=False,
+        proxy_headers=True,
+        # No websockets here; and uvicorn's module for them needs a newer websockets than
+        # Rasa allows.
+        ws="none",
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":
+    main()

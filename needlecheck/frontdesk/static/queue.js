@@ -1,0 +1,22 @@
+// Keeps the open queue current: when the server's version changes, the rows are
+// fetched again with the page's own filters. No reload, no lost filter.
+(function () {
+  "use strict";
+  var table = document.getElementById("queue");
+  var rows = document.getElementById("queue-rows");
+  if (!table || !rows) return;
+  var version = table.getAttribute("data-version");
+  function refresh() {
+    fetch("/api/queue/version", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (!body || body.version === version) return null;
+        version = body.version;
+        return fetch("/queue/rows" + window.location.search, { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.text() : null; })
+          .then(function (html) { if (html !== null) rows.innerHTML = html; });
+      })
+      .catch(function () { /* the next tick tries again */ });
+  }
+  window.setInterval(refresh, 3000);
+})();

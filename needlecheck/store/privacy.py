@@ -1,0 +1,106 @@
+"""Retention and erasure: the clinic keeps a person's data no longer than it needs.
+
+`purge` deletes screenings, contact and handoff requests (with their findings,
+overrides and follow-up notes) older than the retention period, and conversation events
+in Rasa's SQL tracker store when it shares this database. `erase` deletes everything
+about one person, found by conversation id, phone or email. The audit log keeps that an
+erasure happened, never what was erased.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import column, delete, inspect, or_, select, table
+from sqlalchemy.orm import Session
+
+from needlecheck.store.models import ContactRequest, FollowUp, HandoffRequest, Screening
+
+# Rasa's SQLTrackerStore table; present only when the tracker store uses this database.
+_EVENTS = table("events", column("sender_id"), column("timestamp"))
+
+
+def purge(session: Session, older_than: datetime) -> Counter[str]:
+    """Delete records created before `older_than`; returns how many of each kind."""
+    deleted: Counter[str] = Counter()
+    for kind, model in (("handoff", HandoffRequest), ("contact", ContactRequest)):
+        ids = list(session.execute(select(model.id).where(model.created_at < older_than)).scalars())
+        deleted[kind] += _delete(session, kind, model, ids)
+    ids = list(
+        session.execute(select(Screening.id).where(Screening.created_at < older_than)).scalars()
+    )
+    deleted["screening"] += _delete(session, "screening", Screening, ids)
+    if _has_events_table(session):
+        result = session.execute(
+            delete(_EVENTS).where(_EVENTS.c.timestamp < older_than.timestamp())
+        )
+        deleted["conversation event"] += result.rowcount or 0
+    return deleted
+
+
+def erase(
+    session: Session,
+    *,
+    conversation_id: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+) -> Counter[str]:
+    """Delete everything about one person; at least one way to find them is needed."""
+    if not (conversation_id or phone or email):
+        raise ValueError("erase needs a conversation id, a phone number or an email address")
+    conversations: set[str] = set()
+    if conversation_id:
+        conversations.add(conversation_id)
+    conditions = []
+    if phone:
+        digits = re.sub(r"\D", "", phone)
+        if len(digits) < 7:
+            raise ValueError("phone: at least 7 digits are needed to find a person by phone")
+        conditions.append(ContactRequest.phone.like(f"%{digits}"))
+    if email:
+        conditions.append(ContactRequest.email == email.strip().lower())
+    if conditions:
+        conversations |= set(
+            session.execute(
+                select(ContactRequest.conversation_id).where(or_(*conditions))
+            ).scalars()
+        )
+    deleted: Counter[str] = Counter()
+    if not conversations:
+        return deleted
+    for kind, model in (
+        ("handoff", HandoffRequest),
+        ("contact", ContactRequest),
+        ("screening", Screening),
+    ):
+        ids = list(
+            session.execute(
+                select(model.id).where(model.conversation_id.in_(conversations))
+            ).scalars()
+        )
+        deleted[kind] += _delete(session, kind, model, ids)
+    if _has_events_table(session):
+        result = session.execute(delete(_EVENTS).where(_EVENTS.c.sender_id.in_(conversations)))
+        deleted["conversation event"] += result.rowcount or 0
+    deleted["conversation"] = len(conversations)
+    return deleted
+
+
+def _delete(session: Session, kind: str, model: type, ids: list[int]) -> int:
+    if not ids:
+        return 0
+    # Staff notes can name the person: they go with the record.
+    session.execute(
+        delete(FollowUp).where(FollowUp.record_type == kind, FollowUp.record_id.in_(ids))
+    )
+    # Row by row through the ORM, so findings and overrides cascade on every backend.
+    for record in session.execute(select(model).where(model.id.in_(ids))).scalars():
+        session.delete(record)
+    session.flush()
+    return len(ids)
+
+
+def _has_events_table(session: Session) -> bool:
+    return inspect(session.connection()).has_table("events")

@@ -1,0 +1,361 @@
+"""The front desk's queue: who needs a call back first, and why.
+
+Order: `urgent_care` first, then open handoff requests, then screenings that need a call
+back (`not_suitable`, `clinician_review`, or unfinished), then contact requests with no
+screening, then `defer` by earliest date, then `eligible`. Within a rank, who has waited
+longest comes first. A conversation corrected after its result has several screenings:
+the queue shows the latest.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from needlecheck.screening.engine import OUTCOMES
+from needlecheck.store.models import (
+    ContactRequest,
+    FollowUp,
+    HandoffRequest,
+    OutcomeOverride,
+    Screening,
+    utcnow,
+)
+from needlecheck.store.repository import InvalidRecord
+
+# What staff can set, per record type; "new"/"open" is where every record starts.
+FOLLOW_UP_STATUSES = ("contacted", "booked", "closed")
+STATUS_FILTERS = ("open", "new", "contacted", "booked", "closed", "all")
+RANK_LABELS = {
+    0: "urgent care",
+    1: "handoff",
+    2: "call back",
+    3: "contact request",
+    4: "deferred",
+    5: "eligible",
+}
+_SCREENING_RANK = {
+    "urgent_care": 0,
+    "not_suitable": 2,
+    "clinician_review": 2,
+    None: 2,
+    "defer": 4,
+    "eligible": 5,
+}
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    kind: str  # screening, contact or handoff
+    id: int
+    rank: int
+    conversation_id: str
+    status: str
+    created_at: datetime
+    outcome: str | None = None
+    override: str | None = None
+    earliest_date: date | None = None
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    summary: str = ""
+
+    @property
+    def priority(self) -> str:
+        return RANK_LABELS[self.rank]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "priority": self.priority,
+            "rank": self.rank,
+            "conversation_id": self.conversation_id,
+            "status": self.status,
+            "created_at": self.created_at.isoformat(),
+            "outcome": self.outcome,
+            "override": self.override,
+            "earliest_date": self.earliest_date.isoformat() if self.earliest_date else None,
+            "name": self.name,
+            "phone": self.phone,
+            "email": self.email,
+            "summary": self.summary,
+        }
+
+
+def queue(
+    session: Session,
+    *,
+    status: str = "open",
+    outcome: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    search: str | None = None,
+) -> list[QueueItem]:
+    if status not in STATUS_FILTERS:
+        raise InvalidRecord(f"status: {status!r} is not one of {', '.join(STATUS_FILTERS)}")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidRecord(f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    conversations = _matching_conversations(session, search) if search else None
+
+    latest: dict[str, Screening] = {}
+    statement = select(Screening).options(
+        selectinload(Screening.findings), selectinload(Screening.overrides)
+    )
+    if conversations is not None:
+        statement = statement.where(Screening.conversation_id.in_(conversations))
+    for screening in session.execute(statement).scalars():
+        kept = latest.get(screening.conversation_id)
+        if kept is None or (screening.created_at, screening.id) > (kept.created_at, kept.id):
+            latest[screening.conversation_id] = screening
+
+    items = [_screening_item(s) for s in latest.values()]
+    contacts = select(ContactRequest)
+    handoffs = select(HandoffRequest)
+    if conversations is not None:
+        contacts = contacts.where(ContactRequest.conversation_id.in_(conversations))
+        handoffs = handoffs.where(HandoffRequest.conversation_id.in_(conversations))
+    for contact in session.execute(contacts).scalars():
+        screening = latest.get(contact.conversation_id)
+        items.append(_contact_item(contact, screening))
+    for handoff in session.execute(handoffs).scalars():
+        items.append(_handoff_item(handoff, latest.get(handoff.conversation_id)))
+
+    chosen = [
+        item
+        for item in items
+        if _status_matches(item.status, status)
+        and (outcome is None or item.outcome == outcome)
+        and (since is None or item.created_at.date() >= since)
+        and (until is None or item.created_at.date() <= until)
+    ]
+    chosen.sort(
+        key=lambda item: (
+            item.rank,
+            item.earliest_date or date.max,
+            _naive(item.created_at),
+            item.kind,
+            item.id,
+        )
+    )
+    return chosen
+
+
+def screening_detail(session: Session, screening_id: int) -> Screening:
+    screening = session.execute(
+        select(Screening)
+        .where(Screening.id == screening_id)
+        .options(selectinload(Screening.findings), selectinload(Screening.overrides))
+    ).scalar_one_or_none()
+    if screening is None:
+        raise LookupError(f"no screening {screening_id}")
+    return screening
+
+
+def related(session: Session, conversation_id: str) -> dict[str, list[Any]]:
+    """Everything the clinic holds about one conversation."""
+    return {
+        "screenings": list(
+            session.execute(
+                select(Screening)
+                .where(Screening.conversation_id == conversation_id)
+                .order_by(Screening.created_at, Screening.id)
+            ).scalars()
+        ),
+        "contacts": list(
+            session.execute(
+                select(ContactRequest)
+                .where(ContactRequest.conversation_id == conversation_id)
+                .order_by(ContactRequest.id)
+            ).scalars()
+        ),
+        "handoffs": list(
+            session.execute(
+                select(HandoffRequest)
+                .where(HandoffRequest.conversation_id == conversation_id)
+                .order_by(HandoffRequest.id)
+            ).scalars()
+        ),
+    }
+
+
+def record(
+    session: Session, kind: str, record_id: int
+) -> Screening | ContactRequest | HandoffRequest:
+    model = {"screening": Screening, "contact": ContactRequest, "handoff": HandoffRequest}.get(kind)
+    if model is None:
+        raise LookupError(f"no record type {kind!r}")
+    found = session.get(model, record_id)
+    if found is None:
+        raise LookupError(f"no {kind} {record_id}")
+    return found
+
+
+def follow_ups(session: Session, kind: str, record_id: int) -> list[FollowUp]:
+    return list(
+        session.execute(
+            select(FollowUp)
+            .where(FollowUp.record_type == kind, FollowUp.record_id == record_id)
+            .order_by(FollowUp.created_at, FollowUp.id)
+        ).scalars()
+    )
+
+
+def set_follow_up(
+    session: Session,
+    kind: str,
+    record_id: int,
+    *,
+    status: str,
+    note: str | None,
+    staff_id: int,
+    staff_username: str,
+) -> FollowUp:
+    if status not in FOLLOW_UP_STATUSES:
+        raise InvalidRecord(f"status: {status!r} is not one of {', '.join(FOLLOW_UP_STATUSES)}")
+    target = record(session, kind, record_id)
+    note = (note or "").strip() or None
+    if note is not None and len(note) > 2000:
+        raise InvalidRecord("note: at most 2000 characters")
+    target.status = status
+    entry = FollowUp(
+        record_type=kind,
+        record_id=record_id,
+        status=status,
+        note=note,
+        staff_id=staff_id,
+        staff_username=staff_username,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def add_override(
+    session: Session,
+    screening_id: int,
+    *,
+    outcome: str,
+    reason: str,
+    role: str,
+    staff_id: int,
+    staff_username: str,
+) -> OutcomeOverride:
+    """A clinician's outcome beside the engine's; the engine's outcome is never changed."""
+    if role != "clinician":
+        raise PermissionError("only a clinician can override an outcome")
+    if outcome not in OUTCOMES:
+        raise InvalidRecord(f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidRecord("reason: an override needs the clinician's reason")
+    if len(reason) > 2000:
+        raise InvalidRecord("reason: at most 2000 characters")
+    screening = screening_detail(session, screening_id)
+    entry = OutcomeOverride(
+        outcome=outcome,
+        reason=reason,
+        clinician_id=staff_id,
+        clinician_username=staff_username,
+        created_at=utcnow(),
+    )
+    screening.overrides.append(entry)
+    session.flush()
+    return entry
+
+
+def newest_change(session: Session) -> str:
+    """A token that changes whenever a record is added or updated (for live refresh)."""
+    parts = []
+    for model in (Screening, ContactRequest, HandoffRequest):
+        row = session.execute(
+            select(model.id, model.updated_at).order_by(model.updated_at.desc()).limit(1)
+        ).first()
+        count = session.execute(select(model.id).order_by(model.id.desc()).limit(1)).scalar()
+        parts.append(f"{count}:{row.updated_at.isoformat() if row else ''}")
+    return "|".join(parts)
+
+
+def _screening_item(screening: Screening) -> QueueItem:
+    override = screening.overrides[-1].outcome if screening.overrides else None
+    return QueueItem(
+        kind="screening",
+        id=screening.id,
+        rank=_SCREENING_RANK.get(screening.outcome, 2),
+        conversation_id=screening.conversation_id,
+        status=screening.status,
+        created_at=screening.created_at,
+        outcome=screening.outcome,
+        override=override,
+        earliest_date=screening.earliest_date if screening.outcome == "defer" else None,
+        summary="; ".join(f.reason for f in screening.findings if f.severity != "prepare")[:300]
+        or ("unfinished: " + ", ".join(screening.missing) if screening.missing else ""),
+    )
+
+
+def _contact_item(contact: ContactRequest, screening: Screening | None) -> QueueItem:
+    rank = _SCREENING_RANK.get(screening.outcome, 2) if screening else 3
+    return QueueItem(
+        kind="contact",
+        id=contact.id,
+        rank=rank,
+        conversation_id=contact.conversation_id,
+        status=contact.status,
+        created_at=contact.created_at,
+        outcome=screening.outcome if screening else None,
+        earliest_date=screening.earliest_date
+        if screening and screening.outcome == "defer"
+        else None,
+        name=contact.name,
+        phone=contact.phone,
+        email=contact.email,
+        summary=f"call back: {contact.preferred_time}" if contact.preferred_time else "call back",
+    )
+
+
+def _handoff_item(handoff: HandoffRequest, screening: Screening | None) -> QueueItem:
+    status = "new" if handoff.status in ("open", "in_progress") else handoff.status
+    return QueueItem(
+        kind="handoff",
+        id=handoff.id,
+        rank=0 if screening is not None and screening.outcome == "urgent_care" else 1,
+        conversation_id=handoff.conversation_id,
+        status=status,
+        created_at=handoff.created_at,
+        outcome=screening.outcome if screening else None,
+        summary=handoff.reason[:300],
+    )
+
+
+def _status_matches(status: str, wanted: str) -> bool:
+    if wanted == "all":
+        return True
+    if wanted == "open":
+        return status != "closed"
+    return status == wanted
+
+
+def _matching_conversations(session: Session, search: str) -> set[str]:
+    term = search.strip()
+    digits = re.sub(r"\D", "", term)
+    conditions = [ContactRequest.name.ilike(f"%{_escape_like(term)}%", escape="\\")]
+    if len(digits) >= 3:
+        conditions.append(ContactRequest.phone.like(f"%{digits}%"))
+    if "@" in term:
+        conditions.append(ContactRequest.email == term.lower())
+    return set(
+        session.execute(select(ContactRequest.conversation_id).where(or_(*conditions))).scalars()
+    )
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=None) if moment.tzinfo else moment

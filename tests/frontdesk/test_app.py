@@ -1,0 +1,338 @@
+"""The front desk over HTTP: sign-in, roles, the queue, records, follow-ups, overrides,
+the audit log and the exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from sqlalchemy import select
+
+from needlecheck.frontdesk.app import create_app
+from needlecheck.store import staff
+from needlecheck.store.models import AuditEntry, OutcomeOverride, Screening
+from tests.frontdesk.conftest import csrf_from, sign_in
+from tests.frontdesk.support import add_contact, add_handoff, add_screening, words
+
+PUBLIC = {"/login", "/healthz", "/openapi.json"}
+CLINICIAN_ONLY = {"/audit", "/api/audit", "/screenings/{screening_id}/override"}
+
+
+def routes() -> list[tuple[str, str]]:
+    app = create_app(sessions=None)  # routes only; no request reaches the database
+    found = []
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path not in PUBLIC:
+            for method in sorted(route.methods):
+                found.append((method, route.path))
+    return found
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[a-z_]+\}", "1", path).replace("/records/1/", "/records/screening/")
+
+
+@pytest.mark.parametrize(("method", "path"), routes())
+def test_every_route_needs_a_signed_in_member(frontdesk, method: str, path: str) -> None:
+    with frontdesk.client() as client:
+        response = client.request(method, concrete(path), headers={"Accept": "text/html"})
+    assert response.status_code == 401
+    assert "needlecheck_session" not in response.cookies
+
+
+@pytest.mark.parametrize(("method", "path"), [(m, p) for m, p in routes() if p in CLINICIAN_ONLY])
+def test_clinician_routes_refuse_the_front_desk(frontdesk, method: str, path: str) -> None:
+    with frontdesk.client("bob") as client:
+        response = client.request(method, concrete(path), data={"csrf_token": "x"})
+    assert response.status_code == 403
+
+
+def test_the_session_cookie_is_httponly_strict_and_secure_behind_tls(frontdesk) -> None:
+    with frontdesk.client() as client:
+        plain = sign_in(client, "bob", "bob's long passphrase")
+    cookie = plain.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Secure" not in cookie
+    with frontdesk.client() as client:
+        # The proxy in front (nginx, HAProxy) says the browser used TLS.
+        tls = sign_in(client, "bob", "bob's long passphrase", **{"X-Forwarded-Proto": "https"})
+    assert "Secure" in tls.headers["set-cookie"]
+
+
+def test_forms_without_the_csrf_token_are_refused(frontdesk) -> None:
+    screening = add_screening(frontdesk.sessions, "csrf-1", "eligible")
+    with frontdesk.client("bob") as client:
+        response = client.post(
+            f"/records/screening/{screening}/follow-up", data={"status": "contacted"}
+        )
+        assert response.status_code == 403
+        page = client.get(f"/screenings/{screening}")
+        done = client.post(
+            f"/records/screening/{screening}/follow-up",
+            data={"status": "contacted", "csrf_token": csrf_from(page.text)},
+        )
+        assert done.status_code == 303
+    with frontdesk.client() as client:
+        client.get("/login")
+        forged = client.post(
+            "/login", data={"username": "bob", "password": "bob's long passphrase"}
+        )
+    assert forged.status_code == 403
+
+
+def test_sign_in_is_throttled_after_five_failures(frontdesk) -> None:
+    with frontdesk.sessions.begin() as session:
+        staff.add_staff(
+            session,
+            username="carol",
+            display_name="Carol",
+            role="front_desk",
+            password="carol's long passphrase",
+        )
+    with frontdesk.client(headers={"X-Forwarded-For": "203.0.113.9"}) as client:
+        for _ in range(5):
+            assert sign_in(client, "carol", "wrong password!!").status_code == 401
+        # Even the right password waits now, from this address and for this name.
+        response = sign_in(client, "carol", "carol's long passphrase")
+    with frontdesk.client(headers={"X-Forwarded-For": "203.0.113.77"}) as client:
+        elsewhere = sign_in(client, "carol", "carol's long passphrase")
+    assert response.status_code == elsewhere.status_code == 429
+    assert "Too many failed sign-ins" in response.text
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(frontdesk) -> None:
+    with frontdesk.client(headers={"X-Forwarded-For": "203.0.113.10"}) as client:
+        wrong = sign_in(client, "bob", "not bob's password")
+        unknown = sign_in(client, "nobody", "not bob's password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Wrong user name or password." in wrong.text
+    assert "Wrong user name or password." in unknown.text
+
+
+def test_the_queue_puts_who_needs_a_call_first(frontdesk) -> None:
+    s = frontdesk.sessions
+    eligible = add_screening(s, "q-eligible", "eligible", minutes_ago=50)
+    dated = add_screening(s, "q-dated", "defer_dated", minutes_ago=40)
+    undated = add_screening(s, "q-undated", "defer_undated", minutes_ago=45)
+    review = add_screening(s, "q-review", "clinician_review", minutes_ago=30)
+    unsuitable = add_screening(s, "q-unsuitable", "not_suitable", minutes_ago=35)
+    urgent = add_screening(s, "q-urgent", "urgent_care", minutes_ago=1)
+    handoff = add_handoff(s, "q-handoff", minutes_ago=5)
+    contact = add_contact(s, "q-contact-only", "Dana Ortiz", "+44 20 7946 0018", minutes_ago=20)
+    with frontdesk.client("bob") as client:
+        rows = client.get("/api/queue").json()
+    mine = [(row["kind"], row["id"]) for row in rows if row["conversation_id"].startswith("q-")]
+    assert mine == [
+        ("screening", urgent),
+        ("handoff", handoff),
+        ("screening", unsuitable),
+        ("screening", review),
+        ("contact", contact),
+        ("screening", dated),
+        ("screening", undated),
+        ("screening", eligible),
+    ]
+    first = next(row for row in rows if row["id"] == urgent and row["kind"] == "screening")
+    assert first["priority"] == "urgent care"
+    assert (
+        next(r for r in rows if r["id"] == dated and r["kind"] == "screening")["earliest_date"]
+        == "2026-12-20"
+    )
+
+
+def test_filters_and_search_by_name_or_phone(frontdesk) -> None:
+    s = frontdesk.sessions
+    add_screening(s, "f-1", "clinician_review")
+    add_contact(s, "f-1", "Evelyn Marsh", "+1 (415) 555-0134", "evelyn@example.org")
+    add_screening(s, "f-2", "eligible")
+    with frontdesk.client("bob") as client:
+        by_name = client.get("/api/queue", params={"q": "marsh"}).json()
+        by_phone = client.get("/api/queue", params={"q": "555-0134"}).json()
+        by_outcome = client.get("/api/queue", params={"outcome": "clinician_review"}).json()
+        future = client.get("/api/queue", params={"since": "2099-01-01"}).json()
+        bad = client.get("/api/queue", params={"outcome": "cleared"})
+    assert {(r["kind"], r["conversation_id"]) for r in by_name} == {
+        ("screening", "f-1"),
+        ("contact", "f-1"),
+    }
+    assert by_phone == by_name
+    assert all(r["outcome"] == "clinician_review" for r in by_outcome) and by_outcome
+    assert future == []
+    assert bad.status_code == 422
+
+
+def test_a_screening_shows_findings_words_transcript_contact_and_consent(frontdesk) -> None:
+    s = frontdesk.sessions
+    screening = add_screening(s, "d-1", "clinician_review", **words())
+    add_contact(s, "d-1", "Farah Nasser", "+31 20 555 0199")
+    with frontdesk.client("bob") as client:
+        page = client.get(f"/screenings/{screening}").text
+    assert "clinician review" in page
+    assert "RV-DIABETES" in page and "Source:" in page
+    assert "Diabetes can slow wound healing" in page
+    assert "I have diabetes, type 2" in page  # the person's own words
+    assert "How old are you?" in page  # the transcript
+    assert "Farah Nasser" in page and "+31205550199" in page
+    assert "Consent to health questions" in page and "sha256:aaaaaaaaaaa" in page
+    with frontdesk.sessions() as session:
+        views = session.execute(
+            select(AuditEntry).where(AuditEntry.action == "view", AuditEntry.record_id == screening)
+        ).scalars()
+        assert [(v.staff_username, v.record_type) for v in views] == [("bob", "screening")]
+
+
+def test_marking_contacted_booked_and_closed_keeps_the_history(frontdesk) -> None:
+    s = frontdesk.sessions
+    contact = add_contact(s, "m-1", "Gus Olsen", email="gus@example.org")
+    with frontdesk.client("bob") as client:
+        token = csrf_from(client.get(f"/contacts/{contact}").text)
+        for status, note in [("contacted", "left a voicemail"), ("booked", "Tue 10:00")]:
+            done = client.post(
+                f"/records/contact/{contact}/follow-up",
+                data={"status": status, "note": note, "csrf_token": token},
+            )
+            assert done.status_code == 303
+        page = client.get(f"/contacts/{contact}").text
+        bad = client.post(
+            f"/records/contact/{contact}/follow-up",
+            data={"status": "cleared", "csrf_token": token},
+        )
+        booked = client.get("/api/queue", params={"status": "booked"}).json()
+    assert "left a voicemail" in page and "Tue 10:00" in page
+    assert bad.status_code == 422
+    assert ("contact", contact) in {(r["kind"], r["id"]) for r in booked}
+
+
+def test_an_override_is_kept_beside_the_engines_outcome(frontdesk) -> None:
+    screening = add_screening(frontdesk.sessions, "o-1", "not_suitable")
+    with frontdesk.client("alice") as client:
+        token = csrf_from(client.get(f"/screenings/{screening}").text)
+        no_reason = client.post(
+            f"/screenings/{screening}/override",
+            data={"outcome": "clinician_review", "csrf_token": token},
+        )
+        done = client.post(
+            f"/screenings/{screening}/override",
+            data={
+                "outcome": "clinician_review",
+                "reason": "keloid was a single piercing reaction; see in person",
+                "csrf_token": token,
+            },
+        )
+        page = client.get(f"/screenings/{screening}").text
+    assert no_reason.status_code == 422
+    assert done.status_code == 303
+    assert "Clinician&#39;s outcome" in page or "Clinician's outcome" in page
+    with frontdesk.sessions() as session:
+        stored = session.get(Screening, screening)
+        assert stored.outcome == "not_suitable"  # the engine's outcome is never replaced
+        (override,) = session.execute(
+            select(OutcomeOverride).where(OutcomeOverride.screening_id == screening)
+        ).scalars()
+        assert (override.outcome, override.clinician_username) == ("clinician_review", "alice")
+
+
+def test_the_audit_log_is_for_clinicians_and_names_no_person(frontdesk) -> None:
+    add_contact(frontdesk.sessions, "a-1", "Hana Kimura", "+81 3 5555 0142")
+    with frontdesk.client("bob") as client:
+        client.get("/api/queue", params={"q": "Kimura"})
+    with frontdesk.client("alice") as client:
+        page = client.get("/audit")
+        entries = client.get("/api/audit", params={"limit": 1000}).json()
+    assert page.status_code == 200
+    assert {"sign_in", "view_queue", "view_audit"} <= {e["action"] for e in entries}
+    assert all("Kimura" not in str(e) and "5555" not in str(e) for e in entries)
+
+
+def test_the_queue_exports_as_csv_with_formulas_defused(frontdesk) -> None:
+    add_contact(frontdesk.sessions, "csv-1", '=HYPERLINK("http://x")', "+1 202 555 0101")
+    with frontdesk.client("bob") as client:
+        response = client.get("/export/queue.csv", params={"status": "all"})
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert list(rows[0]) == [
+        "priority",
+        "kind",
+        "id",
+        "status",
+        "outcome",
+        "override",
+        "earliest_date",
+        "created_at",
+        "conversation_id",
+        "name",
+        "phone",
+        "email",
+        "summary",
+    ]
+    mine = next(row for row in rows if row["conversation_id"] == "csv-1")
+    assert mine["name"] == '\'=HYPERLINK("http://x")'
+    assert mine["phone"] == "'+12025550101"
+
+
+def test_a_screening_exports_as_a_valid_fhir_r4_questionnaire_response(frontdesk) -> None:
+    screening = add_screening(frontdesk.sessions, "fhir-1", "defer_dated")
+    with frontdesk.client("bob") as client:
+        response = client.get(f"/api/screenings/{screening}/fhir")
+        missing = client.get("/api/screenings/999999/fhir")
+    assert response.headers["content-type"] == "application/fhir+json"
+    resource = response.json()
+    QuestionnaireResponse.parse_obj(resource)
+    assert resource["resourceType"] == "QuestionnaireResponse"
+    assert resource["status"] == "completed"
+    items = {item["linkId"]: item for item in resource["item"]}
+    assert items["outcome"]["answer"][0]["valueCoding"]["code"] == "defer"
+    assert items["age"]["answer"] == [{"valueInteger": 34}]
+    finding = items["finding-1"]["answer"]
+    assert finding[0]["valueCoding"]["code"] == "DF-ISOTRETINOIN"
+    assert {"valueDate": "2026-12-20"} in finding
+    assert missing.status_code == 404
+
+
+def test_the_openapi_document_describes_the_json_endpoints(frontdesk) -> None:
+    with frontdesk.client() as client:
+        document = client.get("/openapi.json").json()
+    assert {"/api/queue", "/api/queue/version", "/api/audit", "/export/queue.csv"} <= set(
+        document["paths"]
+    )
+    assert "/api/screenings/{screening_id}/fhir" in document["paths"]
+
+
+def test_new_records_change_the_queue_version_and_rows(frontdesk) -> None:
+    with frontdesk.client("bob") as client:
+        before = client.get("/api/queue/version").json()["version"]
+        screening = add_screening(frontdesk.sessions, "live-1", "urgent_care")
+        after = client.get("/api/queue/version").json()["version"]
+        rows = client.get("/queue/rows").text
+    assert before != after
+    assert f"/screenings/{screening}" in rows
+
+
+def test_a_database_that_is_down_gets_a_clear_503(frontdesk, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from needlecheck.store.database import create_db_engine, session_factory
+
+    down = session_factory(
+        create_db_engine("postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
+    )
+    with TestClient(create_app(down)) as client:
+        client.cookies.set("needlecheck_session", "a-session-token")
+        response = client.get("/api/queue")
+    assert response.status_code == 503
+    assert "database is not reachable" in response.json()["detail"]
+
+
+def test_no_name_phone_or_email_reaches_the_log(frontdesk) -> None:
+    add_contact(frontdesk.sessions, "log-1", "Ivo Petrov", "+359 2 555 0177", "ivo@example.org")
+    with frontdesk.client("bob") as client:
+        client.get("/", params={"q": "Petrov"})
+        client.get("/api/queue", params={"q": "555 0177"})
+        client.get("/export/queue.csv", params={"q": "ivo@example.org"})
+    log = frontdesk.log.read_text()
+    for secret in ("Petrov", "5550177", "555 0177", "ivo@example.org"):
+        assert secret not in log
