@@ -13,14 +13,15 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run shell test lint format rasa-validate rasa-test pytest nlu-eval bench clean
+.PHONY: help install model db run shell test lint format rasa-validate rasa-test pytest browser nlu-eval bench clean
 
 help:
-	@echo "make run     start the assistant on localhost:5005 (actions on :5055)"
+	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
 	@echo "make test    lint, Rasa data validation, Rasa story tests and pytest"
 	@echo "make shell   chat with the assistant in this terminal"
 	@echo "make model   train the model if config or training data changed"
 	@echo "make db      apply database migrations"
+	@echo "make browser install Debian's chromium for the browser test (make test does it)"
 	@echo "make nlu-eval  NLU cross-validation; updates the README's table"
 	@echo "make bench   latency, start-up, training and memory, beside a rasa init bot"
 
@@ -62,8 +63,15 @@ rasa-test: $(MODEL)
 	$(UV) run rasa test core --e2e --stories tests/test_stories.yml --model $(MODEL) \
 		--fail-on-prediction-errors --out var/rasa-test-results
 
-pytest: $(MODEL)
+pytest: $(MODEL) browser
 	$(UV) run pytest
+
+# The browser test drives Debian's Chromium (Playwright's own download does not work here).
+browser:
+	@test -x /usr/bin/chromium || { \
+		echo "installing Debian's chromium for the browser test"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; }
 
 test: lint rasa-validate rasa-test pytest
 

@@ -92,6 +92,10 @@ def action_server_command() -> list[str]:
     return [sys.executable, "-m", "needlecheck.action_server"]
 
 
+def frontdesk_command() -> list[str]:
+    return [sys.executable, "-m", "needlecheck.frontdesk.server"]
+
+
 def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
     """Start the action server and the Rasa server; stay in the foreground until Ctrl-C."""
     settings = Settings.from_environment()
@@ -110,7 +114,11 @@ def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
     # Explicit handlers: a shell that starts us in the background leaves SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    children = [subprocess.Popen(action_server_command(), env=env), rasa_server]
+    children = [
+        subprocess.Popen(action_server_command(), env=env),
+        rasa_server,
+        subprocess.Popen(frontdesk_command(), env=env),
+    ]
     try:
         if not _wait_until_ready(settings, children, ready_timeout, stopping):
             return 0
@@ -136,6 +144,8 @@ def ready_message(settings: Settings) -> str:
         f"  socket.io channel: {base}/socket.io\n"
         f"  HTTP API:          {base}/ {api}\n"
         f"  action server:     http://localhost:{ACTION_PORT}/health\n"
+        f"  front desk:        http://localhost:{settings.frontdesk_port}/ "
+        "(accounts: needlecheck staff add)\n"
         "Press Ctrl-C to stop.\n"
     )
 
@@ -163,6 +173,7 @@ def _wait_until_ready(
     # /status answers only once the model is loaded, unlike / which answers at once.
     urls = [
         f"http://127.0.0.1:{ACTION_PORT}/health",
+        f"http://127.0.0.1:{settings.frontdesk_port}/healthz",
         f"http://127.0.0.1:{settings.rasa_port}/status{token}",
     ]
     pending = list(urls)

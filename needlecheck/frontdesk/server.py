@@ -25,9 +25,10 @@ def run_purge(sessions, retention_days: int) -> dict[str, int]:
             staff_id=None,
             staff_username="system",
             action="purge",
-            detail=f"older than {retention_days} days: {dict(deleted) or 'nothing'}",
+            detail=f"older than {retention_days} days: "
+            + (", ".join(f"{n} {kind}" for kind, n in sorted(deleted.items()) if n) or "nothing"),
         )
-    return dict(deleted)
+    return {kind: number for kind, number in deleted.items() if number}
 
 
 def build(settings: Settings):

@@ -55,7 +55,9 @@ def erase(
         conversations.add(conversation_id)
     conditions = []
     if phone:
-        digits = re.sub(r"\D", "", phone)
+        # Stored numbers are digits with an optional "+"; a national number given with its
+        # trunk zero ("020 7946 0999") matches the end of the international one.
+        digits = re.sub(r"\D", "", phone).lstrip("0")
         if len(digits) < 7:
             raise ValueError("phone: at least 7 digits are needed to find a person by phone")
         conditions.append(ContactRequest.phone.like(f"%{digits}"))

@@ -24,6 +24,7 @@ ROOT = Path(__file__).parents[2]
 MODEL = ROOT / "models" / "needlecheck.tar.gz"
 BIN = Path(sys.executable).with_name("needlecheck")
 PORT = 5095
+FRONTDESK_PORT = 8095
 TOKEN = "e2e-secret-token"
 
 pytestmark = pytest.mark.rasa
@@ -38,7 +39,7 @@ def _port_in_use(port: int) -> bool:
 def assistant(tmp_path_factory) -> Iterator[dict]:
     if not MODEL.exists():
         pytest.fail(f"{MODEL} is missing: run `make model` first")
-    for port in (PORT, 5055):
+    for port in (PORT, 5055, FRONTDESK_PORT):
         if _port_in_use(port):
             pytest.fail(f"port {port} is in use (is `make run` running?)")
     var = tmp_path_factory.mktemp("var")
@@ -47,6 +48,7 @@ def assistant(tmp_path_factory) -> Iterator[dict]:
         "NEEDLECHECK_VAR_DIR": str(var),
         "NEEDLECHECK_RASA_PORT": str(PORT),
         "NEEDLECHECK_API_TOKEN": TOKEN,
+        "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
         "DATABASE_URL": "",
     }
     subprocess.run([str(BIN), "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
@@ -70,6 +72,7 @@ def assistant(tmp_path_factory) -> Iterator[dict]:
         "var": var,
         "db": f"sqlite:///{var / 'needlecheck.db'}",
         "log": (var / "run.log").read_text(),
+        "env": env,
     }
     yield info
     if process.poll() is None:
@@ -107,7 +110,32 @@ def test_start_up_says_where_to_talk_to_it(assistant) -> None:
     assert f"POST http://localhost:{PORT}/webhooks/rest/webhook" in log
     assert f"socket.io channel: http://localhost:{PORT}/socket.io" in log
     assert "needs ?token=$NEEDLECHECK_API_TOKEN" in log
+    assert f"front desk:        http://localhost:{FRONTDESK_PORT}/" in log
     assert "Press Ctrl-C to stop." in log
+
+
+def test_the_front_desk_runs_beside_the_assistant_and_queues_its_screenings(assistant) -> None:
+    import httpx
+
+    from tests.frontdesk.conftest import sign_in
+
+    added = subprocess.run(
+        [str(BIN), "staff", "add", "desk", "--role", "front_desk", "--password-stdin"],
+        input="a long desk passphrase\n",
+        env=assistant["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    converse("e2e-desk", [*CONSENT, *CLEAR_ANSWERS.values()])
+    with httpx.Client(base_url=f"http://127.0.0.1:{FRONTDESK_PORT}") as client:
+        assert client.get("/api/queue").status_code == 401
+        assert sign_in(client, "desk", "a long desk passphrase").status_code == 303
+        rows = client.get("/api/queue").json()
+    mine = [row for row in rows if row["conversation_id"] == "e2e-desk"]
+    assert [(row["kind"], row["outcome"]) for row in mine] == [("screening", "eligible")]
 
 
 CONSENT = ["hi", "yes"]

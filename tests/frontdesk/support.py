@@ -58,7 +58,7 @@ def add_screening(
             conversation_id=conversation_id,
             channel="rest",
             assessment=assessment,
-            consent_text_version="sha256:" + "a" * 64,
+            consent_text_version="sha256:" + "a" * 16,
             evidence=evidence,
             transcript=transcript,
         )
@@ -82,7 +82,7 @@ def add_contact(
             conversation_id=conversation_id,
             details=details,
             consent_given=True,
-            consent_text_version="sha256:" + "b" * 64,
+            consent_text_version="sha256:" + "b" * 16,
         )
         contact.created_at = _ago(minutes_ago)
         return contact.id

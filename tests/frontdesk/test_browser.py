@@ -1,0 +1,71 @@
+"""A real browser on the front desk: Debian's Chromium driven by Playwright.
+
+Signs in, watches a newly stored screening appear in the open queue without a reload,
+marks it contacted, and saves screenshots under var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.frontdesk.support import PASSWORDS, add_contact, add_screening, words
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: `make browser` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def test_staff_sign_in_see_a_new_screening_arrive_and_mark_it_contacted(frontdesk, browser) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    add_screening(frontdesk.sessions, "b-old", "defer_dated", minutes_ago=30)
+    add_contact(frontdesk.sessions, "b-old", "Lena Fischer", "+49 30 5555 0111")
+    page = browser.new_page(viewport={"width": 1180, "height": 820})
+    page.goto(f"{frontdesk.url}/")
+    assert page.locator("h1").inner_text() == "Sign in"
+    page.fill("input[name=username]", "bob")
+    page.fill("input[name=password]", PASSWORDS["bob"])
+    page.click("button:has-text('Sign in')")
+    page.wait_for_selector("h1:has-text('Queue')")
+
+    # Stored by the assistant while the page is open: it must appear without a reload.
+    screening = add_screening(frontdesk.sessions, "b-new", "clinician_review", **words())
+    row = page.locator(f"#queue-rows a[href='/screenings/{screening}']")
+    row.wait_for(timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "frontdesk-queue.png"), full_page=True)
+
+    row.click()
+    page.wait_for_selector(f"h1:has-text('Screening #{screening}')")
+    assert "I have diabetes, type 2" in page.content()
+    page.select_option("select[name=status]", "contacted")
+    page.fill("textarea[name=note]", "called back, booking next week")
+    page.click("section:has(h2:has-text('Follow-up')) button:has-text('Save')")
+    page.wait_for_selector("ul.history >> text=called back, booking next week")
+    assert "Status: contacted" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "frontdesk-screening.png"), full_page=True)
+    assert (ARTIFACTS / "frontdesk-queue.png").stat().st_size > 10_000
