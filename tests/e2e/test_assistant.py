@@ -345,9 +345,17 @@ def test_the_socketio_channel_answers_with_session_persistence(assistant) -> Non
     assert "microneedling assistant" in greeting
 
 
-def test_ctrl_c_stops_both_servers(assistant) -> None:
+def test_no_name_phone_or_email_reaches_the_servers_output(assistant) -> None:
+    converse("e2e-quiet", ["hello", "no thanks", "please call me", "Zoe Quinn"])
+    converse("e2e-quiet", ["zoe.quinn@example.org", "+1 415 555 0199", "evenings", "yes"])
+    log = (assistant["var"] / "run.log").read_text()
+    for secret in ("Zoe", "Quinn", "zoe.quinn@example.org", "4155550199", "555 0199"):
+        assert secret not in log
+
+
+def test_ctrl_c_stops_all_three_servers(assistant) -> None:
     process = assistant["process"]
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=60) == 0
     time.sleep(1)
-    assert not _port_in_use(PORT) and not _port_in_use(5055)
+    assert not any(_port_in_use(port) for port in (PORT, 5055, FRONTDESK_PORT))
