@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NEEDLECHECK_PORT = 5097
 DEFAULT_BOT_PORT = 5098
+FRONTDESK_PORT = 8097
 
 # One full screening, as a person types it; the last answer triggers the assessment,
 # which is stored in the database.
@@ -188,6 +189,7 @@ def bench_needlecheck(work: Path, conversations: int, env: dict[str, str]) -> di
         **env,
         "NEEDLECHECK_VAR_DIR": str(work / "var"),
         "NEEDLECHECK_RASA_PORT": str(NEEDLECHECK_PORT),
+        "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
     }
     run_env.pop("DATABASE_URL", None)
     run_env.pop("NEEDLECHECK_API_TOKEN", None)
@@ -202,7 +204,11 @@ def bench_needlecheck(work: Path, conversations: int, env: dict[str, str]) -> di
         [str(BIN / "needlecheck"), "run", "--model", str(models / "needlecheck.tar.gz")],
         ROOT,
         run_env,
-        [f"http://127.0.0.1:{NEEDLECHECK_PORT}/status", "http://127.0.0.1:5055/health"],
+        [
+            f"http://127.0.0.1:{NEEDLECHECK_PORT}/status",
+            "http://127.0.0.1:5055/health",
+            f"http://127.0.0.1:{FRONTDESK_PORT}/healthz",
+        ],
         work / "needlecheck.log",
     )
     return measure(process, NEEDLECHECK_PORT, SCREENING, conversations, train, ready)

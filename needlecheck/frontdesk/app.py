@@ -98,11 +98,25 @@ def create_app(sessions: sessionmaker) -> FastAPI:
         if not secrets.compare_digest(who.csrf_token, token or ""):
             raise HTTPException(403, "the form expired or did not come from this site; reload")
 
+    def audited(session: Session, who: Any, action: str, **fields: Any) -> None:
+        audit_log.audit(
+            session, staff_id=who.staff_id, staff_username=who.username, action=action, **fields
+        )
+
     def record_audit(who: staff_store.SignedIn, action: str, **fields: Any) -> None:
         with transaction() as session:
-            audit_log.audit(
-                session, staff_id=who.staff_id, staff_username=who.username, action=action, **fields
-            )
+            audited(session, who, action, **fields)
+
+    @contextmanager
+    def change() -> Iterator[Session]:
+        """A transaction for a change: an unknown record is 404, a refused value 422."""
+        try:
+            with transaction() as session:
+                yield session
+        except LookupError as error:
+            raise HTTPException(404, str(error)) from None
+        except InvalidRecord as error:
+            raise HTTPException(422, str(error)) from None
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(
@@ -189,9 +203,7 @@ def create_app(sessions: sessionmaker) -> FastAPI:
         check_csrf(who, csrf_token)
         with transaction() as session:
             staff_store.close_session(session, request.cookies.get(SESSION_COOKIE))
-            audit_log.audit(
-                session, staff_id=who.staff_id, staff_username=who.username, action="sign_out"
-            )
+            audited(session, who, "sign_out")
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -277,11 +289,8 @@ def create_app(sessions: sessionmaker) -> FastAPI:
     def screening_page(
         request: Request, screening_id: int, who: staff_store.SignedIn = Depends(current)
     ) -> Response:
-        with transaction() as session:
-            try:
-                screening = queue_store.screening_detail(session, screening_id)
-            except LookupError:
-                raise HTTPException(404, f"no screening {screening_id}") from None
+        with change() as session:
+            screening = queue_store.screening_detail(session, screening_id)
             context = {
                 "screening": screening,
                 "findings": list(screening.findings),
@@ -289,33 +298,28 @@ def create_app(sessions: sessionmaker) -> FastAPI:
                 "related": queue_store.related(session, screening.conversation_id),
                 "follow_ups": queue_store.follow_ups(session, "screening", screening_id),
             }
-            audit_log.audit(
+            audited(
                 session,
-                staff_id=who.staff_id,
-                staff_username=who.username,
-                action="view",
+                who,
+                "view",
                 record_type="screening",
                 record_id=screening_id,
             )
         return page(request, "screening.html", who=who, **context)
 
     def record_page(request: Request, kind: str, record_id: int, who: Any) -> Response:
-        with transaction() as session:
-            try:
-                found = queue_store.record(session, kind, record_id)
-            except LookupError:
-                raise HTTPException(404, f"no {kind} request {record_id}") from None
+        with change() as session:
+            found = queue_store.record(session, kind, record_id)
             context = {
                 "kind": kind,
                 "item": found,
                 "related": queue_store.related(session, found.conversation_id),
                 "follow_ups": queue_store.follow_ups(session, kind, record_id),
             }
-            audit_log.audit(
+            audited(
                 session,
-                staff_id=who.staff_id,
-                staff_username=who.username,
-                action="view",
+                who,
+                "view",
                 record_type=kind,
                 record_id=record_id,
             )
@@ -343,30 +347,24 @@ def create_app(sessions: sessionmaker) -> FastAPI:
         who: staff_store.SignedIn = Depends(current),
     ) -> Response:
         check_csrf(who, csrf_token)
-        try:
-            with transaction() as session:
-                queue_store.set_follow_up(
-                    session,
-                    kind,
-                    record_id,
-                    status=status,
-                    note=note,
-                    staff_id=who.staff_id,
-                    staff_username=who.username,
-                )
-                audit_log.audit(
-                    session,
-                    staff_id=who.staff_id,
-                    staff_username=who.username,
-                    action="follow_up",
-                    record_type=kind,
-                    record_id=record_id,
-                    detail=f"status {status}",
-                )
-        except LookupError as error:
-            raise HTTPException(404, str(error)) from None
-        except InvalidRecord as error:
-            raise HTTPException(422, str(error)) from None
+        with change() as session:
+            queue_store.set_follow_up(
+                session,
+                kind,
+                record_id,
+                status=status,
+                note=note,
+                staff_id=who.staff_id,
+                staff_username=who.username,
+            )
+            audited(
+                session,
+                who,
+                "follow_up",
+                record_type=kind,
+                record_id=record_id,
+                detail=f"status {status}",
+            )
         return RedirectResponse(f"/{kind}s/{record_id}", status_code=303)
 
     @app.post("/screenings/{screening_id}/override", include_in_schema=False)
@@ -378,30 +376,24 @@ def create_app(sessions: sessionmaker) -> FastAPI:
         who: staff_store.SignedIn = Depends(clinician),
     ) -> Response:
         check_csrf(who, csrf_token)
-        try:
-            with transaction() as session:
-                queue_store.add_override(
-                    session,
-                    screening_id,
-                    outcome=outcome,
-                    reason=reason,
-                    role=who.role,
-                    staff_id=who.staff_id,
-                    staff_username=who.username,
-                )
-                audit_log.audit(
-                    session,
-                    staff_id=who.staff_id,
-                    staff_username=who.username,
-                    action="override",
-                    record_type="screening",
-                    record_id=screening_id,
-                    detail=f"outcome {outcome}",
-                )
-        except LookupError as error:
-            raise HTTPException(404, str(error)) from None
-        except InvalidRecord as error:
-            raise HTTPException(422, str(error)) from None
+        with change() as session:
+            queue_store.add_override(
+                session,
+                screening_id,
+                outcome=outcome,
+                reason=reason,
+                role=who.role,
+                staff_id=who.staff_id,
+                staff_username=who.username,
+            )
+            audited(
+                session,
+                who,
+                "override",
+                record_type="screening",
+                record_id=screening_id,
+                detail=f"outcome {outcome}",
+            )
         return RedirectResponse(f"/screenings/{screening_id}", status_code=303)
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
@@ -413,9 +405,7 @@ def create_app(sessions: sessionmaker) -> FastAPI:
     ) -> Response:
         with transaction() as session:
             rows = audit_log.entries(session, record_type=record_type, record_id=record_id)
-            audit_log.audit(
-                session, staff_id=who.staff_id, staff_username=who.username, action="view_audit"
-            )
+            audited(session, who, "view_audit")
         return page(request, "audit.html", who=who, rows=rows)
 
     @app.get("/api/audit", summary="The audit log, newest first (clinicians only)")
@@ -429,9 +419,7 @@ def create_app(sessions: sessionmaker) -> FastAPI:
             rows = audit_log.entries(
                 session, record_type=record_type, record_id=record_id, limit=limit
             )
-            audit_log.audit(
-                session, staff_id=who.staff_id, staff_username=who.username, action="view_audit"
-            )
+            audited(session, who, "view_audit")
             return [
                 {
                     "at": row.at.isoformat(),
@@ -474,17 +462,13 @@ def create_app(sessions: sessionmaker) -> FastAPI:
     def export_fhir(
         screening_id: int, who: staff_store.SignedIn = Depends(current)
     ) -> JSONResponse:
-        with transaction() as session:
-            try:
-                screening = queue_store.screening_detail(session, screening_id)
-            except LookupError:
-                raise HTTPException(404, f"no screening {screening_id}") from None
+        with change() as session:
+            screening = queue_store.screening_detail(session, screening_id)
             resource = questionnaire_response(screening)
-            audit_log.audit(
+            audited(
                 session,
-                staff_id=who.staff_id,
-                staff_username=who.username,
-                action="export_fhir",
+                who,
+                "export_fhir",
                 record_type="screening",
                 record_id=screening_id,
             )
