@@ -270,14 +270,18 @@ def add_override(
 
 
 def newest_change(session: Session) -> str:
-    """A token that changes whenever a record is added or updated (for live refresh)."""
+    """A token that changes whenever a record is added, updated or overridden (live refresh)."""
     parts = []
     for model in (Screening, ContactRequest, HandoffRequest):
         row = session.execute(
             select(model.id, model.updated_at).order_by(model.updated_at.desc()).limit(1)
         ).first()
-        count = session.execute(select(model.id).order_by(model.id.desc()).limit(1)).scalar()
-        parts.append(f"{count}:{row.updated_at.isoformat() if row else ''}")
+        newest = session.execute(select(model.id).order_by(model.id.desc()).limit(1)).scalar()
+        parts.append(f"{newest}:{row.updated_at.isoformat() if row else ''}")
+    override = session.execute(
+        select(OutcomeOverride.id).order_by(OutcomeOverride.id.desc()).limit(1)
+    ).scalar()
+    parts.append(str(override))
     return "|".join(parts)
 
 

@@ -206,6 +206,43 @@ def test_only_a_clinician_overrides_and_the_engine_outcome_stays(sessions) -> No
         assert (item.outcome, item.override) == ("not_suitable", "clinician_review")
 
 
+def test_the_queue_version_changes_with_every_kind_of_change(sessions) -> None:
+    def version() -> str:
+        with sessions() as session:
+            return queue_store.newest_change(session)
+
+    seen = [version()]
+    screening = add_screening(sessions, "v-1", "not_suitable")
+    seen.append(version())
+    add_contact(sessions, "v-1", "Uma Rao", "+91 22 5555 0100")
+    seen.append(version())
+    add_handoff(sessions, "v-1")
+    seen.append(version())
+    with sessions.begin() as session:
+        queue_store.add_override(
+            session,
+            screening,
+            outcome="clinician_review",
+            reason="r",
+            role="clinician",
+            staff_id=None,
+            staff_username="alice",
+        )
+    seen.append(version())
+    with sessions.begin() as session:
+        queue_store.set_follow_up(
+            session,
+            "screening",
+            screening,
+            status="contacted",
+            note=None,
+            staff_id=None,
+            staff_username="bob",
+        )
+    seen.append(version())
+    assert len(set(seen)) == len(seen)
+
+
 def test_audit_entries_are_kept_newest_first(sessions) -> None:
     with sessions.begin() as session:
         audit.audit(session, staff_id=None, staff_username="bob", action="view_queue")
