@@ -167,7 +167,7 @@ def _wait_until_ready(
     timeout: float,
     stopping: threading.Event,
 ) -> bool:
-    """Wait for both servers to answer; False when asked to stop first."""
+    """Wait for the three servers to answer; False when asked to stop first."""
     deadline = time.monotonic() + timeout
     token = f"?token={settings.api_token}" if settings.api_token else ""
     # /status answers only once the model is loaded, unlike / which answers at once.

@@ -84,6 +84,33 @@ def test_forms_without_the_csrf_token_are_refused(frontdesk) -> None:
     assert forged.status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("user", "path", "form"),
+    [
+        ("alice", "/screenings/{id}/override", {"outcome": "eligible", "reason": "seen"}),
+        ("bob", "/records/screening/{id}/follow-up", {"status": "closed"}),
+        ("bob", "/logout", {}),
+    ],
+)
+def test_every_form_needs_its_csrf_token(frontdesk, user: str, path: str, form: dict) -> None:
+    screening = add_screening(frontdesk.sessions, f"csrf-{user}-{len(path)}", "not_suitable")
+    with frontdesk.client(user) as client:
+        url = path.format(id=screening)
+        assert client.post(url, data=form).status_code == 403
+        assert client.post(url, data={**form, "csrf_token": "forged"}).status_code == 403
+        token = csrf_from(client.get(f"/screenings/{screening}").text)
+        assert client.post(url, data={**form, "csrf_token": token}).status_code == 303
+
+
+def test_the_retention_purge_runs_when_the_front_desk_starts(frontdesk) -> None:
+    assert "retention purge:" in frontdesk.log.read_text()
+    with frontdesk.sessions() as session:
+        purges = session.execute(select(AuditEntry).where(AuditEntry.action == "purge")).scalars()
+        assert [(e.staff_username, e.detail) for e in purges][:1] == [
+            ("system", "older than 365 days: nothing")
+        ]
+
+
 def test_sign_in_is_throttled_after_five_failures(frontdesk) -> None:
     with frontdesk.sessions.begin() as session:
         staff.add_staff(
