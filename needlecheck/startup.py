@@ -97,7 +97,7 @@ def frontdesk_command() -> list[str]:
 
 
 def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
-    """Start the action server and the Rasa server; stay in the foreground until Ctrl-C."""
+    """Start the Rasa server, the action server and the front desk; stay until Ctrl-C."""
     settings = Settings.from_environment()
     env = child_environment(settings)
     # The Rasa server needs neither the policy nor the screening database, and spends

@@ -1,4 +1,6 @@
-"""Tables for screenings, their findings, contact requests and handoff requests.
+"""Tables for screenings, their findings, contact requests and handoff requests, and the
+front desk's: staff, their sessions, failed sign-ins, follow-ups, outcome overrides and the
+audit log.
 
 The schema changes only through Alembic migrations (needlecheck/store/migrations);
 tests/store/test_migrations.py checks that the migrations and these models agree.
