@@ -15,11 +15,12 @@ PURGE_INTERVAL = timedelta(days=1)
 
 
 def run_purge(sessions, retention_days: int) -> dict[str, int]:
-    from needlecheck.store import audit, privacy
+    from needlecheck.store import audit, privacy, staff
     from needlecheck.store.models import utcnow
 
     with sessions.begin() as session:
         deleted = privacy.purge(session, utcnow() - timedelta(days=retention_days))
+        staff.forget_stale(session)
         audit.audit(
             session,
             staff_id=None,

@@ -9,7 +9,6 @@ erasure happened, never what was erased.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from sqlalchemy import column, delete, inspect, or_, select, table
 from sqlalchemy.orm import Session
 
 from needlecheck.store.models import ContactRequest, FollowUp, HandoffRequest, Screening
+from needlecheck.store.repository import phone_digits
 
 # Rasa's SQLTrackerStore table; present only when the tracker store uses this database.
 _EVENTS = table("events", column("sender_id"), column("timestamp"))
@@ -55,9 +55,7 @@ def erase(
         conversations.add(conversation_id)
     conditions = []
     if phone:
-        # Stored numbers are digits with an optional "+"; a national number given with its
-        # trunk zero ("020 7946 0999") matches the end of the international one.
-        digits = re.sub(r"\D", "", phone).lstrip("0")
+        digits = phone_digits(phone)
         if len(digits) < 7:
             raise ValueError("phone: at least 7 digits are needed to find a person by phone")
         conditions.append(ContactRequest.phone.like(f"%{digits}"))

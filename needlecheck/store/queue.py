@@ -9,7 +9,6 @@ the queue shows the latest.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,7 +25,7 @@ from needlecheck.store.models import (
     Screening,
     utcnow,
 )
-from needlecheck.store.repository import InvalidRecord
+from needlecheck.store.repository import InvalidRecord, phone_digits
 
 # What staff can set, per record type; "new"/"open" is where every record starts.
 FOLLOW_UP_STATUSES = ("contacted", "booked", "closed")
@@ -346,7 +345,7 @@ def _status_matches(status: str, wanted: str) -> bool:
 
 def _matching_conversations(session: Session, search: str) -> set[str]:
     term = search.strip()
-    digits = re.sub(r"\D", "", term)
+    digits = phone_digits(term)
     conditions = [ContactRequest.name.ilike(f"%{_escape_like(term)}%", escape="\\")]
     if len(digits) >= 3:
         conditions.append(ContactRequest.phone.like(f"%{digits}%"))

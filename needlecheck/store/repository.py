@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from needlecheck.screening import Assessment
 from needlecheck.store.models import (
-    HANDOFF_STATUSES,
     ContactRequest,
     HandoffRequest,
     Screening,
@@ -85,16 +84,6 @@ def latest_screening(session: Session, conversation_id: str) -> Screening | None
     return session.execute(statement).scalars().first()
 
 
-def screenings(
-    session: Session, *, outcome: str | None = None, limit: int = 100
-) -> list[Screening]:
-    statement = select(Screening).options(selectinload(Screening.findings))
-    if outcome is not None:
-        statement = statement.where(Screening.outcome == outcome)
-    statement = statement.order_by(Screening.created_at.desc(), Screening.id.desc()).limit(limit)
-    return list(session.execute(statement).scalars())
-
-
 @dataclass(frozen=True)
 class ContactDetails:
     name: str
@@ -105,6 +94,12 @@ class ContactDetails:
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
+
+
+def phone_digits(text: str) -> str:
+    """The digits to look a stored number up by: a national number's trunk zero
+    ("020 7946 0999") is dropped, so it matches the end of the international one."""
+    return re.sub(r"\D", "", text).lstrip("0")
 
 
 def normalise_contact(
@@ -173,26 +168,6 @@ def add_handoff_request(
     session.add(request)
     session.flush()
     return request
-
-
-def set_handoff_status(session: Session, handoff_id: int, status: str) -> HandoffRequest:
-    if status not in HANDOFF_STATUSES:
-        raise InvalidRecord(f"status: {status!r} is not one of {', '.join(HANDOFF_STATUSES)}")
-    request = session.get(HandoffRequest, handoff_id)
-    if request is None:
-        raise LookupError(f"no handoff request {handoff_id}")
-    request.status = status
-    session.flush()
-    return request
-
-
-def open_handoffs(session: Session) -> list[HandoffRequest]:
-    statement = (
-        select(HandoffRequest)
-        .where(HandoffRequest.status != "closed")
-        .order_by(HandoffRequest.created_at, HandoffRequest.id)
-    )
-    return list(session.execute(statement).scalars())
 
 
 def _require(value: str | None, field: str) -> None:

@@ -161,6 +161,17 @@ def close_session(session: Session, token: str | None) -> None:
         session.execute(delete(StaffSession).where(StaffSession.token_hash == _digest(token)))
 
 
+def forget_stale(session: Session, now: datetime | None = None) -> int:
+    """Delete expired sessions and failed sign-ins past the throttling window (they hold
+    client addresses); returns how many rows went."""
+    now = now or utcnow()
+    gone = session.execute(delete(StaffSession).where(StaffSession.expires_at <= now)).rowcount
+    gone += session.execute(
+        delete(LoginAttempt).where(LoginAttempt.at < now - FAILURE_WINDOW)
+    ).rowcount
+    return gone or 0
+
+
 def _member(session: Session, username: str) -> StaffMember:
     member = session.execute(
         select(StaffMember).where(StaffMember.username == username.strip().lower())

@@ -179,6 +179,8 @@ def test_filters_and_search_by_name_or_phone(frontdesk) -> None:
     with frontdesk.client("bob") as client:
         by_name = client.get("/api/queue", params={"q": "marsh"}).json()
         by_phone = client.get("/api/queue", params={"q": "555-0134"}).json()
+        # A national number with its trunk zero finds the international one.
+        national = client.get("/api/queue", params={"q": "(0415) 555 0134"}).json()
         by_outcome = client.get("/api/queue", params={"outcome": "clinician_review"}).json()
         future = client.get("/api/queue", params={"since": "2099-01-01"}).json()
         bad = client.get("/api/queue", params={"outcome": "cleared"})
@@ -186,7 +188,7 @@ def test_filters_and_search_by_name_or_phone(frontdesk) -> None:
         ("screening", "f-1"),
         ("contact", "f-1"),
     }
-    assert by_phone == by_name
+    assert by_phone == by_name == national
     assert all(r["outcome"] == "clinician_review" for r in by_outcome) and by_outcome
     assert future == []
     assert bad.status_code == 422

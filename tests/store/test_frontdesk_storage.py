@@ -166,6 +166,43 @@ def test_follow_ups_change_status_and_closed_records_leave_the_open_queue(sessio
         assert (entry.status, entry.note) == ("closed", "booked elsewhere")
 
 
+def test_a_handoff_moves_from_open_to_contacted_booked_and_closed(sessions) -> None:
+    handoff = add_handoff(sessions, "h-1")
+    for status in ("contacted", "booked", "closed"):
+        with sessions.begin() as session:
+            queue_store.set_follow_up(
+                session,
+                "handoff",
+                handoff,
+                status=status,
+                note=None,
+                staff_id=None,
+                staff_username="bob",
+            )
+        with sessions() as session:
+            assert queue_store.record(session, "handoff", handoff).status == status
+    with sessions() as session:
+        assert queue_store.queue(session) == []
+        with pytest.raises(LookupError):
+            queue_store.record(session, "handoff", 99999)
+
+
+def test_stale_sessions_and_old_failed_sign_ins_are_forgotten(sessions) -> None:
+    add_accounts(sessions)
+    with sessions.begin() as session:
+        member = staff.authenticate(session, "bob", "bob's long passphrase", "c")
+        token = staff.open_session(session, member)
+        staff.authenticate(session, "alice", "wrong", "10.0.0.9")
+    with sessions.begin() as session:
+        assert staff.forget_stale(session) == 0
+    later = datetime.now(timezone.utc) + staff.SESSION_LIFETIME + timedelta(seconds=1)
+    with sessions.begin() as session:
+        assert staff.forget_stale(session, now=later) == 2
+    with sessions() as session:
+        assert staff.signed_in(session, token) is None
+        assert count(session, StaffSession) == 0
+
+
 def test_only_a_clinician_overrides_and_the_engine_outcome_stays(sessions) -> None:
     screening = add_screening(sessions, "c-1", "not_suitable")
     with sessions.begin() as session:
