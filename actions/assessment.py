@@ -23,6 +23,7 @@ from actions.names import (
     SLOT_SCREENING_ID,
     SLOT_SCREENING_OUTCOME,
     SLOT_SCREENING_RULES,
+    UTTER_CARD_TITLE_PREFIX,
     UTTER_NOT_A_DIAGNOSIS,
     UTTER_OFFER_NEXT_STEP,
     UTTER_OUTCOME_DEFER_DATED,
@@ -59,7 +60,7 @@ class ActionAssessScreening(Action):
             logger.error("screening facts failed validation at %s", error.field)
             dispatcher.utter_message(response=UTTER_SCREENING_ERROR)
             return []
-        channel = tracker.get_latest_input_channel() or "unknown"
+        channel, taken_by = channel_of(tracker)
         screening_id: int | None = None
         # Health answers are kept only with consent; urgent advice is given regardless.
         if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
@@ -74,12 +75,16 @@ class ActionAssessScreening(Action):
                     _parse_time(tracker.get_slot(SLOT_CONSENT_AT)),
                     evidence(tracker.events, facts_from_slots(tracker)),
                     transcript(tracker.events),
+                    taken_by,
                 )
             except SQLAlchemyError as error:
                 # The person still gets their result; the clinic sees the gap in the logs.
                 logger.error("could not store a screening: %s", error.__class__.__name__)
                 dispatcher.utter_message(response=UTTER_STORAGE_UNAVAILABLE)
-        explain(assessment, dispatcher)
+        if channel in CARD_CHANNELS:
+            dispatcher.utter_message(json_message=recommendation_card(assessment, domain))
+        else:
+            explain(assessment, dispatcher)
         if assessment.outcome != "urgent_care":
             dispatcher.utter_message(response=UTTER_OFFER_NEXT_STEP)
         return [
@@ -95,6 +100,25 @@ def facts_from_slots(tracker: Tracker) -> dict[str, Any]:
     return {name: value for name, value in slots.items() if value is not None}
 
 
+# Channels that show the result as one card (the website widget); the others get it as
+# messages.
+CARD_CHANNELS = ("web",)
+# Rasa's name for a channel, where it differs from the one the clinic sees.
+CHANNEL_NAMES = {"socketio": "web"}
+
+
+def channel_of(tracker: Tracker) -> tuple[str, str | None]:
+    """The channel of the person's latest message and, for the front desk's caller mode,
+    the staff member running it (vouched for by the caller channel, never by a visitor)."""
+    channel = tracker.get_latest_input_channel() or "unknown"
+    taken_by = None
+    if channel == "frontdesk":
+        metadata = tracker.latest_message.get("metadata") or {}
+        staff = metadata.get("staff")
+        taken_by = staff if isinstance(staff, str) else None
+    return CHANNEL_NAMES.get(channel, channel), taken_by
+
+
 def _store(
     sessions,
     conversation_id: str,
@@ -104,6 +128,7 @@ def _store(
     consent_at: datetime | None,
     words: dict[str, list[str]],
     lines: list[dict[str, str]],
+    taken_by: str | None = None,
 ) -> int:
     with sessions.begin() as session:
         screening = save_screening(
@@ -115,6 +140,7 @@ def _store(
             consent_at=consent_at,
             evidence=words,
             transcript=lines,
+            taken_by=taken_by,
         )
         return screening.id
 
@@ -146,6 +172,36 @@ def explain(assessment: Assessment, dispatcher: CollectingDispatcher) -> None:
     if steps and assessment.outcome != "urgent_care":
         dispatcher.utter_message(response=UTTER_PREPARATION, steps=_bullets(steps))
     dispatcher.utter_message(response=UTTER_NOT_A_DIAGNOSIS)
+
+
+def recommendation_card(assessment: Assessment, domain: DomainDict) -> dict[str, Any]:
+    """The result as one card for the website widget, in the same words as `explain`."""
+    responses = domain.get("responses") or {}
+
+    def words(name: str, **values: str) -> str:
+        text = str(((responses.get(name) or [{}])[0]).get("text") or "")
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    earliest = human_date(assessment.earliest_date) if assessment.earliest_date else None
+    if assessment.outcome is None:
+        summary = words(UTTER_OUTCOME_INCOMPLETE)
+    elif assessment.outcome == "defer" and earliest:
+        summary = words(UTTER_OUTCOME_DEFER_DATED, earliest_date=earliest)
+    else:
+        summary = words(UTTER_OUTCOME_PREFIX + assessment.outcome)
+    steps = [f.reason for f in assessment.findings if f.severity == "prepare"]
+    return {
+        "type": "recommendation",
+        "outcome": assessment.outcome or "incomplete",
+        "title": words(UTTER_CARD_TITLE_PREFIX + (assessment.outcome or "incomplete")),
+        "summary": summary,
+        "reasons": [f.reason for f in assessment.findings if f.severity in EXPLAINED],
+        "earliest_date": earliest,
+        "next_steps": steps if assessment.outcome != "urgent_care" else [],
+        "disclaimer": words(UTTER_NOT_A_DIAGNOSIS),
+    }
 
 
 def human_date(value: date) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -75,3 +76,26 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{name}={raw!r} is not a whole number of days (1 or more)")
     return int(raw)
+
+
+SECRET_FILE = "frontdesk.secret"
+
+
+def shared_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The secret the front desk sends the Rasa server's caller channel: from the
+    environment, or generated once into var/."""
+    env = os.environ if environ is None else environ
+    if env.get("NEEDLECHECK_FRONTDESK_SECRET"):
+        return env["NEEDLECHECK_FRONTDESK_SECRET"]
+    path = var_dir / SECRET_FILE
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        # Readable by its owner only; `make run` creates it before starting the servers.
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()

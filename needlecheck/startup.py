@@ -14,9 +14,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from needlecheck.action_server import ACTION_PORT
-from needlecheck.config import Settings
+from needlecheck.channels.settings import ChannelConfigError, enabled_channels, write_credentials
+from needlecheck.config import Settings, shared_secret
 
 
 class StartupError(RuntimeError):
@@ -51,9 +53,14 @@ def check_startup(settings: Settings | None = None) -> list[str]:
             f"database schema is at {revision or 'nothing'}, the code needs {head}: "
             "run 'needlecheck db upgrade'"
         )
+    try:
+        channels = enabled_channels()
+    except ChannelConfigError as error:
+        raise StartupError(str(error)) from None
     return [
         f"policy: {policy.name} (version {policy.version}), {len(policy.rules)} rules",
         f"database: {redacted_url(settings.database_url)} at schema {revision}",
+        f"messaging channels: {', '.join(channels) if channels else 'none configured'}",
     ]
 
 
@@ -79,13 +86,19 @@ def rasa_server_command(settings: Settings, model: str) -> list[str]:
         "--port",
         str(settings.rasa_port),
         "--credentials",
-        "credentials.yml",
+        str(credentials_file(settings)),
         "--endpoints",
         "endpoints.yml",
     ]
     if settings.api_token:
         command += ["--auth-token", settings.api_token]
     return command
+
+
+def credentials_file(settings: Settings) -> Path:
+    """Where `make run` writes Rasa's credentials: credentials.yml plus the messaging
+    channels switched on by the environment (names only; secrets stay in the environment)."""
+    return settings.var_dir / "credentials.yml"
 
 
 def action_server_command() -> list[str]:
@@ -100,6 +113,12 @@ def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
     """Start the Rasa server, the action server and the front desk; stay until Ctrl-C."""
     settings = Settings.from_environment()
     env = child_environment(settings)
+    try:
+        write_credentials(Path("credentials.yml"), credentials_file(settings))
+    except ChannelConfigError as error:
+        raise StartupError(str(error)) from None
+    # Made before the servers start, so that the Rasa server and the front desk read one.
+    shared_secret(settings.var_dir)
     # The Rasa server needs neither the policy nor the screening database, and spends
     # ~20 s importing and loading its model: it starts while the checks run, and is
     # stopped again if they fail.
@@ -136,15 +155,17 @@ def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
 
 def ready_message(settings: Settings) -> str:
     base = f"http://localhost:{settings.rasa_port}"
+    desk = f"http://localhost:{settings.frontdesk_port}"
     api = "(needs ?token=$NEEDLECHECK_API_TOKEN)" if settings.api_token else "(no token set)"
     return (
         "\nneedlecheck is ready.\n"
         f"  REST channel:      POST {base}/webhooks/rest/webhook "
         '{"sender": "me", "message": "hi"}\n'
         f"  socket.io channel: {base}/socket.io\n"
+        f"  chat widget:       {desk}/widget.js (demo page: {desk}/demo)\n"
         f"  HTTP API:          {base}/ {api}\n"
         f"  action server:     http://localhost:{ACTION_PORT}/health\n"
-        f"  front desk:        http://localhost:{settings.frontdesk_port}/ "
+        f"  front desk:        {desk}/ "
         "(accounts: needlecheck staff add)\n"
         "Press Ctrl-C to stop.\n"
     )

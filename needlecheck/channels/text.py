@@ -17,6 +17,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels import numbered
+from needlecheck.channels.messaging import previous_buttons
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class TextInput(InputChannel):
             if problem:
                 return response.json({"error": problem}, status=400)
             sender, text = body["sender"], body["message"]
-            text = numbered.resolve(text, await _previous_buttons(request, sender))
+            text = numbered.resolve(text, await previous_buttons(request, sender))
             collector = NumberedOutputChannel()
             await on_new_message(UserMessage(text, collector, sender, input_channel=self.name()))
             return response.json(collector.messages)
@@ -76,13 +77,3 @@ def _problem(body: Any) -> str | None:
     if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE_LENGTH:
         return f"'message' must be a non-empty string of at most {MAX_MESSAGE_LENGTH} characters"
     return None
-
-
-async def _previous_buttons(request: Request, sender: str) -> list[dict[str, Any]]:
-    agent = getattr(request.app.ctx, "agent", None)
-    if agent is None or agent.tracker_store is None:
-        return []
-    tracker = await agent.tracker_store.retrieve(sender)
-    if tracker is None:
-        return []
-    return numbered.last_buttons(event.as_dict() for event in tracker.events)

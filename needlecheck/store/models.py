@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -77,6 +78,8 @@ class Screening(Base):
     # The person's own words behind each fact ({fact: [message, ...]}) and the conversation.
     evidence = Column(JSON, nullable=True)
     transcript = Column(JSON, nullable=True)
+    # The staff member who ran the screening for a caller (channel `frontdesk`), else NULL.
+    taken_by = Column(String(64), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
@@ -255,3 +258,37 @@ class AuditEntry(Base):
     record_type = Column(String(16), nullable=True)
     record_id = Column(Integer, nullable=True)
     detail = Column(Text, nullable=True)
+
+
+class ChannelMessage(Base):
+    """A provider's message ID already processed: a webhook retry is answered, not rerun.
+
+    Only the provider's opaque ID is kept, never the sender or the text.
+    """
+
+    __tablename__ = "channel_messages"
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(32), nullable=False)
+    message_id = Column(String(255), nullable=False)
+    received_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+
+    __table_args__ = (UniqueConstraint("channel", "message_id", name="uq_channel_messages_id"),)
+
+
+class ChannelOptOut(Base):
+    """An SMS/WhatsApp number that replied STOP: nothing more is sent to it until START.
+
+    The number is kept as a SHA-256 digest: enough to recognise it, not to read it back.
+    """
+
+    __tablename__ = "channel_opt_outs"
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(32), nullable=False)
+    address_digest = Column(String(64), nullable=False)
+    opted_out_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("channel", "address_digest", name="uq_channel_opt_outs_address"),
+    )

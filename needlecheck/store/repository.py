@@ -37,6 +37,7 @@ def save_screening(
     consent_at: datetime | None = None,
     evidence: dict[str, list[str]] | None = None,
     transcript: list[dict[str, str]] | None = None,
+    taken_by: str | None = None,
 ) -> Screening:
     """Store a screening; health answers are kept only with the person's consent."""
     _require(conversation_id, "conversation_id")
@@ -56,6 +57,7 @@ def save_screening(
         assessed_on=assessment.today,
         evidence=evidence,
         transcript=transcript,
+        taken_by=taken_by,
         findings=[
             ScreeningFinding(
                 position=position,

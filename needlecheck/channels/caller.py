@@ -1,0 +1,77 @@
+"""The front desk's caller mode: a receptionist runs the screening for someone on the
+phone. The front desk server relays what the caller says to this channel
+(/webhooks/frontdesk/webhook) with a secret shared by the two servers, and the name of
+the staff member, which the screening stores.
+
+The secret is NEEDLECHECK_FRONTDESK_SECRET, or one generated into var/ (config.shared_secret).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from needlecheck.channels.messaging import MAX_MESSAGE_LENGTH
+
+CHANNEL = "frontdesk"
+SENDER = re.compile(r"^frontdesk-[A-Za-z0-9_-]{16,64}$")
+STAFF = re.compile(r"^[a-z0-9._-]{1,64}$")
+
+
+def new_caller_id() -> str:
+    return f"frontdesk-{secrets.token_urlsafe(18)}"
+
+
+class CallerInput(InputChannel):
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        from needlecheck.config import Settings, shared_secret
+
+        return cls(shared_secret(Settings.from_environment().var_dir))
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("needlecheck_frontdesk_webhook", __name__)
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            given = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if not hmac.compare_digest(given, self.secret):
+                return response.json({"error": "not the front desk"}, status=403)
+            body = request.json if isinstance(request.json, dict) else {}
+            sender, message, staff = body.get("sender"), body.get("message"), body.get("staff")
+            if not (isinstance(sender, str) and SENDER.match(sender)):
+                return response.json({"error": "sender must be a caller conversation id"}, 400)
+            if not (isinstance(staff, str) and STAFF.match(staff)):
+                return response.json({"error": "staff must be a staff user name"}, 400)
+            if not isinstance(message, str) or not message.strip():
+                return response.json({"error": "message must be non-empty text"}, 400)
+            if len(message) > MAX_MESSAGE_LENGTH:
+                return response.json({"error": "message is too long"}, 413)
+            collector = CollectingOutputChannel()
+            await on_new_message(
+                UserMessage(
+                    message,
+                    collector,
+                    sender,
+                    input_channel=CHANNEL,
+                    metadata={"staff": staff},
+                )
+            )
+            return response.json(collector.messages)
+
+        return hook

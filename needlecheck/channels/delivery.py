@@ -1,0 +1,96 @@
+"""Sending to a provider's API: retried with back-off, logged without personal data.
+
+A failed send never raises into Rasa: the conversation is already stored in the tracker,
+so the person loses nothing but the reply, and the log says which channel failed and how
+(status code or error class), never to whom or what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+# Seconds to wait before each retry; the provider's webhook timeout (Twilio 15 s, Meta
+# 20 s) bounds the whole exchange.
+BACKOFF: Sequence[float] = (0.5, 1.0, 2.0)
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+@dataclass
+class Outgoing:
+    """One request to a provider's send API."""
+
+    url: str
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+async def send_all(channel: str, requests: Sequence[Outgoing], backoff=BACKOFF) -> int:
+    """Send in order; returns how many were delivered. Stops at the first lost message,
+    so that a later message never arrives without the one before it."""
+    delivered = 0
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        for request in requests:
+            if not await _send(session, channel, request, backoff):
+                return delivered
+            delivered += 1
+    return delivered
+
+
+async def _send(
+    session: aiohttp.ClientSession, channel: str, request: Outgoing, backoff: Sequence[float]
+) -> bool:
+    attempts = len(backoff) + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            async with session.post(
+                request.url,
+                json=request.json,
+                data=request.form,
+                headers=request.headers,
+                auth=aiohttp.BasicAuth(*request.auth) if request.auth else None,
+            ) as response:
+                if response.status < 300:
+                    return True
+                problem = f"status {response.status}"
+                if not _retryable(response.status):
+                    logger.error("%s send refused: %s; not retried", channel, problem)
+                    return False
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+            problem = error.__class__.__name__
+        if attempt < attempts:
+            logger.warning(
+                "%s send failed: %s (attempt %d of %d)", channel, problem, attempt, attempts
+            )
+            await asyncio.sleep(backoff[attempt - 1])
+    logger.error("%s send failed after %d attempts: %s", channel, attempts, problem)
+    return False
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most `limit` characters, cut at a paragraph, line or word when possible."""
+    text = text.strip()
+    pieces = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        if cut < limit // 2:
+            cut = limit
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text:
+        pieces.append(text)
+    return pieces

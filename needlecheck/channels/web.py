@@ -1,0 +1,120 @@
+"""The website chat widget's channel: Rasa's socket.io channel, made safe to expose.
+
+Changes from Rasa 3.6's `SocketIOInput`, same path (/socket.io) and events:
+- `enter_room` is awaited when it is a coroutine (python-socketio >= 5.10): Rasa 3.6 does
+  not, so with `session_persistence` no bot message would ever reach the widget;
+- only the origins in NEEDLECHECK_ALLOWED_ORIGINS may connect (Rasa allows every one);
+- a session ID must be long and random (a guessable one would let a stranger join the
+  room and read the replies): anything else is replaced by a fresh one;
+- a message is accepted only from a socket that joined that session, and must be text;
+- the browser's metadata is dropped;
+- a custom payload (the recommendation card) reaches the widget whole, under "custom".
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+logger = logging.getLogger(__name__)
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+MAX_MESSAGE_LENGTH = 2000
+TOO_LONG = "Sorry, that message is too long for me. Could you say it in fewer words?"
+
+
+def allowed_origins(environ: dict[str, str] | None = None) -> list[str]:
+    env = os.environ if environ is None else environ
+    raw = env.get("NEEDLECHECK_ALLOWED_ORIGINS")
+    if raw:
+        return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+    port = env.get("NEEDLECHECK_FRONTDESK_PORT") or "8000"
+    return [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+async def join(sio: Any, sid: str, room: str, namespace: str | None) -> None:
+    """Join a room on every python-socketio: `enter_room` became a coroutine in 5.10."""
+    joined = sio.enter_room(sid, room, namespace=namespace)
+    if inspect.isawaitable(joined):
+        await joined
+
+
+class WebChatOutput(SocketIOOutput):
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        # Rasa spreads a custom payload into emit()'s arguments (so a "room" key would
+        # choose the recipient); the widget gets it whole, under "custom".
+        await self._send_message(recipient_id, {"custom": json_message})
+
+
+class WebChatInput(SocketIOInput):
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=allowed_origins())
+        hook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        self.sio = sio
+        namespace = self.namespace
+
+        @hook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=namespace)
+        async def connect(sid: str, environ: dict, auth: dict | None = None) -> bool:
+            return True
+
+        @sio.on("session_request", namespace=namespace)
+        async def session_request(sid: str, data: Any) -> None:
+            wanted = data.get("session_id") if isinstance(data, dict) else None
+            session_id = wanted if isinstance(wanted, str) and SESSION_ID.match(wanted) else None
+            session_id = session_id or new_session_id()
+            if self.session_persistence:
+                await join(sio, sid, session_id, namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+
+        @sio.on(self.user_message_evt, namespace=namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+                logger.warning("socket.io: a message without text was ignored")
+                return
+            if self.session_persistence:
+                session_id = data.get("session_id")
+                if not isinstance(session_id, str) or session_id not in sio.rooms(
+                    sid, namespace=namespace
+                ):
+                    logger.warning("socket.io: a message for a session not joined was ignored")
+                    return
+            else:
+                session_id = sid
+            output = WebChatOutput(sio, self.bot_message_evt)
+            text = data["message"]
+            if not text.strip():
+                return
+            if len(text) > MAX_MESSAGE_LENGTH:
+                await output.send_text_message(session_id, TOO_LONG)
+                return
+            # The browser's metadata is not passed on: nothing a visitor sends may pose as
+            # what a server-side channel vouches for (the front desk's staff member).
+            await on_new_message(UserMessage(text, output, session_id, input_channel=self.name()))
+
+        return hook
