@@ -26,7 +26,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from needlecheck.config import Settings
+from needlecheck.frontdesk.caller import add_caller_routes
 from needlecheck.frontdesk.fhir import questionnaire_response
+from needlecheck.frontdesk.widget import add_widget_routes
 from needlecheck.screening.engine import OUTCOMES
 from needlecheck.store import audit as audit_log
 from needlecheck.store import queue as queue_store
@@ -59,8 +62,9 @@ class NotSignedIn(Exception):
     pass
 
 
-def create_app(sessions: sessionmaker) -> FastAPI:
+def create_app(sessions: sessionmaker, settings: Settings | None = None) -> FastAPI:
     """The app over an open session factory; nothing is created at import."""
+    settings = settings or Settings.from_environment()
     app = FastAPI(
         title="needlecheck front desk",
         version="1",
@@ -146,9 +150,11 @@ def create_app(sessions: sessionmaker) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable) -> Response:
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
-        )
+        # A page may widen it (the widget demo talks to the chat server).
+        if "content-security-policy" not in response.headers:
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+            )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         if not request.url.path.startswith("/static/"):
@@ -474,6 +480,8 @@ def create_app(sessions: sessionmaker) -> FastAPI:
             )
         return JSONResponse(resource, media_type="application/fhir+json")
 
+    add_widget_routes(app, sessions, settings, templates)
+    add_caller_routes(app, settings, current, check_csrf, page, record_audit)
     return app
 
 

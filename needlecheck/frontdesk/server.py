@@ -37,7 +37,7 @@ def build(settings: Settings):
     from needlecheck.store.database import create_db_engine, session_factory
 
     sessions = session_factory(create_db_engine(settings.database_url))
-    app = create_app(sessions)
+    app = create_app(sessions, settings)
 
     @asynccontextmanager
     async def lifespan(_app):

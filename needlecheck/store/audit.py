@@ -23,6 +23,7 @@ ACTIONS = (
     "view_audit",
     "erase",
     "purge",
+    "caller_screening",
 )
 
 

@@ -1,0 +1,113 @@
+"""The front desk's caller mode: a receptionist runs the screening for someone on the
+phone, in the staff page, and the screening is stored with channel `frontdesk` and the
+staff member's user name.
+
+The page posts what the caller says here; the front desk relays it to the Rasa server's
+caller channel (/webhooks/frontdesk/webhook) with the secret the two servers share, so
+that no visitor can pose as staff.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from needlecheck.config import Settings, shared_secret
+from needlecheck.store import staff as staff_store
+
+logger = logging.getLogger(__name__)
+
+CALLER_ID = re.compile(r"^frontdesk-[A-Za-z0-9_-]{16,64}$")
+RELAY_TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+class CallerMessage(BaseModel):
+    message: str = Field(..., min_length=1, max_length=2000)
+
+
+def rasa_url(settings: Settings) -> str:
+    import os
+
+    return (
+        os.environ.get("NEEDLECHECK_RASA_URL") or f"http://127.0.0.1:{settings.rasa_port}"
+    ).rstrip("/")
+
+
+def add_caller_routes(
+    app: FastAPI,
+    settings: Settings,
+    current: Callable[..., staff_store.SignedIn],
+    check_csrf: Callable[[staff_store.SignedIn, str], None],
+    page: Callable[..., Response],
+    record_audit: Callable[..., None],
+) -> None:
+    @app.post("/caller", include_in_schema=False)
+    def new_caller_screening(
+        csrf_token: str = Form(""), who: staff_store.SignedIn = Depends(current)
+    ) -> Response:
+        from needlecheck.channels.caller import new_caller_id
+
+        check_csrf(who, csrf_token)
+        conversation = new_caller_id()
+        record_audit(who, "caller_screening", detail="started")
+        return RedirectResponse(f"/caller/{conversation}", status_code=303)
+
+    @app.get("/caller/{conversation}", response_class=HTMLResponse, include_in_schema=False)
+    def caller_page(
+        request: Request, conversation: str, who: staff_store.SignedIn = Depends(current)
+    ) -> Response:
+        if not CALLER_ID.match(conversation):
+            raise HTTPException(404, "no such caller screening")
+        return page(request, "caller.html", who=who, conversation=conversation)
+
+    @app.post(
+        "/api/caller/{conversation}/messages",
+        summary="Say something in a caller screening, on the caller's behalf",
+    )
+    async def caller_message(
+        conversation: str,
+        body: CallerMessage,
+        x_csrf_token: str = Header(""),
+        who: staff_store.SignedIn = Depends(current),
+    ) -> list[dict[str, Any]]:
+        check_csrf(who, x_csrf_token)
+        if not CALLER_ID.match(conversation):
+            raise HTTPException(404, "no such caller screening")
+        secret = shared_secret(settings.var_dir)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=RELAY_TIMEOUT) as session,
+                session.post(
+                    f"{rasa_url(settings)}/webhooks/frontdesk/webhook",
+                    json={"sender": conversation, "message": body.message, "staff": who.username},
+                    headers={"Authorization": f"Bearer {secret}"},
+                ) as response,
+            ):
+                if response.status != 200:
+                    logger.error("caller relay refused: status %s", response.status)
+                    raise HTTPException(502, "the assistant refused the message; try again")
+                replies = await response.json()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            logger.error("caller relay failed: %s", error.__class__.__name__)
+            raise HTTPException(
+                503, "the assistant is not reachable; the caller's answers so far are kept"
+            ) from None
+        return [
+            {
+                "text": reply.get("text") or "",
+                "buttons": [
+                    {"title": str(b.get("title")), "payload": str(b.get("payload"))}
+                    for b in reply.get("buttons") or []
+                ],
+                "card": reply.get("custom") if isinstance(reply.get("custom"), dict) else None,
+            }
+            for reply in replies
+            if isinstance(reply, dict)
+        ]

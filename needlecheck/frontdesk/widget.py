@@ -1,0 +1,146 @@
+"""The website chat widget, served by the front desk: /widget.js, its demo page, and the
+"delete my conversation" endpoint the widget calls from the clinic's site.
+
+/widget.js is socket.io-client's browser build and the widget's own code in one function
+scope, built once per process: one request, no globals on the clinic's page, no CDN.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+
+from needlecheck.config import Settings
+from needlecheck.store import audit as audit_log
+from needlecheck.store import privacy
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+# The widget's session IDs: 24 random bytes, URL-safe base64 (needlecheck.channels.web).
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+
+
+@functools.cache
+def bundle() -> tuple[bytes, str]:
+    """The widget script and its ETag."""
+    vendor = (STATIC / "vendor" / "socket.io.min.js").read_text()
+    own = (STATIC / "widget" / "widget.js").read_text()
+    # A local `module` makes socket.io-client's UMD wrapper export `io` into this scope
+    # instead of onto the page's window.
+    text = (
+        "/* needlecheck chat widget. Includes socket.io-client 4.8.1 (MIT License). */\n"
+        "(function () {\nvar module = { exports: {} }; var exports = module.exports;\n"
+        f"{vendor}\nvar io = module.exports;\n{own}\n}})();\n"
+    )
+    body = text.encode()
+    return body, hashlib.sha256(body).hexdigest()[:16]
+
+
+def chat_server_url(settings: Settings, environ: dict[str, str] | None = None) -> str:
+    import os
+
+    env = os.environ if environ is None else environ
+    return (env.get("NEEDLECHECK_PUBLIC_URL") or f"http://localhost:{settings.rasa_port}").rstrip(
+        "/"
+    )
+
+
+def allowed(origin: str | None) -> bool:
+    from needlecheck.channels.web import allowed_origins
+
+    return bool(origin) and origin.rstrip("/") in allowed_origins()
+
+
+def add_widget_routes(
+    app: FastAPI,
+    sessions: sessionmaker,
+    settings: Settings,
+    templates: Jinja2Templates,
+) -> None:
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_script(request: Request) -> Response:
+        body, etag = bundle()
+        headers = {"ETag": f'"{etag}"', "Cache-Control": "public, max-age=3600"}
+        if request.headers.get("if-none-match") == f'"{etag}"':
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/javascript", headers=headers)
+
+    @app.get("/demo", response_class=HTMLResponse, include_in_schema=False)
+    def demo(request: Request) -> Response:
+        server = chat_server_url(settings)
+        websocket = server.replace("http", "ws", 1)
+        config = {
+            "serverUrl": server,
+            "clinicName": "Example Skin Clinic",
+            "greeting": "Hello! Thinking about microneedling? I can help you get ready.",
+            "language": "en",
+            "colors": {"primary": "#0b5d57"},
+        }
+        response = templates.TemplateResponse(
+            request,
+            "demo.html",
+            {"config": json.dumps(config, indent=2), "frontdesk": str(request.base_url)[:-1]},
+        )
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; connect-src 'self' {server} {websocket}; "
+            "frame-ancestors 'none'; form-action 'self'"
+        )
+        return response
+
+    def cors(request: Request, response: Response) -> Response:
+        origin = request.headers.get("origin")
+        if allowed(origin):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    @app.options("/widget/erase", include_in_schema=False)
+    def erase_preflight(request: Request) -> Response:
+        response = Response(status_code=204)
+        if allowed(request.headers.get("origin")):
+            response.headers["Access-Control-Allow-Methods"] = "POST"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+        return cors(request, response)
+
+    @app.post("/widget/erase", summary="Delete a website conversation (the widget's button)")
+    async def erase_conversation(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin and not allowed(origin):
+            return JSONResponse({"detail": "this site may not use the widget"}, status_code=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        session_id = body.get("session_id") if isinstance(body, dict) else None
+        if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+            return cors(
+                request,
+                JSONResponse({"detail": "session_id must be the widget's session ID"}, 422),
+            )
+        try:
+            with sessions.begin() as session:
+                deleted = privacy.erase(session, conversation_id=session_id)
+                audit_log.audit(
+                    session,
+                    staff_id=None,
+                    staff_username="visitor",
+                    action="erase",
+                    detail="website widget: "
+                    + (", ".join(f"{n} {k}" for k, n in sorted(deleted.items()) if n) or "nothing"),
+                )
+        except SQLAlchemyError as error:
+            logger.error("widget erase failed: %s", error.__class__.__name__)
+            return cors(request, JSONResponse({"detail": "try again shortly"}, status_code=503))
+        return cors(request, JSONResponse({"deleted": True}))
