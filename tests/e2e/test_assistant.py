@@ -7,77 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).parents[2]
-MODEL = ROOT / "models" / "needlecheck.tar.gz"
-BIN = Path(sys.executable).with_name("needlecheck")
-PORT = 5095
-FRONTDESK_PORT = 8095
-TOKEN = "e2e-secret-token"
+from tests.e2e.conftest import BIN, FRONTDESK_PORT, PORT, ROOT, TOKEN, port_in_use
 
 pytestmark = pytest.mark.rasa
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.fixture(scope="module")
-def assistant(tmp_path_factory) -> Iterator[dict]:
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run `make model` first")
-    for port in (PORT, 5055, FRONTDESK_PORT):
-        if _port_in_use(port):
-            pytest.fail(f"port {port} is in use (is `make run` running?)")
-    var = tmp_path_factory.mktemp("var")
-    env = {
-        **os.environ,
-        "NEEDLECHECK_VAR_DIR": str(var),
-        "NEEDLECHECK_RASA_PORT": str(PORT),
-        "NEEDLECHECK_API_TOKEN": TOKEN,
-        "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
-        "DATABASE_URL": "",
-    }
-    subprocess.run([str(BIN), "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
-    log = (var / "run.log").open("w")
-    process = subprocess.Popen(
-        [str(BIN), "run", "--model", str(MODEL)],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while "needlecheck is ready" not in (var / "run.log").read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the assistant did not start:\n" + (var / "run.log").read_text()[-3000:])
-        time.sleep(1)
-    info = {
-        "process": process,
-        "var": var,
-        "db": f"sqlite:///{var / 'needlecheck.db'}",
-        "log": (var / "run.log").read_text(),
-        "env": env,
-    }
-    yield info
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-    log.close()
 
 
 def say(sender: str, message: str) -> list[str]:
@@ -334,15 +276,35 @@ def test_the_socketio_channel_answers_with_session_persistence(assistant) -> Non
     client = socketio.Client()
     received: queue.Queue[str] = queue.Queue()
     client.on("bot_uttered", lambda data: received.put(data.get("text", "")))
+    confirmed: queue.Queue[str] = queue.Queue()
+    client.on("session_confirm", confirmed.put)
     client.connect(f"http://127.0.0.1:{PORT}", socketio_path="/socket.io", transports=["polling"])
+    session_id = secrets.token_urlsafe(24)
     try:
-        client.emit("session_request", {"session_id": "e2e-socket-session"})
-        time.sleep(0.5)
-        client.emit("user_uttered", {"message": "hi", "session_id": "e2e-socket-session"})
+        client.emit("session_request", {"session_id": session_id})
+        assert confirmed.get(timeout=10) == session_id
+        client.emit("user_uttered", {"message": "hi", "session_id": session_id})
         greeting = received.get(timeout=20)
+        # A guessable session ID is replaced by a random one.
+        client.emit("session_request", {"session_id": "e2e-socket"})
+        replaced = confirmed.get(timeout=10)
     finally:
         client.disconnect()
     assert "microneedling assistant" in greeting
+    assert replaced != "e2e-socket" and len(replaced) >= 22
+
+
+def test_the_socketio_channel_refuses_other_origins(assistant) -> None:
+    import socketio
+
+    client = socketio.Client()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(
+            f"http://127.0.0.1:{PORT}",
+            socketio_path="/socket.io",
+            transports=["polling"],
+            headers={"Origin": "http://elsewhere.example"},
+        )
 
 
 def test_no_name_phone_or_email_reaches_the_servers_output(assistant) -> None:
@@ -353,9 +315,10 @@ def test_no_name_phone_or_email_reaches_the_servers_output(assistant) -> None:
         assert secret not in log
 
 
+@pytest.mark.stops_assistant
 def test_ctrl_c_stops_all_three_servers(assistant) -> None:
     process = assistant["process"]
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=60) == 0
     time.sleep(1)
-    assert not any(_port_in_use(port) for port in (PORT, 5055, FRONTDESK_PORT))
+    assert not any(port_in_use(port) for port in (PORT, 5055, FRONTDESK_PORT))

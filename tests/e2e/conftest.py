@@ -1,0 +1,93 @@
+"""The assistant as `make run` starts it, shared by the end-to-end modules: real Rasa
+server, action server and front desk, every messaging channel switched on and pointed at
+a local fake of the providers' APIs (tests/e2e/providers.py).
+
+Needs the trained model in models/ (`make model`, which `make test` runs first).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.providers import Provider, channel_environment, serve
+
+ROOT = Path(__file__).parents[2]
+MODEL = ROOT / "models" / "needlecheck.tar.gz"
+BIN = Path(sys.executable).with_name("needlecheck")
+PORT = 5095
+FRONTDESK_PORT = 8095
+TOKEN = "e2e-secret-token"
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The test that stops the shared servers runs after every other one.
+    items.sort(key=lambda item: item.get_closest_marker("stops_assistant") is not None)
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[Provider]:
+    fake = Provider()
+    server = serve(fake)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield fake
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def assistant(tmp_path_factory, provider) -> Iterator[dict]:
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make model` first")
+    for port in (PORT, 5055, FRONTDESK_PORT):
+        if port_in_use(port):
+            pytest.fail(f"port {port} is in use (is `make run` running?)")
+    var = tmp_path_factory.mktemp("var")
+    env = {
+        **os.environ,
+        "NEEDLECHECK_VAR_DIR": str(var),
+        "NEEDLECHECK_RASA_PORT": str(PORT),
+        "NEEDLECHECK_API_TOKEN": TOKEN,
+        "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
+        "DATABASE_URL": "",
+        **channel_environment(provider.url, f"http://127.0.0.1:{PORT}"),
+    }
+    subprocess.run([str(BIN), "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
+    log = (var / "run.log").open("w")
+    process = subprocess.Popen(
+        [str(BIN), "run", "--model", str(MODEL)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while "needlecheck is ready" not in (var / "run.log").read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the assistant did not start:\n" + (var / "run.log").read_text()[-3000:])
+        time.sleep(1)
+    info = {
+        "process": process,
+        "var": var,
+        "db": f"sqlite:///{var / 'needlecheck.db'}",
+        "log": (var / "run.log").read_text(),
+        "env": env,
+    }
+    yield info
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()
