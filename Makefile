@@ -66,12 +66,23 @@ rasa-test: $(MODEL)
 pytest: $(MODEL) browser
 	$(UV) run pytest
 
-# The browser test drives Debian's Chromium (Playwright's own download does not work here).
-browser:
+# The browser tests drive Debian's Chromium (Playwright's own download does not work here)
+# and check accessibility with axe-core, a pinned release from the npm registry.
+AXE_VERSION := 4.10.3
+AXE := var/vendor/axe.min.js
+
+browser: $(AXE)
 	@test -x /usr/bin/chromium || { \
 		echo "installing Debian's chromium for the browser test"; \
 		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; }
+
+$(AXE):
+	mkdir -p var/vendor/axe
+	cd var/vendor/axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
+		tar xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js
+	mv var/vendor/axe/package/axe.min.js $@
+	rm -rf var/vendor/axe
 
 test: lint rasa-validate rasa-test pytest
 

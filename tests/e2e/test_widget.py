@@ -1,0 +1,236 @@
+"""The website widget and the front desk's caller mode in a real browser (Debian's
+Chromium under Playwright), against the running assistant: a screening by clicks and
+typing, the result card, a reload and a second tab, a network drop, axe-core, deletion.
+
+Screenshots (desktop and phone size) are saved under var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import ARTIFACTS, AXE
+from tests.e2e.conftest import BIN, FRONTDESK_PORT, ROOT
+from tests.e2e.test_assistant import CLEAR_ANSWERS
+
+pytestmark = [pytest.mark.rasa, pytest.mark.browser]
+
+DEMO = f"http://127.0.0.1:{FRONTDESK_PORT}/demo"
+WAIT = 20_000
+
+
+def rows(assistant: dict, sql: str, **values: str) -> list[tuple]:
+    engine = create_engine(assistant["db"], future=True)
+    with engine.connect() as connection:
+        found = [tuple(r) for r in connection.execute(text(sql), values).all()]
+    engine.dispose()
+    return found
+
+
+def bot_count(page) -> int:
+    return page.locator("#needlecheck-widget .message.bot").count()
+
+
+def answer(page, words: str) -> None:
+    """Type into the widget and wait for the assistant's reply."""
+    before = bot_count(page)
+    box = page.get_by_role("textbox", name="Message")
+    box.fill(words)
+    box.press("Enter")
+    page.wait_for_function(
+        "n => document.getElementById('needlecheck-widget').shadowRoot"
+        ".querySelectorAll('.message.bot').length > n",
+        arg=before,
+        timeout=WAIT,
+    )
+
+
+def click_option(page, title: str) -> None:
+    before = bot_count(page)
+    page.locator("#needlecheck-widget .buttons").get_by_role("button", name=title).click()
+    page.wait_for_function(
+        "n => document.getElementById('needlecheck-widget').shadowRoot"
+        ".querySelectorAll('.message.bot').length > n",
+        arg=before,
+        timeout=WAIT,
+    )
+
+
+def serious_violations(page) -> list[str]:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make browser` fetches axe-core")
+    # Evaluated through the DevTools protocol: the page's CSP rightly refuses inline scripts.
+    page.evaluate(AXE.read_text() + "\n;undefined")
+    result = page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def open_widget(page) -> None:
+    page.goto(DEMO)
+    launcher = page.get_by_role("button", name=re.compile("chat", re.IGNORECASE))
+    launcher.click()
+
+
+def test_a_screening_in_the_widget_from_consent_to_the_recommendation_card(
+    assistant, browser
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    external: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            external.append(request.url)
+            if not request.url.startswith(("http://127.0.0.1", "http://localhost", "data:"))
+            else None
+        ),
+    )
+    open_widget(page)
+    # The privacy notice comes before any health question.
+    assert page.get_by_text("Your answers are kept only if you agree").is_visible()
+    page.get_by_role("button", name="Start the chat").click()
+    page.get_by_role("button", name="Yes, I agree").wait_for(timeout=WAIT)
+    log = page.get_by_role("log")
+    assert log.get_attribute("aria-live") == "polite"
+    click_option(page, "Yes, I agree")
+    click_option(page, "None of these")
+    for words in list(CLEAR_ANSWERS.values())[1:]:
+        answer(page, words)
+    card = page.locator("#needlecheck-widget section.card")
+    card.wait_for(timeout=WAIT)
+    assert card.locator("h3").inner_text() == "Next step: a consultation"
+    assert "licensed professional" in card.inner_text()
+    assert "does not clear you for treatment" in card.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "widget-desktop.png"))
+
+    session_id = json.loads(
+        page.evaluate("() => localStorage.getItem('needlecheck:http://127.0.0.1:5095')")
+    )["sessionId"]
+    assert rows(
+        assistant,
+        "SELECT outcome, channel FROM screenings WHERE conversation_id = :c",
+        c=session_id,
+    ) == [("eligible", "web")]
+
+    # A reload and a second tab show the same conversation.
+    page.reload()
+    page.get_by_role("button", name=re.compile("chat", re.IGNORECASE)).click()
+    page.locator("#needlecheck-widget section.card").wait_for(timeout=WAIT)
+    second = context.new_page()
+    open_widget(second)
+    second.locator("#needlecheck-widget section.card").wait_for(timeout=WAIT)
+    second.close()
+
+    # After a network drop, what was typed is sent once the connection is back.
+    answer(page, "what is microneedling?")
+    context.set_offline(True)
+    page.get_by_text("Connection lost").wait_for(timeout=WAIT)
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("does it hurt?")
+    box.press("Enter")
+    page.get_by_text("waiting to send").wait_for(timeout=WAIT)
+    context.set_offline(False)
+    page.get_by_text("Connected again").wait_for(timeout=30_000)
+    page.get_by_text("numbing cream", exact=False).first.wait_for(timeout=WAIT)
+
+    # Keyboard: Escape closes the panel and gives the focus back to the launcher.
+    page.keyboard.press("Escape")
+    focused = page.evaluate("() => document.activeElement.id")
+    assert focused == "needlecheck-widget"
+    page.get_by_role("button", name=re.compile("chat", re.IGNORECASE)).click()
+
+    assert serious_violations(page) == []
+    assert errors == []
+    assert external == []  # no font, CDN or tracker: nothing leaves the clinic's servers
+
+    # "Delete my conversation" erases what the clinic stored, and the browser's copy.
+    page.get_by_role("button", name="Delete my conversation").click()
+    page.get_by_role("button", name="Yes, delete it").click()
+    page.get_by_text("Your conversation was deleted.").wait_for(timeout=WAIT)
+    assert (
+        rows(assistant, "SELECT id FROM screenings WHERE conversation_id = :c", c=session_id) == []
+    )
+    stored = page.evaluate("() => localStorage.getItem('needlecheck:http://127.0.0.1:5095')")
+    assert stored is None or json.loads(stored)["sessionId"] != session_id
+    context.close()
+
+
+def test_the_widget_fills_a_phone_screen_and_respects_reduced_motion(assistant, browser) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, reduced_motion="reduce", is_mobile=True
+    )
+    page = context.new_page()
+    open_widget(page)
+    panel = page.get_by_role("dialog")
+    box = panel.bounding_box()
+    assert box == {"x": 0, "y": 0, "width": 390, "height": 844}
+    animation = panel.evaluate("el => getComputedStyle(el).animationName")
+    assert animation == "none"
+    page.get_by_role("button", name="Start the chat").click()
+    page.get_by_role("button", name="Yes, I agree").wait_for(timeout=WAIT)
+    page.screenshot(path=str(ARTIFACTS / "widget-phone.png"))
+    assert serious_violations(page) == []
+    context.close()
+
+
+def test_a_receptionist_runs_a_screening_for_a_caller(assistant, browser) -> None:
+    added = subprocess.run(
+        [str(BIN), "staff", "add", "rita", "--role", "front_desk", "--password-stdin"],
+        input="reception passphrase 42\n",
+        env=assistant["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    page = browser.new_page(viewport={"width": 1180, "height": 900})
+    page.goto(f"http://127.0.0.1:{FRONTDESK_PORT}/")
+    page.fill("input[name=username]", "rita")
+    page.fill("input[name=password]", "reception passphrase 42")
+    page.click("button:has-text('Sign in')")
+    page.get_by_role("button", name="New screening for a caller").click()
+    page.get_by_text("microneedling assistant").first.wait_for(timeout=WAIT)
+    conversation = page.locator("#caller").get_attribute("data-conversation")
+
+    def options_then(title: str, expected: str) -> None:
+        page.locator("#caller-log .options button:not([disabled])", has_text=title).click()
+        page.get_by_text(expected).first.wait_for(timeout=WAIT)
+
+    options_then("Yes, I agree", "to be safe")
+    options_then("None of these", "How old are you?")
+    for words in list(CLEAR_ANSWERS.values())[1:]:
+        before = page.locator("#caller-log .message.bot").count()
+        page.get_by_label("Caller's answer").fill(words)
+        page.get_by_label("Caller's answer").press("Enter")
+        page.wait_for_function(
+            "n => document.querySelectorAll('#caller-log .message.bot').length > n",
+            arg=before,
+            timeout=WAIT,
+        )
+    page.get_by_text("nothing in your answers that rules microneedling out").wait_for(timeout=WAIT)
+    page.screenshot(path=str(ARTIFACTS / "frontdesk-caller.png"), full_page=True)
+    assert rows(
+        assistant,
+        "SELECT outcome, channel, taken_by FROM screenings WHERE conversation_id = :c",
+        c=conversation,
+    ) == [("eligible", "frontdesk", "rita")]
+    # The queue shows it, and its page names who took it.
+    page.goto(f"http://127.0.0.1:{FRONTDESK_PORT}/")
+    page.locator("#queue-rows a").first.click()
+    page.get_by_text("taken by rita").wait_for(timeout=WAIT)
+    page.close()
