@@ -47,3 +47,13 @@ def test_bad_settings_are_named(name, value, message) -> None:
     with pytest.raises(ValueError, match=message) as caught:
         Settings.from_environment({name: value})
     assert name in str(caught.value)
+
+
+def test_the_front_desk_secret_is_generated_once_and_private(tmp_path) -> None:
+    from needlecheck.config import shared_secret
+
+    first = shared_secret(tmp_path / "var", {})
+    assert len(first) >= 40
+    assert shared_secret(tmp_path / "var", {}) == first
+    assert (tmp_path / "var" / "frontdesk.secret").stat().st_mode & 0o777 == 0o600
+    assert shared_secret(tmp_path / "var", {"NEEDLECHECK_FRONTDESK_SECRET": "given"}) == "given"

@@ -27,7 +27,8 @@ def test_check_reports_policy_and_database(tmp_path) -> None:
     done = run("check", env=env)
     assert done.returncode == 0, done.stderr
     assert "policy: needlecheck default policy (version 2026.11), 29 rules" in done.stdout
-    assert f"sqlite:///{tmp_path}/needlecheck.db at schema 0003" in done.stdout
+    assert f"sqlite:///{tmp_path}/needlecheck.db at schema 0004" in done.stdout
+    assert "messaging channels: none configured" in done.stdout
 
 
 def test_an_unmigrated_database_stops_start_up(tmp_path) -> None:
@@ -93,3 +94,31 @@ def test_the_action_server_alone_refuses_a_bad_setting(tmp_path) -> None:
     )
     assert done.returncode == 3
     assert "NEEDLECHECK_RASA_PORT='x' is not a TCP port number" in done.stderr
+
+
+def test_a_half_configured_channel_stops_run_naming_what_is_missing(tmp_path) -> None:
+    env = {
+        "NEEDLECHECK_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "",
+        "NEEDLECHECK_RASA_PORT": "5192",
+        "TWILIO_ACCOUNT_SID": "AC1",
+    }
+    assert run("db", "upgrade", env=env).returncode == 0
+    done = run("run", env=env)
+    assert done.returncode == 3
+    assert "the twilio channel is half configured: set TWILIO_AUTH_TOKEN, TWILIO_NUMBER" in (
+        done.stderr
+    )
+    assert "needlecheck is ready" not in done.stdout
+
+
+def test_check_names_the_channels_that_are_on(tmp_path) -> None:
+    env = {
+        "NEEDLECHECK_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "",
+        "TELEGRAM_BOT_TOKEN": "1:a",
+        "TELEGRAM_SECRET_TOKEN": "s",
+    }
+    assert run("db", "upgrade", env=env).returncode == 0
+    done = run("check", env=env)
+    assert "messaging channels: telegram" in done.stdout

@@ -12,15 +12,19 @@ from needlecheck.config import Settings
 logger = logging.getLogger(__name__)
 
 PURGE_INTERVAL = timedelta(days=1)
+MESSAGE_ID_RETENTION = timedelta(days=2)
 
 
 def run_purge(sessions, retention_days: int) -> dict[str, int]:
+    from needlecheck.channels import ledger
     from needlecheck.store import audit, privacy, staff
     from needlecheck.store.models import utcnow
 
     with sessions.begin() as session:
         deleted = privacy.purge(session, utcnow() - timedelta(days=retention_days))
         staff.forget_stale(session)
+        # Providers retry a webhook for hours at most; the IDs are not needed for longer.
+        ledger.forget_messages(session, utcnow() - MESSAGE_ID_RETENTION)
         audit.audit(
             session,
             staff_id=None,

@@ -132,3 +132,59 @@ def test_the_clinic_policy_from_the_environment_applies_and_is_recorded(
     assert {e["name"]: e["value"] for e in events}["screening_outcome"] == "clinician_review"
     (screening,) = stored_screenings()
     assert (screening.policy_name, screening.policy_version) == ("Riverside Skin Clinic", "2026-11")
+
+
+def channel_tracker(channel: str, slots: dict, metadata: dict | None = None):
+    tracker = make_tracker({**CONSENT, **slots}, active=False)
+    tracker.events = [{"event": "user", "text": "…", "input_channel": channel}]
+    tracker.latest_message = {**tracker.latest_message, "metadata": metadata or {}}
+    return tracker
+
+
+def test_the_website_widget_gets_the_result_as_one_card(fresh_services, domain) -> None:
+    upgrade(runtime.services().settings.database_url)
+    slots = {**CLEAR, "conditions": ["diabetes"], "topical_products": ["retinoid"]}
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAssessScreening().run(dispatcher, channel_tracker("socketio", slots), domain))
+    card = dispatcher.messages[0]["custom"]
+    assert card["type"] == "recommendation"
+    assert card["outcome"] == "clinician_review"
+    assert card["title"] == "A medical professional should review your history"
+    assert card["summary"].startswith("Based on your answers, please book a consultation")
+    assert any("Diabetes" in reason for reason in card["reasons"])
+    assert any("5 days" in step for step in card["next_steps"])
+    assert "does not clear you for treatment" in card["disclaimer"]
+    assert [m["response"] for m in dispatcher.messages[1:]] == ["utter_offer_next_step"]
+    (screening,) = stored_screenings()
+    assert (screening.channel, screening.taken_by) == ("web", None)
+
+
+def test_a_dated_deferral_card_names_the_earliest_date(fresh_services, domain) -> None:
+    upgrade(runtime.services().settings.database_url)
+    today = runtime.services().settings.today()
+    slots = {
+        **CLEAR,
+        "isotretinoin": {"status": "past", "last_dose": add_months(today, -2).isoformat()},
+    }
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAssessScreening().run(dispatcher, channel_tracker("socketio", slots), domain))
+    card = dispatcher.messages[0]["custom"]
+    earliest = human_date(add_months(add_months(today, -2), 6))
+    assert card["earliest_date"] == earliest
+    assert earliest in card["summary"] and "{earliest_date}" not in card["summary"]
+
+
+def test_a_caller_screening_records_the_staff_member_only_from_the_caller_channel(
+    fresh_services, domain
+) -> None:
+    upgrade(runtime.services().settings.database_url)
+    for channel in ("frontdesk", "socketio", "rest"):
+        tracker = channel_tracker(channel, CLEAR, metadata={"staff": "rita"})
+        tracker.sender_id = f"conversation-{channel}"
+        asyncio.run(ActionAssessScreening().run(CollectingDispatcher(), tracker, domain))
+    stored = {s.conversation_id: (s.channel, s.taken_by) for s in stored_screenings()}
+    assert stored == {
+        "conversation-frontdesk": ("frontdesk", "rita"),
+        "conversation-socketio": ("web", None),
+        "conversation-rest": ("rest", None),
+    }

@@ -75,6 +75,8 @@ def frontdesk(tmp_path_factory) -> Iterator[FrontDesk]:
         "DATABASE_URL": database,
         "NEEDLECHECK_FRONTDESK_PORT": str(port),
         "NEEDLECHECK_VAR_DIR": str(folder),
+        # No assistant runs beside this front desk: the caller relay must find nothing.
+        "NEEDLECHECK_RASA_URL": "http://127.0.0.1:9",
     }
     with log.open("w") as output:
         process = subprocess.Popen(
