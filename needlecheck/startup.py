@@ -113,8 +113,11 @@ def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
     """Start the Rasa server, the action server and the front desk; stay until Ctrl-C."""
     settings = Settings.from_environment()
     env = child_environment(settings)
+    source = Path("credentials.yml")
+    if not source.exists():
+        raise StartupError("credentials.yml is not in this folder: run from the project's root")
     try:
-        write_credentials(Path("credentials.yml"), credentials_file(settings))
+        write_credentials(source, credentials_file(settings))
     except ChannelConfigError as error:
         raise StartupError(str(error)) from None
     # Made before the servers start, so that the Rasa server and the front desk read one.

@@ -60,7 +60,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "var" / "test-artifacts"
 AXE = Path(__file__).resolve().parents[1] / "var" / "vendor" / "axe.min.js"
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's sync API keeps an event loop running while a browser is open,
+# and later modules use asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's Chromium under Playwright (Playwright's own browser download fails here)."""
     from playwright.sync_api import sync_playwright

@@ -135,7 +135,8 @@ def _inbound(kind: str, event: dict[str, Any]) -> Inbound | None:
         return Inbound(
             sender=sender,
             channel=kind,
-            message_id=postback.get("mid"),
+            # Older API versions send postbacks without a `mid`; sender and time identify one.
+            message_id=postback.get("mid") or f"postback:{sender}:{event.get('timestamp')}",
             payload=str(postback.get("payload") or postback.get("title") or ""),
         )
     message = event.get("message")

@@ -224,13 +224,14 @@ def test_a_receptionist_runs_a_screening_for_a_caller(assistant, browser) -> Non
         )
     page.get_by_text("nothing in your answers that rules microneedling out").wait_for(timeout=WAIT)
     page.screenshot(path=str(ARTIFACTS / "frontdesk-caller.png"), full_page=True)
-    assert rows(
+    [(screening, *stored)] = rows(
         assistant,
-        "SELECT outcome, channel, taken_by FROM screenings WHERE conversation_id = :c",
+        "SELECT id, outcome, channel, taken_by FROM screenings WHERE conversation_id = :c",
         c=conversation,
-    ) == [("eligible", "frontdesk", "rita")]
-    # The queue shows it, and its page names who took it.
+    )
+    assert stored == ["eligible", "frontdesk", "rita"]
+    # The queue lists it, and its page names who took it.
     page.goto(f"http://127.0.0.1:{FRONTDESK_PORT}/")
-    page.locator("#queue-rows a").first.click()
+    page.locator(f"#queue-rows a[href='/screenings/{screening}']").click()
     page.get_by_text("taken by rita").wait_for(timeout=WAIT)
     page.close()

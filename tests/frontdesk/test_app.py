@@ -18,7 +18,8 @@ from needlecheck.store.models import AuditEntry, OutcomeOverride, Screening
 from tests.frontdesk.conftest import csrf_from, sign_in
 from tests.frontdesk.support import add_contact, add_handoff, add_screening, words
 
-PUBLIC = {"/login", "/healthz", "/openapi.json"}
+# The widget's routes serve visitors of the clinic's site (tests/frontdesk/test_widget_and_caller.py).
+PUBLIC = {"/login", "/healthz", "/openapi.json", "/widget.js", "/demo", "/widget/erase"}
 CLINICIAN_ONLY = {"/audit", "/api/audit", "/screenings/{screening_id}/override"}
 
 
