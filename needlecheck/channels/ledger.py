@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from needlecheck.store.models import ChannelMessage, ChannelOptOut
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def digest(address: str) -> str:
@@ -59,18 +62,23 @@ def forget_messages(session: Session, older_than: datetime) -> int:
     return result.rowcount or 0
 
 
+async def _in_thread(sessions: sessionmaker, work: Callable[[Session], T]) -> T:
+    """Run one transaction off the event loop (the connectors run inside Sanic's)."""
+
+    def run() -> T:
+        with sessions.begin() as session:
+            return work(session)
+
+    return await asyncio.to_thread(run)
+
+
 async def first_time(sessions: sessionmaker, channel: str, message_id: str | None) -> bool:
     """Whether to process a message; when the database is down, process it (a duplicate
     answer is better than a lost message)."""
     if not message_id:
         return True
-
-    def run() -> bool:
-        with sessions.begin() as session:
-            return claim(session, channel, message_id)
-
     try:
-        return await asyncio.to_thread(run)
+        return await _in_thread(sessions, lambda session: claim(session, channel, message_id))
     except SQLAlchemyError as error:
         logger.error("%s: could not check for a retried message: %s", channel, type(error).__name__)
         return True
@@ -78,21 +86,13 @@ async def first_time(sessions: sessionmaker, channel: str, message_id: str | Non
 
 async def is_opted_out(sessions: sessionmaker, channel: str, address: str) -> bool:
     """When the database is down, assume opted out: never message someone who said STOP."""
-
-    def run() -> bool:
-        with sessions.begin() as session:
-            return opted_out(session, channel, address)
-
     try:
-        return await asyncio.to_thread(run)
+        return await _in_thread(sessions, lambda session: opted_out(session, channel, address))
     except SQLAlchemyError as error:
         logger.error("%s: could not read opt-outs: %s", channel, type(error).__name__)
         return True
 
 
 async def set_opt_out(sessions: sessionmaker, channel: str, address: str, out: bool) -> None:
-    def run() -> None:
-        with sessions.begin() as session:
-            (opt_out if out else opt_in)(session, channel, address)
-
-    await asyncio.to_thread(run)
+    change = opt_out if out else opt_in
+    await _in_thread(sessions, lambda session: change(session, channel, address))

@@ -161,7 +161,7 @@ class MessagingInput(InputChannel):
         if not text.strip():
             return []
         if len(text) > MAX_MESSAGE_LENGTH:
-            text = text[:MAX_MESSAGE_LENGTH]
+            return [{"text": self.text("too_long")}]
         collector = CollectingOutputChannel()
         await on_new_message(
             UserMessage(

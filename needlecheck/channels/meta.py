@@ -58,16 +58,26 @@ def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-class MessengerInput(MessagingInput):
+class MetaWebhookInput(MessagingInput):
+    """A webhook of Meta's: signed with the app secret, subscribed with a verify token."""
+
+    secret_variable: str
+    verify_variable: str
+
+    def verify(self, request: Request) -> None:
+        check_signature(request, self.settings[self.secret_variable])
+
+    def verification(self, request: Request) -> HTTPResponse:
+        return subscription_answer(request, self.settings[self.verify_variable])
+
+
+class MessengerInput(MetaWebhookInput):
+    secret_variable = "META_APP_SECRET"
+    verify_variable = "META_VERIFY_TOKEN"
+
     @classmethod
     def name(cls) -> str:
         return "facebook"
-
-    def verify(self, request: Request) -> None:
-        check_signature(request, self.settings["META_APP_SECRET"])
-
-    def verification(self, request: Request) -> HTTPResponse:
-        return subscription_answer(request, self.settings["META_VERIFY_TOKEN"])
 
     def parse(self, request: Request) -> list[Inbound]:
         body = json_body(request)

@@ -28,11 +28,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from needlecheck.channels.settings import texts
+
 logger = logging.getLogger(__name__)
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 MAX_MESSAGE_LENGTH = 2000
-TOO_LONG = "Sorry, that message is too long for me. Could you say it in fewer words?"
 
 
 def allowed_origins(environ: dict[str, str] | None = None) -> list[str]:
@@ -111,7 +112,7 @@ class WebChatInput(SocketIOInput):
             if not text.strip():
                 return
             if len(text) > MAX_MESSAGE_LENGTH:
-                await output.send_text_message(session_id, TOO_LONG)
+                await output.send_text_message(session_id, texts()["too_long"].strip())
                 return
             # The browser's metadata is not passed on: nothing a visitor sends may pose as
             # what a server-side channel vouches for (the front desk's staff member).

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sanic.request import Request
-from sanic.response import HTTPResponse
 
 from needlecheck.channels.delivery import Outgoing, split_text
-from needlecheck.channels.messaging import Inbound, MessagingInput, fits, numbered_text
-from needlecheck.channels.meta import check_signature, json_body, subscription_answer
+from needlecheck.channels.messaging import Inbound, fits, numbered_text
+from needlecheck.channels.meta import MetaWebhookInput, json_body
 from needlecheck.channels.settings import GRAPH_API_VERSION
 
 TEXT_LIMIT = 4096
@@ -24,16 +23,13 @@ ROWS, ROW_TITLE, ROW_DESCRIPTION = 10, 24, 72
 REPLY_ID = 256
 
 
-class WhatsAppCloudInput(MessagingInput):
+class WhatsAppCloudInput(MetaWebhookInput):
+    secret_variable = "WHATSAPP_APP_SECRET"
+    verify_variable = "WHATSAPP_VERIFY_TOKEN"
+
     @classmethod
     def name(cls) -> str:
         return "whatsapp"
-
-    def verify(self, request: Request) -> None:
-        check_signature(request, self.settings["WHATSAPP_APP_SECRET"])
-
-    def verification(self, request: Request) -> HTTPResponse:
-        return subscription_answer(request, self.settings["WHATSAPP_VERIFY_TOKEN"])
 
     def parse(self, request: Request) -> list[Inbound]:
         body = json_body(request)

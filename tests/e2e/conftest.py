@@ -91,3 +91,17 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
     log.close()
+
+
+def add_staff(assistant: dict, username: str, role: str, password: str) -> None:
+    """A front desk account, made with the command a clinic uses."""
+    added = subprocess.run(
+        [str(BIN), "staff", "add", username, "--role", role, "--password-stdin"],
+        input=password + "\n",
+        env=assistant["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +16,7 @@ import urllib.request
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.e2e.conftest import BIN, FRONTDESK_PORT, PORT, ROOT, TOKEN, port_in_use
+from tests.e2e.conftest import FRONTDESK_PORT, PORT, TOKEN, add_staff, port_in_use
 
 pytestmark = pytest.mark.rasa
 
@@ -61,16 +60,7 @@ def test_the_front_desk_runs_beside_the_assistant_and_queues_its_screenings(assi
 
     from tests.frontdesk.conftest import sign_in
 
-    added = subprocess.run(
-        [str(BIN), "staff", "add", "desk", "--role", "front_desk", "--password-stdin"],
-        input="a long desk passphrase\n",
-        env=assistant["env"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert added.returncode == 0, added.stderr
+    add_staff(assistant, "desk", "front_desk", "a long desk passphrase")
     converse("e2e-desk", [*CONSENT, *CLEAR_ANSWERS.values()])
     with httpx.Client(base_url=f"http://127.0.0.1:{FRONTDESK_PORT}") as client:
         assert client.get("/api/queue").status_code == 401

@@ -464,3 +464,10 @@ def test_send_failures_are_retried_and_logged_without_personal_data(assistant, p
     assert "twilio send failed after 4 attempts: status 500" in log
     for secret in (phone, phone[1:], "Hello! I'm the clinic"):
         assert secret not in log
+
+
+def test_an_overlong_message_gets_a_polite_answer_not_a_turn(assistant, provider) -> None:
+    chat = 5557777001
+    telegram(telegram_text(chat, "word " * 500))
+    assert "too long" in texts(provider.to(str(chat)))
+    assert stored(assistant, str(chat)) == []

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import ARTIFACTS, AXE
-from tests.e2e.conftest import BIN, FRONTDESK_PORT, ROOT
+from tests.e2e.conftest import FRONTDESK_PORT, add_staff
 from tests.e2e.test_assistant import CLEAR_ANSWERS
 
 pytestmark = [pytest.mark.rasa, pytest.mark.browser]
@@ -188,16 +187,7 @@ def test_the_widget_fills_a_phone_screen_and_respects_reduced_motion(assistant, 
 
 
 def test_a_receptionist_runs_a_screening_for_a_caller(assistant, browser) -> None:
-    added = subprocess.run(
-        [str(BIN), "staff", "add", "rita", "--role", "front_desk", "--password-stdin"],
-        input="reception passphrase 42\n",
-        env=assistant["env"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert added.returncode == 0, added.stderr
+    add_staff(assistant, "rita", "front_desk", "reception passphrase 42")
     page = browser.new_page(viewport={"width": 1180, "height": 900})
     page.goto(f"http://127.0.0.1:{FRONTDESK_PORT}/")
     page.fill("input[name=username]", "rita")
