@@ -13,7 +13,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run shell test lint format rasa-validate rasa-test pytest browser nlu-eval bench clean
+.PHONY: help install model db run shell test lint format rasa-validate rasa-test pytest browser nlu-eval bench bench-channels clean
 
 help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
@@ -24,6 +24,7 @@ help:
 	@echo "make browser install Debian's chromium for the browser test (make test does it)"
 	@echo "make nlu-eval  NLU cross-validation; updates the README's table"
 	@echo "make bench   latency, start-up, training and memory, beside a rasa init bot"
+	@echo "make bench-channels  latency of each messaging channel's webhook, against fake providers"
 
 install: .venv/.synced
 
@@ -96,6 +97,9 @@ nlu-eval: .venv/.synced
 
 bench: .venv/.synced
 	$(UV) run python bench/bench.py
+
+bench-channels: $(MODEL) db
+	$(UV) run python -m bench.channels
 
 clean:
 	rm -rf models var/rasa-test-results var/nlu-eval .pytest_cache .ruff_cache
