@@ -122,8 +122,7 @@ class MessagingInput(InputChannel):
                 return response.json({"error": error.reason}, status=error.status)
             for inbound in messages:
                 await self.after_parse(request, inbound)
-                key = f"{self.name()}:{inbound.message_id}" if inbound.message_id else None
-                if not await ledger.first_time(self.sessions, self.name(), key):
+                if not await ledger.first_time(self.sessions, self.name(), inbound.message_id):
                     logger.info("%s: a retried message was skipped", self.name())
                     continue
                 await self.process(inbound, on_new_message, request)

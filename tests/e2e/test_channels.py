@@ -247,7 +247,9 @@ def test_a_whole_screening_by_sms_with_numbered_options(assistant, provider) -> 
 def test_a_whole_screening_on_whatsapp_through_twilio(assistant, provider) -> None:
     phone = "whatsapp:+15557771002"
     twilio(phone, "hi")
-    twilio(phone, "yes")
+    # A quick-reply button of a WhatsApp template arrives with its payload.
+    twilio(phone, "Yes, I agree", ButtonText="Yes, I agree", ButtonPayload="/affirm")
+    assert "to be safe" in texts(provider.to(phone)[-1:])
     twilio(phone, "2")  # the swelling option: urgent care at once
     assert "call emergency services" in texts(provider.to(phone))
     assert stored(assistant, phone) == [("urgent_care", "whatsapp")]

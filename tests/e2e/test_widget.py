@@ -105,8 +105,32 @@ def test_a_screening_in_the_widget_from_consent_to_the_recommendation_card(
     page.get_by_role("button", name="Yes, I agree").wait_for(timeout=WAIT)
     log = page.get_by_role("log")
     assert log.get_attribute("aria-live") == "polite"
+    # The typing indicator shows while the assistant answers (seen by an observer, since
+    # the answer comes within milliseconds).
+    page.evaluate(
+        """() => {
+          const dots = document.getElementById('needlecheck-widget').shadowRoot
+            .querySelector('.typing');
+          window.typingSeen = false;
+          new MutationObserver(() => { if (!dots.hidden) window.typingSeen = true; })
+            .observe(dots, {attributes: true});
+        }"""
+    )
     click_option(page, "Yes, I agree")
+    assert page.evaluate("() => window.typingSeen") is True
     click_option(page, "None of these")
+    # Focus is visible on every control reached by the keyboard.
+    box = page.get_by_role("textbox", name="Message")
+    box.focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        """() => {
+          const el = document.getElementById('needlecheck-widget').shadowRoot.activeElement;
+          const style = getComputedStyle(el);
+          return [el.textContent, style.outlineStyle, style.outlineWidth];
+        }"""
+    )
+    assert focused == ["Send", "solid", "3px"]
     for words in list(CLEAR_ANSWERS.values())[1:]:
         answer(page, words)
     card = page.locator("#needlecheck-widget section.card")
