@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +18,12 @@ import aiohttp
 
 logger = logging.getLogger(__name__)
 
-# Seconds to wait before each retry; the provider's webhook timeout (Twilio 15 s, Meta
-# 20 s) bounds the whole exchange.
+# Seconds to wait before each retry. Replies are sent while the provider waits for the
+# webhook's answer (Twilio gives up after 15 s, Meta after 20 s), so every send of one
+# turn shares a budget that ends before that: a retry that would not fit is not made.
 BACKOFF: Sequence[float] = (0.5, 1.0, 2.0)
-TIMEOUT = aiohttp.ClientTimeout(total=10)
+TIMEOUT = aiohttp.ClientTimeout(total=5)
+BUDGET = 12.0
 
 
 @dataclass
@@ -38,20 +41,30 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-async def send_all(channel: str, requests: Sequence[Outgoing], backoff=BACKOFF) -> int:
+async def send_all(
+    channel: str, requests: Sequence[Outgoing], backoff=BACKOFF, budget: float = BUDGET
+) -> int:
     """Send in order; returns how many were delivered. Stops at the first lost message,
     so that a later message never arrives without the one before it."""
     delivered = 0
+    deadline = time.monotonic() + budget
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
         for request in requests:
-            if not await _send(session, channel, request, backoff):
+            if time.monotonic() >= deadline:
+                logger.error("%s send skipped: the turn's time to send is over", channel)
+                return delivered
+            if not await _send(session, channel, request, backoff, deadline):
                 return delivered
             delivered += 1
     return delivered
 
 
 async def _send(
-    session: aiohttp.ClientSession, channel: str, request: Outgoing, backoff: Sequence[float]
+    session: aiohttp.ClientSession,
+    channel: str,
+    request: Outgoing,
+    backoff: Sequence[float],
+    deadline: float,
 ) -> bool:
     attempts = len(backoff) + 1
     for attempt in range(1, attempts + 1):
@@ -71,12 +84,11 @@ async def _send(
                     return False
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
             problem = error.__class__.__name__
-        if attempt < attempts:
-            logger.warning(
-                "%s send failed: %s (attempt %d of %d)", channel, problem, attempt, attempts
-            )
-            await asyncio.sleep(backoff[attempt - 1])
-    logger.error("%s send failed after %d attempts: %s", channel, attempts, problem)
+        if attempt == attempts or time.monotonic() + backoff[attempt - 1] >= deadline:
+            break
+        logger.warning("%s send failed: %s (attempt %d of %d)", channel, problem, attempt, attempts)
+        await asyncio.sleep(backoff[attempt - 1])
+    logger.error("%s send failed after %d attempts: %s", channel, attempt, problem)
     return False
 
 

@@ -54,3 +54,26 @@ def test_an_unreachable_provider_costs_the_reply_not_the_server(caplog) -> None:
     unreachable = Outgoing(url="http://127.0.0.1:9/sendMessage", json={"text": "x"})
     assert asyncio.run(send_all("telegram", [unreachable], backoff=(0, 0))) == 0
     assert "telegram send failed after 3 attempts: ClientConnectorError" in caplog.text
+
+
+def test_retries_stop_when_the_turn_would_outlast_the_providers_patience(provider, caplog) -> None:
+    # The provider is waiting for the webhook's answer: a retry that cannot finish within
+    # the budget is not made, and later messages are not sent after it.
+    provider.fail_next(500)
+    delivered = asyncio.run(
+        send_all(
+            "telegram",
+            [telegram(provider, "first"), telegram(provider, "second")],
+            backoff=(5.0,),
+            budget=1.0,
+        )
+    )
+    assert delivered == 0
+    assert provider.attempts == 1
+    assert "telegram send failed after 1 attempts: status 500" in caplog.text
+
+
+def test_nothing_is_sent_once_the_budget_is_spent(provider, caplog) -> None:
+    assert asyncio.run(send_all("telegram", [telegram(provider, "late")], budget=0.0)) == 0
+    assert provider.attempts == 0
+    assert "telegram send skipped: the turn's time to send is over" in caplog.text
