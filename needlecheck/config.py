@@ -24,6 +24,28 @@ class Settings:
     frontdesk_port: int = 8000
     # Screenings, contact and handoff requests older than this are deleted (daily).
     retention_days: int = 365
+    # Where providers and the widget reach the Rasa server (Twilio signs this URL).
+    public_url: str | None = None
+    # Sites whose pages may use the chat widget.
+    allowed_origins: tuple[str, ...] = ()
+    # Where the front desk reaches the Rasa server (caller mode).
+    rasa_url: str | None = None
+
+    @property
+    def chat_server_url(self) -> str:
+        return (self.public_url or f"http://localhost:{self.rasa_port}").rstrip("/")
+
+    @property
+    def widget_origins(self) -> list[str]:
+        """The allowed origins; by default the front desk's own, which serves the demo."""
+        if self.allowed_origins:
+            return list(self.allowed_origins)
+        port = self.frontdesk_port
+        return [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+
+    @property
+    def assistant_url(self) -> str:
+        return (self.rasa_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
 
     def today(self, now: datetime | None = None) -> date:
         """The current date where the clinic is (the server's local date if no zone is set)."""
@@ -45,6 +67,13 @@ class Settings:
             timezone=_zone(env.get("NEEDLECHECK_TIMEZONE") or None),
             frontdesk_port=_port(env, "NEEDLECHECK_FRONTDESK_PORT", 8000),
             retention_days=_days(env, "NEEDLECHECK_RETENTION_DAYS", 365),
+            public_url=env.get("NEEDLECHECK_PUBLIC_URL") or None,
+            allowed_origins=tuple(
+                origin.strip().rstrip("/")
+                for origin in (env.get("NEEDLECHECK_ALLOWED_ORIGINS") or "").split(",")
+                if origin.strip()
+            ),
+            rasa_url=env.get("NEEDLECHECK_RASA_URL") or None,
         )
 
 

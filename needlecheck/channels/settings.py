@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from needlecheck.config import Settings
+
 # The connector classes, by the name of their Rasa webhook (/webhooks/<name>/webhook).
 CONNECTORS = {
     "twilio": "needlecheck.channels.twilio.TwilioInput",
@@ -42,7 +44,6 @@ API_BASES = {
 }
 
 GRAPH_API_VERSION = "v21.0"
-DEFAULT_PUBLIC_URL = "http://localhost:5005"
 
 
 class ChannelConfigError(ValueError):
@@ -85,7 +86,7 @@ def channel_settings(name: str, environ: Mapping[str, str] | None = None) -> Cha
         name=name,
         values={v: env[v] for v in REQUIRED[name]},
         api_base=(env.get(base_variable) or default).rstrip("/"),
-        public_url=(env.get("NEEDLECHECK_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
+        public_url=Settings.from_environment(env).chat_server_url,
         clinic=env.get("NEEDLECHECK_CLINIC_NAME") or "the clinic",
     )
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from needlecheck.channels.settings import texts
+from needlecheck.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,7 @@ MAX_MESSAGE_LENGTH = 2000
 
 
 def allowed_origins(environ: dict[str, str] | None = None) -> list[str]:
-    env = os.environ if environ is None else environ
-    raw = env.get("NEEDLECHECK_ALLOWED_ORIGINS")
-    if raw:
-        return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
-    port = env.get("NEEDLECHECK_FRONTDESK_PORT") or "8000"
-    return [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+    return Settings.from_environment(environ).widget_origins
 
 
 def new_session_id() -> str:

@@ -32,14 +32,6 @@ class CallerMessage(BaseModel):
     message: str = Field(..., min_length=1, max_length=2000)
 
 
-def rasa_url(settings: Settings) -> str:
-    import os
-
-    return (
-        os.environ.get("NEEDLECHECK_RASA_URL") or f"http://127.0.0.1:{settings.rasa_port}"
-    ).rstrip("/")
-
-
 def add_caller_routes(
     app: FastAPI,
     settings: Settings,
@@ -85,7 +77,7 @@ def add_caller_routes(
             async with (
                 aiohttp.ClientSession(timeout=RELAY_TIMEOUT) as session,
                 session.post(
-                    f"{rasa_url(settings)}/webhooks/frontdesk/webhook",
+                    f"{settings.assistant_url}/webhooks/frontdesk/webhook",
                     json={"sender": conversation, "message": body.message, "staff": who.username},
                     headers={"Authorization": f"Bearer {secret}"},
                 ) as response,

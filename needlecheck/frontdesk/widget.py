@@ -47,21 +47,6 @@ def bundle() -> tuple[bytes, str]:
     return body, hashlib.sha256(body).hexdigest()[:16]
 
 
-def chat_server_url(settings: Settings, environ: dict[str, str] | None = None) -> str:
-    import os
-
-    env = os.environ if environ is None else environ
-    return (env.get("NEEDLECHECK_PUBLIC_URL") or f"http://localhost:{settings.rasa_port}").rstrip(
-        "/"
-    )
-
-
-def allowed(origin: str | None) -> bool:
-    from needlecheck.channels.web import allowed_origins
-
-    return bool(origin) and origin.rstrip("/") in allowed_origins()
-
-
 def add_widget_routes(
     app: FastAPI,
     sessions: sessionmaker,
@@ -78,7 +63,7 @@ def add_widget_routes(
 
     @app.get("/demo", response_class=HTMLResponse, include_in_schema=False)
     def demo(request: Request) -> Response:
-        server = chat_server_url(settings)
+        server = settings.chat_server_url
         websocket = server.replace("http", "ws", 1)
         config = {
             "serverUrl": server,
@@ -97,6 +82,9 @@ def add_widget_routes(
             "frame-ancestors 'none'; form-action 'self'"
         )
         return response
+
+    def allowed(origin: str | None) -> bool:
+        return bool(origin) and origin.rstrip("/") in settings.widget_origins
 
     def cors(request: Request, response: Response) -> Response:
         origin = request.headers.get("origin")

@@ -108,3 +108,16 @@ def test_caller_mode_needs_a_signed_in_staff_member_and_the_form_token(frontdesk
         down = client.post(endpoint, json={"message": "hi"}, headers={"X-CSRF-Token": token})
         assert down.status_code == 503
         assert "not reachable" in down.json()["detail"]
+
+
+def test_the_front_desk_imports_neither_rasa_nor_tensorflow() -> None:
+    # Serving the widget and relaying for callers must not pull the assistant's stack in.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from needlecheck.frontdesk.app import create_app; create_app(None); "
+        "print(sorted(m for m in ('rasa', 'tensorflow', 'spacy', 'socketio') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
