@@ -170,6 +170,38 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
+def start_needlecheck(
+    work: Path, model: Path, env: dict[str, str], port: int, frontdesk_port: int
+) -> tuple[subprocess.Popen, float]:
+    """`needlecheck run` on a fresh SQLite database under `work`; (process, seconds to ready)."""
+    run_env = {
+        **env,
+        "NEEDLECHECK_VAR_DIR": str(work / "var"),
+        "NEEDLECHECK_RASA_PORT": str(port),
+        "NEEDLECHECK_FRONTDESK_PORT": str(frontdesk_port),
+    }
+    run_env.pop("DATABASE_URL", None)
+    run_env.pop("NEEDLECHECK_API_TOKEN", None)
+    subprocess.run(
+        [str(BIN / "needlecheck"), "db", "upgrade"],
+        cwd=ROOT,
+        env=run_env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return start(
+        [str(BIN / "needlecheck"), "run", "--model", str(model)],
+        ROOT,
+        run_env,
+        [
+            f"http://127.0.0.1:{port}/status",
+            "http://127.0.0.1:5055/health",
+            f"http://127.0.0.1:{frontdesk_port}/healthz",
+        ],
+        work / "needlecheck.log",
+    )
+
+
 def bench_needlecheck(work: Path, conversations: int, env: dict[str, str]) -> dict:
     models = work / "needlecheck-models"
     train = timed(
@@ -185,31 +217,8 @@ def bench_needlecheck(work: Path, conversations: int, env: dict[str, str]) -> di
         ROOT,
         env,
     )
-    run_env = {
-        **env,
-        "NEEDLECHECK_VAR_DIR": str(work / "var"),
-        "NEEDLECHECK_RASA_PORT": str(NEEDLECHECK_PORT),
-        "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
-    }
-    run_env.pop("DATABASE_URL", None)
-    run_env.pop("NEEDLECHECK_API_TOKEN", None)
-    subprocess.run(
-        [str(BIN / "needlecheck"), "db", "upgrade"],
-        cwd=ROOT,
-        env=run_env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    process, ready = start(
-        [str(BIN / "needlecheck"), "run", "--model", str(models / "needlecheck.tar.gz")],
-        ROOT,
-        run_env,
-        [
-            f"http://127.0.0.1:{NEEDLECHECK_PORT}/status",
-            "http://127.0.0.1:5055/health",
-            f"http://127.0.0.1:{FRONTDESK_PORT}/healthz",
-        ],
-        work / "needlecheck.log",
+    process, ready = start_needlecheck(
+        work, models / "needlecheck.tar.gz", env, NEEDLECHECK_PORT, FRONTDESK_PORT
     )
     return measure(process, NEEDLECHECK_PORT, SCREENING, conversations, train, ready)
 

@@ -19,7 +19,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from bench.bench import BIN, ROOT, SCREENING, environment, start, stop, summary
+from bench.bench import ROOT, SCREENING, environment, start_needlecheck, stop, summary
 from tests.e2e import providers as fake
 
 PORT = 5099
@@ -121,36 +121,8 @@ def main() -> int:
     server = fake.serve(provider)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     with tempfile.TemporaryDirectory(prefix="needlecheck-bench-") as folder:
-        work = Path(folder)
-        env = {
-            **environment(),
-            **fake.channel_environment(base, f"http://127.0.0.1:{PORT}"),
-            "NEEDLECHECK_VAR_DIR": str(work),
-            "NEEDLECHECK_RASA_PORT": str(PORT),
-            "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
-        }
-        env.pop("DATABASE_URL", None)
-        env.pop("NEEDLECHECK_API_TOKEN", None)
-        import subprocess
-
-        subprocess.run(
-            [str(BIN / "needlecheck"), "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        process, _ = start(
-            [str(BIN / "needlecheck"), "run", "--model", str(model)],
-            ROOT,
-            env,
-            [
-                f"http://127.0.0.1:{PORT}/status",
-                "http://127.0.0.1:5055/health",
-                f"http://127.0.0.1:{FRONTDESK_PORT}/healthz",
-            ],
-            work / "run.log",
-        )
+        env = {**environment(), **fake.channel_environment(base, f"http://127.0.0.1:{PORT}")}
+        process, _ = start_needlecheck(Path(folder), model, env, PORT, FRONTDESK_PORT)
         try:
             results = {}
             for name, send in CHANNELS.items():
