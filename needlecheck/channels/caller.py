@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,15 +18,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from needlecheck.channels.messaging import MAX_MESSAGE_LENGTH
+from needlecheck.channels.limits import CALLER_ID, MAX_MESSAGE_LENGTH
 
 CHANNEL = "frontdesk"
-SENDER = re.compile(r"^frontdesk-[A-Za-z0-9_-]{16,64}$")
 STAFF = re.compile(r"^[a-z0-9._-]{1,64}$")
-
-
-def new_caller_id() -> str:
-    return f"frontdesk-{secrets.token_urlsafe(18)}"
 
 
 class CallerInput(InputChannel):
@@ -54,7 +48,7 @@ class CallerInput(InputChannel):
                 return response.json({"error": "not the front desk"}, status=403)
             body = request.json if isinstance(request.json, dict) else {}
             sender, message, staff = body.get("sender"), body.get("message"), body.get("staff")
-            if not (isinstance(sender, str) and SENDER.match(sender)):
+            if not (isinstance(sender, str) and CALLER_ID.match(sender)):
                 return response.json({"error": "sender must be a caller conversation id"}, 400)
             if not (isinstance(staff, str) and STAFF.match(staff)):
                 return response.json({"error": "staff must be a staff user name"}, 400)

@@ -41,21 +41,32 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+def client() -> aiohttp.ClientSession:
+    """A client for one provider, kept open so that its connections are reused."""
+    return aiohttp.ClientSession(timeout=TIMEOUT)
+
+
 async def send_all(
-    channel: str, requests: Sequence[Outgoing], backoff=BACKOFF, budget: float = BUDGET
+    channel: str,
+    requests: Sequence[Outgoing],
+    backoff: Sequence[float] = BACKOFF,
+    budget: float = BUDGET,
+    session: aiohttp.ClientSession | None = None,
 ) -> int:
     """Send in order; returns how many were delivered. Stops at the first lost message,
     so that a later message never arrives without the one before it."""
+    if session is None:
+        async with client() as own:
+            return await send_all(channel, requests, backoff, budget, own)
     delivered = 0
     deadline = time.monotonic() + budget
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        for request in requests:
-            if time.monotonic() >= deadline:
-                logger.error("%s send skipped: the turn's time to send is over", channel)
-                return delivered
-            if not await _send(session, channel, request, backoff, deadline):
-                return delivered
-            delivered += 1
+    for request in requests:
+        if time.monotonic() >= deadline:
+            logger.error("%s send skipped: the turn's time to send is over", channel)
+            return delivered
+        if not await _send(session, channel, request, backoff, deadline):
+            return delivered
+        delivered += 1
     return delivered
 
 

@@ -15,18 +15,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels import delivery, ledger, numbered
+from needlecheck.channels.limits import MAX_MESSAGE_LENGTH
 from needlecheck.channels.settings import ChannelSettings, channel_settings, texts
 
 logger = logging.getLogger(__name__)
-
-# Longer messages are refused before NLU; a provider's own limit is usually lower.
-MAX_MESSAGE_LENGTH = 2000
 
 
 class Rejected(Exception):
@@ -56,6 +55,7 @@ class MessagingInput(InputChannel):
 
     def __init__(self, settings: ChannelSettings) -> None:
         self.settings = settings
+        self._http: aiohttp.ClientSession | None = None
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
@@ -98,6 +98,16 @@ class MessagingInput(InputChannel):
 
         return services().sessions
 
+    def http(self) -> aiohttp.ClientSession:
+        """The client for this provider's API, made in the server's event loop and kept:
+        a new one per turn would open a new TLS connection to the provider every time."""
+        if self._http is None or self._http.closed:
+            self._http = delivery.client()
+        return self._http
+
+    async def send(self, requests: list[delivery.Outgoing], **options: Any) -> int:
+        return await delivery.send_all(self.name(), requests, session=self.http(), **options)
+
     def text(self, key: str) -> str:
         return texts()[key].format(clinic=self.settings.clinic).strip()
 
@@ -107,6 +117,11 @@ class MessagingInput(InputChannel):
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @hook.listener("after_server_stop")
+        async def close_client(*_: Any) -> None:
+            if self._http is not None:
+                await self._http.close()
 
         @hook.route("/webhook", methods=["GET"])
         async def verify_subscription(request: Request) -> HTTPResponse:
@@ -141,7 +156,7 @@ class MessagingInput(InputChannel):
             replies = await self.turn(inbound, on_new_message, request)
         outgoing = [r for message in replies for r in self.outgoing(inbound, message)]
         if outgoing:
-            await delivery.send_all(self.name(), outgoing)
+            await self.send(outgoing)
 
     async def turn(
         self,

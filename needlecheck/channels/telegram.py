@@ -12,7 +12,6 @@ from typing import Any
 
 from sanic.request import Request
 
-from needlecheck.channels import delivery
 from needlecheck.channels.delivery import Outgoing, split_text
 from needlecheck.channels.messaging import Inbound, MessagingInput, Rejected
 from needlecheck.channels.meta import json_body
@@ -73,8 +72,7 @@ class TelegramInput(MessagingInput):
         query = inbound.reply.get("callback_query_id")
         if query:
             # Stops the tapped button's spinner; a failure only leaves it spinning.
-            await delivery.send_all(
-                self.name(),
+            await self.send(
                 [
                     Outgoing(
                         url=f"{self.api}/answerCallbackQuery", json={"callback_query_id": query}

@@ -17,11 +17,11 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels import numbered
+from needlecheck.channels.limits import MAX_MESSAGE_LENGTH
 from needlecheck.channels.messaging import previous_buttons
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_LENGTH = 2000
 MAX_SENDER_LENGTH = 255
 
 

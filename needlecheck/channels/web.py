@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,21 +25,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from needlecheck.channels.limits import MAX_MESSAGE_LENGTH, WIDGET_SESSION_ID, new_session_id
 from needlecheck.channels.settings import texts
 from needlecheck.config import Settings
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
-MAX_MESSAGE_LENGTH = 2000
-
 
 def allowed_origins(environ: dict[str, str] | None = None) -> list[str]:
     return Settings.from_environment(environ).widget_origins
-
-
-def new_session_id() -> str:
-    return secrets.token_urlsafe(24)
 
 
 async def join(sio: Any, sid: str, room: str, namespace: str | None) -> None:
@@ -82,7 +74,9 @@ class WebChatInput(SocketIOInput):
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: str, data: Any) -> None:
             wanted = data.get("session_id") if isinstance(data, dict) else None
-            session_id = wanted if isinstance(wanted, str) and SESSION_ID.match(wanted) else None
+            session_id = (
+                wanted if isinstance(wanted, str) and WIDGET_SESSION_ID.match(wanted) else None
+            )
             session_id = session_id or new_session_id()
             if self.session_persistence:
                 await join(sio, sid, session_id, namespace)

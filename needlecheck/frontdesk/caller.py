@@ -10,7 +10,6 @@ that no visitor can pose as staff.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,17 +18,17 @@ from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from needlecheck.channels.limits import CALLER_ID, MAX_MESSAGE_LENGTH, new_caller_id
 from needlecheck.config import Settings, shared_secret
 from needlecheck.store import staff as staff_store
 
 logger = logging.getLogger(__name__)
 
-CALLER_ID = re.compile(r"^frontdesk-[A-Za-z0-9_-]{16,64}$")
 RELAY_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
 class CallerMessage(BaseModel):
-    message: str = Field(..., min_length=1, max_length=2000)
+    message: str = Field(..., min_length=1, max_length=MAX_MESSAGE_LENGTH)
 
 
 def add_caller_routes(
@@ -44,8 +43,6 @@ def add_caller_routes(
     def new_caller_screening(
         csrf_token: str = Form(""), who: staff_store.SignedIn = Depends(current)
     ) -> Response:
-        from needlecheck.channels.caller import new_caller_id
-
         check_csrf(who, csrf_token)
         conversation = new_caller_id()
         record_audit(who, "caller_screening", detail="started")

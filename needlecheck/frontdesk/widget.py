@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import logging
-import re
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -20,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
+from needlecheck.channels.limits import WIDGET_SESSION_ID
 from needlecheck.config import Settings
 from needlecheck.store import audit as audit_log
 from needlecheck.store import privacy
@@ -27,8 +27,6 @@ from needlecheck.store import privacy
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-# The widget's session IDs: 24 random bytes, URL-safe base64 (needlecheck.channels.web).
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 
 
 @functools.cache
@@ -112,7 +110,7 @@ def add_widget_routes(
         except ValueError:
             body = None
         session_id = body.get("session_id") if isinstance(body, dict) else None
-        if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+        if not isinstance(session_id, str) or not WIDGET_SESSION_ID.match(session_id):
             return cors(
                 request,
                 JSONResponse({"detail": "session_id must be the widget's session ID"}, 422),

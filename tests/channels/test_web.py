@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from needlecheck.channels.web import (
-    SESSION_ID,
-    WebChatOutput,
-    allowed_origins,
-    join,
-    new_session_id,
-)
+from needlecheck.channels.limits import WIDGET_SESSION_ID, new_session_id
+from needlecheck.channels.web import WebChatOutput, allowed_origins, join
 
 
 class CoroutineRooms:
@@ -52,9 +47,9 @@ def test_allowed_origins_default_to_the_front_desk() -> None:
 
 def test_session_ids_are_random_and_guessable_ones_are_refused() -> None:
     first, second = new_session_id(), new_session_id()
-    assert first != second and SESSION_ID.match(first)
+    assert first != second and WIDGET_SESSION_ID.match(first)
     for guessable in ("1", "alice", "e2e-socket-session", "../../etc/passwd" + "x" * 20):
-        assert not SESSION_ID.match(guessable)
+        assert not WIDGET_SESSION_ID.match(guessable)
 
 
 def test_a_custom_payload_reaches_the_widget_whole() -> None:

@@ -249,3 +249,19 @@ def test_a_receptionist_runs_a_screening_for_a_caller(assistant, browser) -> Non
     page.locator(f"#queue-rows a[href='/screenings/{screening}']").click()
     page.get_by_text("taken by rita").wait_for(timeout=WAIT)
     page.close()
+
+
+def test_the_widget_speaks_the_configured_language(assistant, browser) -> None:
+    page = browser.new_page()
+
+    def spanish(route) -> None:
+        original = route.fetch()
+        body = original.text().replace('"language": "en"', '"language": "es"')
+        route.fulfill(response=original, body=body)
+
+    page.route("**/demo", spanish)
+    page.goto(DEMO)
+    page.get_by_role("button", name="Abrir el chat con Example Skin Clinic").click()
+    page.get_by_role("button", name="Empezar el chat").click()
+    assert page.get_by_role("textbox", name="Mensaje").is_visible()
+    page.close()
