@@ -45,7 +45,8 @@ run: $(MODEL) db
 	$(UV) run needlecheck run --model $(MODEL)
 
 shell: $(MODEL) db
-	@$(UV) run python -m needlecheck.action_server & actions=$$!; \
+	@export NEEDLECHECK_ACTION_SECRET=$${NEEDLECHECK_ACTION_SECRET:-$$(openssl rand -hex 24)}; \
+	$(UV) run python -m needlecheck.action_server & actions=$$!; \
 	trap "kill $$actions 2>/dev/null" EXIT; \
 	$(UV) run python -m needlecheck.rasa_server shell --model $(MODEL) --endpoints endpoints.yml --interface 127.0.0.1
 

@@ -11,12 +11,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from actions.names import (
     ACTION_ASSESS_SCREENING,
     CONSENT_GIVEN,
     FACT_SLOTS,
+    FORM_SCREENING,
     SLOT_CONSENT,
     SLOT_CONSENT_AT,
     SLOT_CONSENT_VERSION,
@@ -65,9 +66,9 @@ class ActionAssessScreening(Action):
         # Health answers are kept only with consent; urgent advice is given regardless.
         if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
             try:
-                screening_id = await asyncio.to_thread(
-                    _store,
+                screening_id = await _store_with_retry(
                     runtime.sessions,
+                    screening_key(tracker),
                     tracker.sender_id,
                     channel,
                     assessment,
@@ -119,8 +120,37 @@ def channel_of(tracker: Tracker) -> tuple[str, str | None]:
     return CHANNEL_NAMES.get(channel, channel), taken_by
 
 
+def screening_key(tracker: Tracker) -> str | None:
+    """The conversation and the moment its screening form started: the same for every
+    attempt to store this screening, different for a later screening."""
+    started = None
+    for event in tracker.applied_events():
+        if event.get("event") == "active_loop" and event.get("name") == FORM_SCREENING:
+            started = event.get("timestamp")
+    return None if started is None else f"{tracker.sender_id}@{started!r}"
+
+
+# Seconds before each retry of a write that lost its connection (a database restart);
+# within the Rasa server's wait for an action (NEEDLECHECK_ACTION_TIMEOUT, 20 s).
+STORE_RETRY_DELAYS = (0.5, 1.0, 2.0)
+
+
+async def _store_with_retry(sessions, key: str | None, *args: Any) -> int:
+    for delay in (*STORE_RETRY_DELAYS, None):
+        try:
+            return await asyncio.to_thread(_store, sessions, key, *args)
+        except (OperationalError, DBAPIError) as error:
+            transient = isinstance(error, OperationalError) or error.connection_invalidated
+            if delay is None or not transient:
+                raise
+            logger.warning("storing a screening failed (%s); retrying", error.__class__.__name__)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def _store(
     sessions,
+    key: str | None,
     conversation_id: str,
     channel: str,
     assessment: Assessment,
@@ -141,6 +171,7 @@ def _store(
             evidence=words,
             transcript=lines,
             taken_by=taken_by,
+            idempotency_key=key,
         )
         return screening.id
 

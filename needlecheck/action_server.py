@@ -1,28 +1,75 @@
-"""Start rasa-sdk's action server after the start-up checks (`python -m needlecheck.action_server`)."""
+"""Start rasa-sdk's action server after the start-up checks (`python -m needlecheck.action_server`).
+
+rasa-sdk has no authentication: anyone who reaches its port could run the actions with a
+made-up conversation and write screenings. Here every request but `/health` must carry
+`Authorization: Bearer $NEEDLECHECK_ACTION_SECRET`, which Rasa sends from
+endpoints.yml; `make run` generates the secret when it is not set.
+"""
 
 from __future__ import annotations
 
-import os
+import hmac
 import sys
+from typing import Any
 
-ACTION_PORT = 5055
+DEFAULT_ACTION_PORT = 5055
+# The one route the load balancer and `needlecheck status` call without the secret.
+OPEN_PATHS = ("/health",)
 
 
-def main() -> int:
+def authorised(header: str | None, secret: str) -> bool:
+    expected = f"Bearer {secret}"
+    return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+
+
+def build_app(secret: str) -> Any:
+    from rasa_sdk.endpoint import create_app
+    from sanic import response
+
+    # No CORS: browsers have no business calling the action server.
+    app = create_app("actions", cors_origins=None)
+
+    @app.middleware("request")
+    async def require_secret(request: Any) -> Any:
+        if request.path in OPEN_PATHS:
+            return None
+        if not authorised(request.headers.get("authorization"), secret):
+            return response.json({"error": "missing or wrong action server secret"}, status=401)
+        return None
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from needlecheck.config import Settings
     from needlecheck.startup import StartupError, check_startup
 
+    parser = argparse.ArgumentParser(prog="python -m needlecheck.action_server")
+    parser.add_argument("--port", type=int, default=DEFAULT_ACTION_PORT)
+    args = parser.parse_args(argv)
     try:
         settings = Settings.from_environment()
         check_startup(settings)
+        if not settings.action_secret:
+            raise StartupError(
+                "NEEDLECHECK_ACTION_SECRET is not set: the action server would run actions "
+                "for anyone who reaches its port"
+            )
     except (StartupError, ValueError) as error:
         print(f"needlecheck action server: {error}", file=sys.stderr)
         return 3
-    # rasa-sdk binds to SANIC_HOST and would otherwise listen on every interface.
-    os.environ["SANIC_HOST"] = settings.host
-    from rasa_sdk.endpoint import run
+    from rasa_sdk import utils
 
-    run("actions", port=ACTION_PORT)
+    app = build_app(settings.action_secret)
+    # Bound to NEEDLECHECK_HOST; rasa-sdk's own default is every interface.
+    app.run(
+        settings.host,
+        args.port,
+        workers=utils.number_of_sanic_workers(),
+        access_log=False,
+    )
     return 0
 
 

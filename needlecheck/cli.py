@@ -66,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--model", default="models", help="model file or directory")
 
+    run_prod = commands.add_parser(
+        "run-prod",
+        help="start the production topology: 2 Rasa instances, 2 action servers, HAProxy, "
+        "the front desk (needs PostgreSQL, Redis and RabbitMQ)",
+    )
+    run_prod.add_argument("--model", default="models", help="model file or directory")
+
+    commands.add_parser("status", help="print the state of every component")
+
     commands.add_parser("frontdesk", help="serve the front desk alone (localhost:8000)")
 
     staff = commands.add_parser("staff", help="manage front-desk accounts")
@@ -108,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "db": _cmd_db,
         "check": _cmd_check,
         "run": _cmd_run,
+        "run-prod": _cmd_run_prod,
+        "status": _cmd_status,
         "frontdesk": _cmd_frontdesk,
         "staff": _cmd_staff,
         "purge": _cmd_purge,
@@ -200,6 +211,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from needlecheck.startup import run_servers
 
     return _refuse_bad_configuration(lambda: run_servers(model=args.model))
+
+
+def _cmd_run_prod(args: argparse.Namespace) -> int:
+    from needlecheck.production.supervisor import run_production
+
+    return _refuse_bad_configuration(lambda: run_production(model=args.model))
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from needlecheck.config import Settings
+    from needlecheck.production.status import collect, report
+
+    try:
+        settings = Settings.from_environment()
+    except ValueError as error:
+        print(f"needlecheck: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    checks = collect(settings)
+    print(report(checks))
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def _cmd_frontdesk(args: argparse.Namespace) -> int:

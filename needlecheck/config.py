@@ -30,6 +30,16 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     # Where the front desk reaches the Rasa server (caller mode).
     rasa_url: str | None = None
+    # The action server's shared secret (Rasa sends it; rasa-sdk alone checks nothing).
+    action_secret: str | None = None
+    # The production profile's services (`make run-prod`, README "Production").
+    tracker_store_url: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/1"
+    rabbitmq_url: str | None = None
+    events_exchange: str = "needlecheck-events"
+    events_queue: str = "needlecheck_frontdesk"
+    # Production: the action servers' load balancer (the servers take the next ports).
+    action_port: int = 5055
 
     @property
     def chat_server_url(self) -> str:
@@ -74,6 +84,13 @@ class Settings:
                 if origin.strip()
             ),
             rasa_url=env.get("NEEDLECHECK_RASA_URL") or None,
+            action_secret=env.get("NEEDLECHECK_ACTION_SECRET") or None,
+            tracker_store_url=env.get("NEEDLECHECK_TRACKER_STORE_URL") or None,
+            redis_url=env.get("NEEDLECHECK_REDIS_URL") or "redis://127.0.0.1:6379/1",
+            rabbitmq_url=env.get("NEEDLECHECK_RABBITMQ_URL") or None,
+            events_exchange=env.get("NEEDLECHECK_EVENTS_EXCHANGE") or "needlecheck-events",
+            events_queue=env.get("NEEDLECHECK_EVENTS_QUEUE") or "needlecheck_frontdesk",
+            action_port=_port(env, "NEEDLECHECK_ACTION_PORT", 5055),
         )
 
 
@@ -108,6 +125,7 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 SECRET_FILE = "frontdesk.secret"
+ACTION_SECRET_FILE = "action.secret"
 
 
 def shared_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
@@ -116,7 +134,20 @@ def shared_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> st
     env = os.environ if environ is None else environ
     if env.get("NEEDLECHECK_FRONTDESK_SECRET"):
         return env["NEEDLECHECK_FRONTDESK_SECRET"]
-    path = var_dir / SECRET_FILE
+    return _generated_secret(var_dir / SECRET_FILE)
+
+
+def action_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The action server's secret for `make run`: from the environment, or generated once
+    into var/. The production profile never generates it (it refuses to start instead)."""
+    env = os.environ if environ is None else environ
+    if env.get("NEEDLECHECK_ACTION_SECRET"):
+        return env["NEEDLECHECK_ACTION_SECRET"]
+    return _generated_secret(var_dir / ACTION_SECRET_FILE)
+
+
+def _generated_secret(path: Path) -> str:
+    var_dir = path.parent
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
         # Readable by its owner only; `make run` creates it before starting the servers.

@@ -230,6 +230,9 @@ def install() -> None:
     install_state_reuse()
     install_fast_request_json()
     install_frozen_heap_after_load()
+    from needlecheck.production import resilience
+
+    resilience.install()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,9 +16,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from needlecheck.action_server import ACTION_PORT
+from needlecheck.action_server import DEFAULT_ACTION_PORT as ACTION_PORT
 from needlecheck.channels.settings import ChannelConfigError, enabled_channels, write_credentials
-from needlecheck.config import Settings, shared_secret
+from needlecheck.config import Settings, action_secret, shared_secret
 
 
 class StartupError(RuntimeError):
@@ -69,6 +69,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
     # A health product sends nothing to third parties, and start-up must not need the network.
     env["RASA_TELEMETRY_ENABLED"] = "false"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Rasa sends it to the action server (endpoints.yml), which refuses requests without it.
+    env["NEEDLECHECK_ACTION_SECRET"] = action_secret(settings.var_dir)
     return env
 
 

@@ -28,12 +28,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from needlecheck.config import Settings
 from needlecheck.frontdesk.caller import add_caller_routes
+from needlecheck.frontdesk.events import ConsumerState
 from needlecheck.frontdesk.fhir import questionnaire_response
 from needlecheck.frontdesk.widget import add_widget_routes
 from needlecheck.screening.engine import OUTCOMES
+from needlecheck.store import activity as activity_store
 from needlecheck.store import audit as audit_log
 from needlecheck.store import queue as queue_store
 from needlecheck.store import staff as staff_store
+from needlecheck.store.models import utcnow
 from needlecheck.store.repository import InvalidRecord
 
 logger = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         redoc_url=None,
     )
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    # The event-stream consumer's state; `needlecheck.frontdesk.server` runs the consumer.
+    app.state.events = ConsumerState()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @contextmanager
@@ -163,8 +168,8 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         return response
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "events": app.state.events.as_json()}
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request) -> Response:
@@ -243,13 +248,16 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         items = filtered_queue(status, outcome, since, until, q)
         record_audit(who, "view_queue", detail=f"{len(items)} rows")
         with transaction() as session:
-            version = queue_store.newest_change(session)
+            version = queue_store.newest_change(session) + "|" + activity_store.newest(session)
+            conversations = activity_store.in_progress(session, utcnow())
         return page(
             request,
             "queue.html",
             who=who,
             items=items,
             version=version,
+            conversations=conversations,
+            events=app.state.events.as_json(),
             statuses=queue_store.STATUS_FILTERS,
             filters={
                 "status": status,
@@ -273,6 +281,18 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         items = filtered_queue(status, outcome, since, until, q)
         return page(request, "_rows.html", who=who, items=items)
 
+    @app.get("/queue/activity", response_class=HTMLResponse, include_in_schema=False)
+    def queue_activity(request: Request, who: staff_store.SignedIn = Depends(current)) -> Response:
+        with transaction() as session:
+            conversations = activity_store.in_progress(session, utcnow())
+        return page(
+            request,
+            "_activity.html",
+            who=who,
+            conversations=conversations,
+            events=app.state.events.as_json(),
+        )
+
     @app.get("/api/queue", summary="The queue, highest priority first")
     def api_queue(
         status: str = Query("open", enum=list(queue_store.STATUS_FILTERS)),
@@ -289,7 +309,9 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     @app.get("/api/queue/version", summary="Changes whenever a record is added or updated")
     def api_queue_version(who: staff_store.SignedIn = Depends(current)) -> dict[str, str]:
         with transaction() as session:
-            return {"version": queue_store.newest_change(session)}
+            return {
+                "version": queue_store.newest_change(session) + "|" + activity_store.newest(session)
+            }
 
     @app.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)
     def screening_page(

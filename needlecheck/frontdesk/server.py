@@ -17,7 +17,7 @@ MESSAGE_ID_RETENTION = timedelta(days=2)
 
 def run_purge(sessions, retention_days: int) -> dict[str, int]:
     from needlecheck.channels import ledger
-    from needlecheck.store import audit, privacy, staff
+    from needlecheck.store import activity, audit, privacy, staff
     from needlecheck.store.models import utcnow
 
     with sessions.begin() as session:
@@ -25,6 +25,8 @@ def run_purge(sessions, retention_days: int) -> dict[str, int]:
         staff.forget_stale(session)
         # Providers retry a webhook for hours at most; the IDs are not needed for longer.
         ledger.forget_messages(session, utcnow() - MESSAGE_ID_RETENTION)
+        # "In progress" means the last half hour; the rows are not needed for days.
+        activity.forget(session, utcnow() - MESSAGE_ID_RETENTION)
         audit.audit(
             session,
             staff_id=None,
@@ -54,11 +56,26 @@ def build(settings: Settings):
                     logger.error("retention purge failed: %s", error.__class__.__name__)
                 await asyncio.sleep(PURGE_INTERVAL.total_seconds())
 
-        task = asyncio.create_task(daily())
+        tasks = [asyncio.create_task(daily())]
+        if settings.rabbitmq_url:
+            from needlecheck.frontdesk.events import consume
+
+            tasks.append(
+                asyncio.create_task(
+                    consume(
+                        settings.rabbitmq_url,
+                        settings.events_exchange,
+                        settings.events_queue,
+                        sessions,
+                        app.state.events,
+                    )
+                )
+            )
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
 
     app.router.lifespan_context = lifespan
     return app

@@ -80,6 +80,9 @@ class Screening(Base):
     transcript = Column(JSON, nullable=True)
     # The staff member who ran the screening for a caller (channel `frontdesk`), else NULL.
     taken_by = Column(String(64), nullable=True)
+    # One per conversation and screening: a retried write (a lost connection, an action
+    # run again after a failure) finds the row it wrote instead of adding a second.
+    idempotency_key = Column(String(300), nullable=True, unique=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
@@ -292,3 +295,20 @@ class ChannelOptOut(Base):
     __table_args__ = (
         UniqueConstraint("channel", "address_digest", name="uq_channel_opt_outs_address"),
     )
+
+
+class ConversationActivity(Base):
+    """What the front desk knows of a conversation from Rasa's event stream (production
+    profile): where and when, how many messages and how far it got; never the words."""
+
+    __tablename__ = "conversation_activity"
+
+    conversation_id = Column(String(255), primary_key=True)
+    channel = Column(String(64), nullable=True)
+    started_at = Column(DateTime(timezone=True), nullable=False)
+    last_event_at = Column(DateTime(timezone=True), nullable=False, index=True)
+    messages = Column(Integer, nullable=False, default=0)
+    # The slot the screening form asks for now (`requested_slot`), and the outcome once
+    # the assessment has run.
+    step = Column(String(64), nullable=True)
+    outcome = Column(String(32), nullable=True)

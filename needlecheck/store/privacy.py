@@ -15,7 +15,13 @@ from datetime import datetime
 from sqlalchemy import column, delete, inspect, or_, select, table
 from sqlalchemy.orm import Session
 
-from needlecheck.store.models import ContactRequest, FollowUp, HandoffRequest, Screening
+from needlecheck.store.models import (
+    ContactRequest,
+    ConversationActivity,
+    FollowUp,
+    HandoffRequest,
+    Screening,
+)
 from needlecheck.store.repository import phone_digits
 
 # Rasa's SQLTrackerStore table; present only when the tracker store uses this database.
@@ -81,6 +87,12 @@ def erase(
             ).scalars()
         )
         deleted[kind] += _delete(session, kind, model, ids)
+    # The front desk's activity rows (production profile) name the conversation.
+    result = session.execute(
+        delete(ConversationActivity).where(ConversationActivity.conversation_id.in_(conversations))
+    )
+    if result.rowcount:
+        deleted["conversation activity"] += result.rowcount
     if _has_events_table(session):
         result = session.execute(delete(_EVENTS).where(_EVENTS.c.sender_id.in_(conversations)))
         deleted["conversation event"] += result.rowcount or 0

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from needlecheck.screening import Assessment
@@ -38,11 +39,21 @@ def save_screening(
     evidence: dict[str, list[str]] | None = None,
     transcript: list[dict[str, str]] | None = None,
     taken_by: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Screening:
-    """Store a screening; health answers are kept only with the person's consent."""
+    """Store a screening; health answers are kept only with the person's consent.
+
+    With an `idempotency_key`, storing the same screening again (a retried write, an
+    action run again) returns the row stored the first time instead of adding one.
+    """
     _require(conversation_id, "conversation_id")
     _require(channel, "channel")
     _require(consent_text_version, "consent_text_version")
+    if idempotency_key is not None:
+        _require(idempotency_key, "idempotency_key")
+        stored = _screening_by_key(session, idempotency_key)
+        if stored is not None:
+            return stored
     screening = Screening(
         consent_text_version=consent_text_version,
         consent_at=consent_at or utcnow(),
@@ -69,10 +80,29 @@ def save_screening(
             )
             for position, finding in enumerate(assessment.findings)
         ],
+        idempotency_key=idempotency_key,
     )
-    session.add(screening)
-    session.flush()
+    if idempotency_key is None:
+        session.add(screening)
+        session.flush()
+        return screening
+    # Two writers with one key (two instances retrying at once): the loser's insert fails
+    # inside its savepoint, and it returns the winner's row.
+    try:
+        with session.begin_nested():
+            session.add(screening)
+            session.flush()
+    except IntegrityError:
+        stored = _screening_by_key(session, idempotency_key)
+        if stored is None:
+            raise
+        return stored
     return screening
+
+
+def _screening_by_key(session: Session, key: str) -> Screening | None:
+    statement = select(Screening).where(Screening.idempotency_key == key)
+    return session.execute(statement).scalars().first()
 
 
 def latest_screening(session: Session, conversation_id: str) -> Screening | None:

@@ -12,6 +12,12 @@
       .then(function (body) {
         if (!body || body.version === version) return null;
         version = body.version;
+        var activity = document.getElementById("activity");
+        if (activity) {
+          fetch("/queue/activity", { credentials: "same-origin" })
+            .then(function (r) { return r.ok ? r.text() : null; })
+            .then(function (html) { if (html !== null) activity.innerHTML = html; });
+        }
         return fetch("/queue/rows" + window.location.search, { credentials: "same-origin" })
           .then(function (r) { return r.ok ? r.text() : null; })
           .then(function (html) { if (html !== null) rows.innerHTML = html; });

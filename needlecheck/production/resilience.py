@@ -1,0 +1,163 @@
+"""What the Rasa server does when a part of the system fails, instead of Rasa 3.6's
+defaults (installed by `needlecheck.rasa_server` before Rasa's command line runs):
+
+- Rasa wraps the tracker store in a fail-safe: a failed save kept the events in this
+  process's memory only (lost at restart, invisible to the other instance) and a failed
+  read silently started the conversation afresh. Here the error propagates instead.
+- A message that cannot be processed because a store or the lock is down was dropped with
+  a log line; the person now gets `utter_service_unavailable` and the tracker is untouched.
+- A custom action that fails (the action servers are down) lost its events and the
+  conversation went silently on; now the person gets `utter_action_unavailable`, their
+  message is taken back (`UserUtteranceReverted`), and sending it again redoes the turn.
+- The action server was waited for up to 300 s; now `NEEDLECHECK_ACTION_TIMEOUT` (20 s).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+UTTER_ACTION_UNAVAILABLE = "utter_action_unavailable"
+UTTER_SERVICE_UNAVAILABLE = "utter_service_unavailable"
+DEFAULT_ACTION_TIMEOUT = 20
+
+
+def action_timeout(environ: dict[str, str] | None = None) -> int:
+    env = os.environ if environ is None else environ
+    raw = env.get("NEEDLECHECK_ACTION_TIMEOUT") or str(DEFAULT_ACTION_TIMEOUT)
+    if not raw.isdigit() or not 1 <= int(raw) <= 300:
+        raise ValueError(f"NEEDLECHECK_ACTION_TIMEOUT={raw!r} is not a number of seconds (1-300)")
+    return int(raw)
+
+
+def install_strict_tracker_store() -> None:
+    from rasa.core.tracker_store import FailSafeTrackerStore
+
+    def failing(name: str) -> Any:
+        async def call(self: FailSafeTrackerStore, *args: Any) -> Any:
+            try:
+                return await getattr(self._tracker_store, name)(*args)
+            except Exception as error:
+                logger.error("tracker store %s failed: %s", name, error.__class__.__name__)
+                raise
+
+        return call
+
+    for name in ("retrieve", "retrieve_full_tracker", "save", "keys"):
+        setattr(FailSafeTrackerStore, name, failing(name))
+
+
+def response_text(domain: Any, name: str) -> str:
+    variants = (getattr(domain, "responses", None) or {}).get(name) or [{}]
+    return str(variants[0].get("text") or "Sorry, something went wrong. Please try again.")
+
+
+def install_unavailable_reply() -> None:
+    from rasa.core.agent import Agent
+    from rasa.core.lock_store import LockError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from needlecheck.production.tracker_store import TrackerStoreUnavailable
+
+    handle = Agent.handle_message
+    # Redis errors arrive as LockError; the tracker store's as the others.
+    infrastructure = (LockError, TrackerStoreUnavailable, SQLAlchemyError, ConnectionError, OSError)
+
+    async def handle_message(self: Agent, message: Any) -> Any:
+        try:
+            return await handle(self, message)
+        except infrastructure as error:
+            logger.error(
+                "message not processed, a store is unavailable: %s", error.__class__.__name__
+            )
+            if message.output_channel is not None:
+                text = response_text(self.domain, UTTER_SERVICE_UNAVAILABLE)
+                try:
+                    await message.output_channel.send_response(message.sender_id, {"text": text})
+                except Exception as send_error:
+                    logger.error("could not send the apology: %s", send_error.__class__.__name__)
+            return None
+
+    Agent.handle_message = handle_message
+
+
+_failures: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextVar(
+    "needlecheck_action_failures", default=None
+)
+
+
+def install_action_failure_reply() -> None:
+    from rasa.core.actions.action import (
+        ActionBotResponse,
+        ActionExecutionRejection,
+        RemoteAction,
+    )
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import UserUtteranceReverted
+
+    remote_run = RemoteAction.run
+
+    # Noted per task (a context variable): turns of other conversations run meanwhile.
+    async def run(self: RemoteAction, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await remote_run(self, *args, **kwargs)
+        except ActionExecutionRejection:
+            raise  # a form's normal "not this slot"
+        except Exception as error:
+            failures = _failures.get()
+            if failures is not None:
+                failures.append(error)
+            raise
+
+    RemoteAction.run = run
+    run_action = MessageProcessor._run_action
+
+    async def _run_action(
+        self: MessageProcessor,
+        action: Any,
+        tracker: Any,
+        output_channel: Any,
+        nlg: Any,
+        prediction: Any,
+    ) -> bool:
+        failures: list[Exception] = []
+        token = _failures.set(failures)
+        try:
+            carry_on = await run_action(self, action, tracker, output_channel, nlg, prediction)
+        finally:
+            _failures.reset(token)
+        if not failures:
+            return carry_on
+        logger.error(
+            "action %s failed (%s): the person is asked to send their message again",
+            action.name(),
+            failures[0].__class__.__name__,
+        )
+        # Rasa logged the action as run with no events; taking the message back undoes
+        # that and everything else this turn did, so the turn can be redone whole.
+        events = await ActionBotResponse(UTTER_ACTION_UNAVAILABLE).run(
+            output_channel, nlg, tracker, self.domain
+        )
+        tracker.update_with_events(events, self.domain)
+        await self.execute_side_effects(events, tracker, output_channel)
+        tracker.update(UserUtteranceReverted())
+        return False
+
+    MessageProcessor._run_action = _run_action
+
+
+def install_action_timeout() -> None:
+    import rasa.core.actions.action
+
+    rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT = action_timeout()
+
+
+def install() -> None:
+    install_strict_tracker_store()
+    install_unavailable_reply()
+    install_action_failure_reply()
+    install_action_timeout()

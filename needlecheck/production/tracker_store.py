@@ -1,0 +1,115 @@
+"""Rasa's SQL tracker store, configured by one URL and riding out a database restart.
+
+`tracker_store: type: needlecheck.production.tracker_store.DurableSQLTrackerStore` with
+`url: postgresql://user@host:5432/db`.
+
+Rasa wraps every tracker store in a fail-safe (see `needlecheck.production.resilience`)
+that swallowed errors; with that removed, an error here reaches the person as a clear
+"please send that again". Before that, a failure of the connection is retried: after a
+PostgreSQL restart the pooled connections are dead, and pre-ping replaces them. A retried
+save is safe, because Rasa's SQL store writes only the events past those already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
+from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+logger = logging.getLogger(__name__)
+
+# Seconds before each retry; a PostgreSQL restart here takes about a second.
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
+
+T = TypeVar("T")
+
+
+class TrackerStoreUnavailable(RuntimeError):
+    """The conversation store could not be read or written, even after retries."""
+
+
+def _transient(error: Exception) -> bool:
+    if isinstance(error, OperationalError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class DurableSQLTrackerStore(SQLTrackerStore):
+    def __init__(
+        self,
+        domain: Any = None,
+        host: str | None = None,
+        event_broker: Any = None,
+        url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        address = url or host
+        if not address or "://" not in address:
+            raise ValueError(
+                "the tracker store needs `url: postgresql://user@host:port/database` "
+                "(NEEDLECHECK_TRACKER_STORE_URL)"
+            )
+        parsed = make_url(address)
+        super().__init__(
+            domain=domain,
+            dialect=parsed.drivername,
+            host=parsed.host,
+            port=parsed.port,
+            db=parsed.database or "rasa",
+            username=parsed.username,
+            password=parsed.password,
+            event_broker=event_broker,
+            query=dict(parsed.query) or None,
+            **kwargs,
+        )
+        engine_url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            engine_url, pool_pre_ping=True, **create_engine_kwargs(engine_url)
+        )
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    async def _with_retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
+            try:
+                return await call()
+            except Exception as error:
+                if not _transient(error):
+                    raise
+                if delay is None:
+                    raise TrackerStoreUnavailable(
+                        f"{what}: {error.__class__.__name__} after {attempt} attempts"
+                    ) from error
+                logger.warning("tracker store %s failed (attempt %d); retrying", what, attempt)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        return await self._with_retry("read", lambda: SQLTrackerStore.retrieve(self, sender_id))
+
+    async def retrieve_full_tracker(self, sender_id: str) -> DialogueStateTracker | None:
+        return await self._with_retry(
+            "read", lambda: SQLTrackerStore.retrieve_full_tracker(self, sender_id)
+        )
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        # Published once: a retried write must not publish the same events twice.
+        await self._with_retry("publish", lambda: TrackerStore.stream_events(self, tracker))
+        await self._with_retry("save", lambda: SQLTrackerStore.save(self, tracker))
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Done by `save` before the write, outside its retries."""
+
+    async def keys(self) -> Iterable[str]:
+        return await self._with_retry("list", lambda: SQLTrackerStore.keys(self))

@@ -1,0 +1,110 @@
+"""Conversation activity from Rasa's event stream: one row per conversation, with no
+message text. Written by the front desk's event consumer, read by its queue page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from needlecheck.store.models import ConversationActivity
+
+# The slots whose changes say how far a screening got.
+STEP_SLOT = "requested_slot"
+OUTCOME_SLOT = "screening_outcome"
+# A conversation with no event for this long is no longer "in progress".
+IN_PROGRESS = timedelta(minutes=30)
+
+
+class InvalidEvent(ValueError):
+    """An event without a conversation ID or timestamp: it cannot be placed."""
+
+
+@dataclass(frozen=True)
+class Activity:
+    conversation_id: str
+    channel: str | None
+    started_at: datetime
+    last_event_at: datetime
+    messages: int
+    step: str | None
+
+
+def record_event(session: Session, event: dict[str, Any]) -> bool:
+    """Apply one Rasa event; False when it changed nothing (an event published again
+    after a broker outage, older than what is already recorded)."""
+    sender = event.get("sender_id")
+    timestamp = event.get("timestamp")
+    if not isinstance(sender, str) or not sender or len(sender) > 255:
+        raise InvalidEvent("an event without a usable sender_id")
+    if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
+        raise InvalidEvent("an event without a numeric timestamp")
+    when = datetime.fromtimestamp(timestamp, timezone.utc)
+    row = session.get(ConversationActivity, sender)
+    if row is None:
+        row = ConversationActivity(
+            conversation_id=sender, started_at=when, last_event_at=when, messages=0
+        )
+        session.add(row)
+    elif when < _aware(row.last_event_at):
+        return False
+    row.last_event_at = when
+    kind = event.get("event")
+    if kind == "user":
+        row.messages = (row.messages or 0) + 1
+        channel = event.get("input_channel")
+        if isinstance(channel, str) and channel:
+            row.channel = channel[:64]
+    elif kind == "slot" and event.get("name") == STEP_SLOT:
+        value = event.get("value")
+        row.step = value[:64] if isinstance(value, str) else None
+    elif kind == "slot" and event.get("name") == OUTCOME_SLOT:
+        value = event.get("value")
+        row.outcome = value[:32] if isinstance(value, str) else None
+    return True
+
+
+def in_progress(session: Session, now: datetime, limit: int = 50) -> list[Activity]:
+    """Conversations with an event in the last half hour and no result yet, newest first."""
+    statement = (
+        select(ConversationActivity)
+        .where(ConversationActivity.last_event_at >= now - IN_PROGRESS)
+        .where(ConversationActivity.outcome.is_(None))
+        .order_by(ConversationActivity.last_event_at.desc())
+        .limit(limit)
+    )
+    return [
+        Activity(
+            conversation_id=row.conversation_id,
+            channel=row.channel,
+            started_at=_aware(row.started_at),
+            last_event_at=_aware(row.last_event_at),
+            messages=row.messages or 0,
+            step=row.step,
+        )
+        for row in session.execute(statement).scalars()
+    ]
+
+
+def newest(session: Session) -> str:
+    value = session.execute(
+        select(ConversationActivity.last_event_at)
+        .order_by(ConversationActivity.last_event_at.desc())
+        .limit(1)
+    ).scalar()
+    return _aware(value).isoformat() if value else ""
+
+
+def forget(session: Session, before: datetime) -> int:
+    result = session.execute(
+        delete(ConversationActivity).where(ConversationActivity.last_event_at < before)
+    )
+    return result.rowcount or 0
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
