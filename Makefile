@@ -13,11 +13,14 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run shell test lint format rasa-validate rasa-test pytest browser nlu-eval bench bench-channels clean
+.PHONY: help install model db run run-prod status haproxy shell test lint format rasa-validate rasa-test pytest browser nlu-eval bench bench-channels clean
 
 help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
 	@echo "make test    lint, Rasa data validation, Rasa story tests and pytest"
+	@echo "make run-prod  the production topology (PostgreSQL, Redis, RabbitMQ, HAProxy; README)"
+	@echo "make status  the state of every component"
+	@echo "make load    Locust load test: 20/50/100 conversations, one instance and production"
 	@echo "make shell   chat with the assistant in this terminal"
 	@echo "make model   train the model if config or training data changed"
 	@echo "make db      apply database migrations"
@@ -43,6 +46,26 @@ db: .venv/.synced
 
 run: $(MODEL) db
 	$(UV) run needlecheck run --model $(MODEL)
+
+# The production topology (README, "Production"): 2 Rasa instances and 2 action servers
+# behind HAProxy, PostgreSQL, Redis and RabbitMQ. It refuses to start without
+# NEEDLECHECK_API_TOKEN and NEEDLECHECK_ACTION_SECRET.
+PROD_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/needlecheck
+
+run-prod: $(MODEL) haproxy
+	export DATABASE_URL=$${DATABASE_URL:-$(PROD_DATABASE_URL)}; \
+	$(UV) run needlecheck db create && $(UV) run needlecheck db upgrade && \
+	$(UV) run needlecheck run-prod --model $(MODEL)
+
+status: .venv/.synced
+	@$(UV) run needlecheck status
+
+# Debian's HAProxy, the production profile's load balancer.
+haproxy:
+	@command -v haproxy >/dev/null || { \
+		echo "installing Debian's haproxy for the production profile"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq haproxy >/dev/null; }
 
 shell: $(MODEL) db
 	@export NEEDLECHECK_ACTION_SECRET=$${NEEDLECHECK_ACTION_SECRET:-$$(openssl rand -hex 24)}; \

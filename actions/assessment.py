@@ -17,7 +17,6 @@ from actions.names import (
     ACTION_ASSESS_SCREENING,
     CONSENT_GIVEN,
     FACT_SLOTS,
-    FORM_SCREENING,
     SLOT_CONSENT,
     SLOT_CONSENT_AT,
     SLOT_CONSENT_VERSION,
@@ -121,13 +120,22 @@ def channel_of(tracker: Tracker) -> tuple[str, str | None]:
 
 
 def screening_key(tracker: Tracker) -> str | None:
-    """The conversation and the moment its screening form started: the same for every
-    attempt to store this screening, different for a later screening."""
-    started = None
-    for event in tracker.applied_events():
-        if event.get("event") == "active_loop" and event.get("name") == FORM_SCREENING:
-            started = event.get("timestamp")
-    return None if started is None else f"{tracker.sender_id}@{started!r}"
+    """The same for every attempt to store this screening, different for any other one.
+
+    The conversation, where its current run began (its first event since a restart or
+    since the tracker store's session began) and how many results it has had: a result
+    redone after a failure (its turn taken back and sent again) counts the same, a
+    corrected answer's new result does not.
+    """
+    events = tracker.applied_events()
+    if not events or events[0].get("timestamp") is None:
+        return None
+    earlier = sum(
+        1
+        for event in events
+        if event.get("event") == "action" and event.get("name") == ACTION_ASSESS_SCREENING
+    )
+    return f"{tracker.sender_id}@{events[0]['timestamp']!r}#{earlier}"
 
 
 # Seconds before each retry of a write that lost its connection (a database restart);

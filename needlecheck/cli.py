@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     db = commands.add_parser("db", help="manage the screening database schema")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("action", choices=["create", "upgrade", "current"])
 
     commands.add_parser("check", help="check the configuration the assistant would start with")
 
@@ -182,10 +182,14 @@ def _cmd_policy(args: argparse.Namespace) -> int:
 def _cmd_db(args: argparse.Namespace) -> int:
     from needlecheck.config import Settings
     from needlecheck.store.database import redacted_url
-    from needlecheck.store.migrate import current_revision, upgrade
+    from needlecheck.store.migrate import create_database, current_revision, upgrade
 
     settings = Settings.from_environment()
     try:
+        if args.action == "create":
+            created = create_database(settings.database_url)
+            print(f"database {'created' if created else 'already there'}")
+            return 0
         if args.action == "upgrade":
             upgrade(settings.database_url)
         print(f"database revision: {current_revision(settings.database_url)}")

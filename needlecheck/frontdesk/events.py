@@ -56,6 +56,36 @@ async def consume(
     """Consume until cancelled, reconnecting after every failure."""
     import aio_pika
 
+    # aio-pika runs each delivery as its own task: recorded one at a time, in the order
+    # delivered, two events of one new conversation cannot both insert it.
+    one_at_a_time = asyncio.Lock()
+
+    async def record(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        try:
+            event = json.loads(message.body)
+            if not isinstance(event, dict):
+                raise InvalidEvent("an event that is not a JSON object")
+            await asyncio.to_thread(_store, sessions, event)
+        except (ValueError, InvalidEvent) as error:
+            # Unreadable: kept out of the queue for good, not retried forever.
+            state.rejected += 1
+            logger.warning("event stream: rejected an event: %s", error.__class__.__name__)
+            await message.reject(requeue=False)
+            return
+        except Exception as error:
+            # The database is down: the event goes back to RabbitMQ for later.
+            state.last_error = error.__class__.__name__
+            logger.error("event stream: could not record an event: %s", state.last_error)
+            await asyncio.sleep(1)
+            await message.nack(requeue=True)
+            return
+        state.received += 1
+        await message.ack()
+
+    async def handle(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with one_at_a_time:
+            await record(message)
+
     state.enabled = True
     attempt = 0
     while True:
@@ -79,29 +109,6 @@ async def consume(
             exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.FANOUT)
             queue = await channel.declare_queue(queue_name, durable=True)
             await queue.bind(exchange, "")
-
-            async def handle(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-                try:
-                    event = json.loads(message.body)
-                    if not isinstance(event, dict):
-                        raise InvalidEvent("an event that is not a JSON object")
-                    await asyncio.to_thread(_store, sessions, event)
-                except (ValueError, InvalidEvent) as error:
-                    # Unreadable: kept out of the queue for good, not retried forever.
-                    state.rejected += 1
-                    logger.warning("event stream: rejected an event: %s", error.__class__.__name__)
-                    await message.reject(requeue=False)
-                    return
-                except Exception as error:
-                    # The database is down: the event goes back to RabbitMQ for later.
-                    state.last_error = error.__class__.__name__
-                    logger.error("event stream: could not record an event: %s", state.last_error)
-                    await asyncio.sleep(1)
-                    await message.nack(requeue=True)
-                    return
-                state.received += 1
-                await message.ack()
-
             await queue.consume(handle)
             if attempt:
                 state.reconnects += 1
