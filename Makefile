@@ -88,7 +88,7 @@ rasa-test: $(MODEL)
 	$(UV) run rasa test core --e2e --stories tests/test_stories.yml --model $(MODEL) \
 		--fail-on-prediction-errors --out var/rasa-test-results
 
-pytest: $(MODEL) browser
+pytest: $(MODEL) browser haproxy
 	$(UV) run pytest
 
 # The browser tests drive Debian's Chromium (Playwright's own download does not work here)

@@ -7,8 +7,8 @@ defaults (installed by `needlecheck.rasa_server` before Rasa's command line runs
 - A message that cannot be processed because a store or the lock is down was dropped with
   a log line; the person now gets `utter_service_unavailable` and the tracker is untouched.
 - A custom action that fails (the action servers are down) lost its events and the
-  conversation went silently on; now the person gets `utter_action_unavailable`, their
-  message is taken back (`UserUtteranceReverted`), and sending it again redoes the turn.
+  conversation went silently on; now the turn stops before anything of it is saved, the
+  person gets `utter_action_unavailable`, and sending the message again redoes the turn.
 - The action server was waited for up to 300 s; now `NEEDLECHECK_ACTION_TIMEOUT` (20 s).
 """
 
@@ -70,19 +70,31 @@ def install_unavailable_reply() -> None:
     async def handle_message(self: Agent, message: Any) -> Any:
         try:
             return await handle(self, message)
+        except ActionServerUnavailable as error:
+            logger.error("%s: the person is asked to send their message again", error)
+            response = UTTER_ACTION_UNAVAILABLE
         except infrastructure as error:
             logger.error(
                 "message not processed, a store is unavailable: %s", error.__class__.__name__
             )
-            if message.output_channel is not None:
-                text = response_text(self.domain, UTTER_SERVICE_UNAVAILABLE)
-                try:
-                    await message.output_channel.send_response(message.sender_id, {"text": text})
-                except Exception as send_error:
-                    logger.error("could not send the apology: %s", send_error.__class__.__name__)
-            return None
+            response = UTTER_SERVICE_UNAVAILABLE
+        if message.output_channel is not None:
+            text = response_text(self.domain, response)
+            try:
+                await message.output_channel.send_response(message.sender_id, {"text": text})
+            except Exception as send_error:
+                logger.error("could not send the apology: %s", send_error.__class__.__name__)
+        return None
 
     Agent.handle_message = handle_message
+
+
+class ActionServerUnavailable(RuntimeError):
+    """A custom action failed; the turn stops before its tracker is saved."""
+
+    def __init__(self, action: str, cause: Exception) -> None:
+        super().__init__(f"action {action} failed: {cause.__class__.__name__}")
+        self.action = action
 
 
 _failures: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextVar(
@@ -91,13 +103,8 @@ _failures: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextV
 
 
 def install_action_failure_reply() -> None:
-    from rasa.core.actions.action import (
-        ActionBotResponse,
-        ActionExecutionRejection,
-        RemoteAction,
-    )
+    from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
     from rasa.core.processor import MessageProcessor
-    from rasa.shared.core.events import UserUtteranceReverted
 
     remote_run = RemoteAction.run
 
@@ -132,20 +139,12 @@ def install_action_failure_reply() -> None:
             _failures.reset(token)
         if not failures:
             return carry_on
-        logger.error(
-            "action %s failed (%s): the person is asked to send their message again",
-            action.name(),
-            failures[0].__class__.__name__,
-        )
-        # Rasa logged the action as run with no events; taking the message back undoes
-        # that and everything else this turn did, so the turn can be redone whole.
-        events = await ActionBotResponse(UTTER_ACTION_UNAVAILABLE).run(
-            output_channel, nlg, tracker, self.domain
-        )
-        tracker.update_with_events(events, self.domain)
-        await self.execute_side_effects(events, tracker, output_channel)
-        tracker.update(UserUtteranceReverted())
-        return False
+        # Rasa logged the action as run with no events and would go on; stopping the turn
+        # here leaves the stored conversation as it was before this message, so sending
+        # it again redoes the turn whole. (Taking the message back with
+        # UserUtteranceReverted instead would also take back the form's earlier answers:
+        # Rasa drops a form's user messages from the applied events.)
+        raise ActionServerUnavailable(action.name(), failures[0])
 
     MessageProcessor._run_action = _run_action
 

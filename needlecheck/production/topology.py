@@ -13,6 +13,7 @@ from needlecheck.config import Settings
 INSTANCES = 2  # deploy/haproxy/haproxy.cfg names two of each
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 HAPROXY_CONFIG = Path("deploy/haproxy/haproxy.cfg")
+HAPROXY_ERRORFILE = Path("deploy/haproxy/503.http")
 ENDPOINTS = Path("endpoints.prod.yml")
 TOPOLOGY_FILE = "topology.json"
 
@@ -62,6 +63,7 @@ class Topology:
             "NEEDLECHECK_LB_BIND": f"{at}:{self.balancer_port}",
             "NEEDLECHECK_ACTION_LB_BIND": f"127.0.0.1:{self.action_balancer_port}",
             "NEEDLECHECK_LB_STATS_BIND": f"127.0.0.1:{self.stats_port}",
+            "NEEDLECHECK_LB_ERRORFILE": str(HAPROXY_ERRORFILE.resolve()),
         }
         for number, port in enumerate(self.rasa_ports, start=1):
             env[f"NEEDLECHECK_RASA{number}"] = f"127.0.0.1:{port}"
