@@ -5,7 +5,9 @@ it by reading it, editing it in Python and writing it back (rasa issue 9213): tw
 instances that issue a ticket at the same moment both read the same lock, both issue the
 same number, and both process the conversation at once. Here each change is one Lua script,
 which Redis runs atomically: ticket numbers come from INCR, the queue is a sorted set, and
-expiry is judged by Redis's clock, not by each instance's.
+expiry is judged by Redis's clock, not by each instance's. A ticket is renewed by its
+instance while it waits or holds the lock, so a crashed instance's ticket is gone within
+TICKET_LIFETIME seconds.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "needlecheck:lock:"
+# A ticket lives this long unless its instance renews it, which it does every
+# RENEW_EVERY seconds while it waits or holds the lock. Rasa's own tickets live 60 s
+# whether their instance is alive or not: after an instance crashed, the person's next
+# message (on the other instance) waited up to a minute behind the dead ticket.
+TICKET_LIFETIME = 10.0
+RENEW_EVERY = 2.0
 # Polled while another message of the same conversation is processed: a turn takes tens
 # of milliseconds, so Rasa's one second between attempts would be most of the wait.
 POLL_INTERVAL = 0.02
@@ -66,6 +74,17 @@ return 0
 """
 )
 
+# ARGV: ticket, lifetime ms. 1 if renewed, 0 if the ticket is gone.
+RENEW = (
+    _NOW_MS
+    + """
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) == false then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], now + tonumber(ARGV[2]))
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], 2 * tonumber(ARGV[2])) end
+return 1
+"""
+)
+
 RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
@@ -100,6 +119,7 @@ class AtomicRedisLockStore(LockStore):
         self._issue = self.red.register_script(ISSUE)
         self._acquire = self.red.register_script(ACQUIRE)
         self._release = self.red.register_script(RELEASE)
+        self._renew = self.red.register_script(RENEW)
         super().__init__()
 
     @staticmethod
@@ -134,7 +154,11 @@ class AtomicRedisLockStore(LockStore):
         lock_lifetime: float = LOCK_LIFETIME,
         wait_time_in_seconds: float = POLL_INTERVAL,
     ) -> AsyncGenerator[TicketLock, None]:
-        ticket = self.issue_ticket(conversation_id, lock_lifetime)
+        # Rasa's lifetime (60 s, for tickets nobody renews) is replaced by a short one
+        # that this instance renews while it is alive.
+        lifetime = min(lock_lifetime, TICKET_LIFETIME)
+        ticket = self.issue_ticket(conversation_id, lifetime)
+        renewing = asyncio.create_task(self._keep_alive(conversation_id, ticket, lifetime))
         try:
             while True:
                 state = self._state(conversation_id, ticket)
@@ -147,11 +171,21 @@ class AtomicRedisLockStore(LockStore):
                 await asyncio.sleep(min(wait_time_in_seconds, POLL_INTERVAL))
             yield TicketLock(conversation_id)
         finally:
+            renewing.cancel()
             try:
                 self.finish_serving(conversation_id, ticket)
             except Exception as error:
                 # The ticket then expires by itself after its lifetime.
                 logger.error("could not release a conversation lock: %s", error.__class__.__name__)
+
+    async def _keep_alive(self, conversation_id: str, ticket: int, lifetime: float) -> None:
+        keys = self._keys(conversation_id)
+        while True:
+            await asyncio.sleep(min(RENEW_EVERY, lifetime / 3))
+            try:
+                self._renew(keys=keys, args=[ticket, int(lifetime * 1000)])
+            except Exception as error:
+                logger.warning("could not renew a conversation lock: %s", error.__class__.__name__)
 
     # Rasa calls only `lock()`; the per-value interface of the base class would bring the
     # read-modify-write race back, so it is refused.

@@ -84,19 +84,24 @@ def _redis(url: str) -> Check:
 
 
 def _rabbitmq(url: str, queue_name: str) -> Check:
-    async def probe() -> int:
+    async def probe() -> int | None:
         import aio_pika
 
         connection = await aio_pika.connect(url, timeout=TIMEOUT)
         async with connection:
             channel = await connection.channel()
-            queue = await channel.declare_queue(queue_name, passive=True)
+            try:
+                queue = await channel.declare_queue(queue_name, passive=True)
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                return None
             return queue.declaration_result.message_count
 
     try:
         waiting = asyncio.run(asyncio.wait_for(probe(), TIMEOUT * 2))
     except Exception as error:
         return Check("event broker (RabbitMQ)", False, f"down ({error.__class__.__name__})")
+    if waiting is None:
+        return Check("event broker (RabbitMQ)", True, f"up; queue {queue_name} not declared yet")
     return Check("event broker (RabbitMQ)", True, f"{waiting} event(s) waiting for the front desk")
 
 

@@ -34,8 +34,7 @@ class Activity:
 
 
 def record_event(session: Session, event: dict[str, Any]) -> bool:
-    """Apply one Rasa event; False when it changed nothing (an event published again
-    after a broker outage, older than what is already recorded)."""
+    """Apply one Rasa event; False when it changed nothing."""
     sender = event.get("sender_id")
     timestamp = event.get("timestamp")
     if not isinstance(sender, str) or not sender or len(sender) > 255:
@@ -49,21 +48,29 @@ def record_event(session: Session, event: dict[str, Any]) -> bool:
             conversation_id=sender, started_at=when, last_event_at=when, messages=0
         )
         session.add(row)
-    elif when < _aware(row.last_event_at):
-        return False
-    row.last_event_at = when
+    # Each Rasa instance publishes the events it kept during a broker outage when it
+    # reconnects, so events arrive out of order: counts take every event, the current
+    # step only the newest.
+    newest = when >= _aware(row.last_event_at)
+    row.last_event_at = max(when, _aware(row.last_event_at))
+    row.started_at = min(when, _aware(row.started_at))
     kind = event.get("event")
+    value = event.get("value")
     if kind == "user":
         row.messages = (row.messages or 0) + 1
         channel = event.get("input_channel")
         if isinstance(channel, str) and channel:
             row.channel = channel[:64]
-    elif kind == "slot" and event.get("name") == STEP_SLOT:
-        value = event.get("value")
+    elif kind == "slot" and event.get("name") == STEP_SLOT and newest:
         row.step = value[:64] if isinstance(value, str) else None
     elif kind == "slot" and event.get("name") == OUTCOME_SLOT:
-        value = event.get("value")
-        row.outcome = value[:32] if isinstance(value, str) else None
+        # A result, once reached, stays; only a newer event clears it (a new screening).
+        if isinstance(value, str):
+            row.outcome = value[:32]
+        elif newest:
+            row.outcome = None
+    else:
+        return newest
     return True
 
 

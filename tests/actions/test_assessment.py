@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -95,6 +96,9 @@ def test_a_dated_deferral_names_the_earliest_date(fresh_services) -> None:
 
 
 def test_a_database_that_is_down_still_gives_the_result(fresh_services, monkeypatch) -> None:
+    import actions.assessment as assessment
+
+    monkeypatch.setattr(assessment, "STORE_RETRY_DELAYS", (0.01,))
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
     runtime.services.cache_clear()
     events, messages = run_action({**CLEAR})
@@ -188,3 +192,66 @@ def test_a_caller_screening_records_the_staff_member_only_from_the_caller_channe
         "conversation-socketio": ("web", None),
         "conversation-rest": ("rest", None),
     }
+
+
+def events_tracker(events: list[dict]) -> Tracker:
+    return Tracker("conv-key", {}, {}, events, False, None, {}, "action_listen")
+
+
+def _event(kind: str, at: float, **fields: object) -> dict:
+    return {"event": kind, "timestamp": at, **fields}
+
+
+SESSION = [
+    _event("action", 1.0, name="action_session_start"),
+    _event("session_started", 1.1),
+    _event("action", 1.2, name="action_listen"),
+    _event("user", 2.0, text="hi"),
+]
+
+
+def test_a_screening_redone_after_a_failure_has_the_same_key() -> None:
+    from actions.assessment import screening_key
+
+    first = screening_key(events_tracker(SESSION))
+    # The failed turn was undone (`rewind`) and sent again: same run, same count.
+    redone = [
+        *SESSION,
+        _event("action", 2.1, name="screening_form"),
+        _event("rewind", 2.2),
+        _event("user", 3.0, text="no"),
+    ]
+    assert screening_key(events_tracker(redone)) == first == "conv-key@1.0#0"
+
+
+def test_a_corrected_answer_or_a_new_session_gives_a_new_key() -> None:
+    from actions.assessment import screening_key
+
+    after_a_result = [*SESSION, _event("action", 2.5, name="action_assess_screening")]
+    assert screening_key(events_tracker(after_a_result)) == "conv-key@1.0#1"
+    restarted = [*after_a_result, _event("restart", 5.0), _event("user", 5.1, text="hi")]
+    assert screening_key(events_tracker(restarted)) == "conv-key@5.1#0"
+    assert screening_key(events_tracker([])) is None
+
+
+def test_a_lost_database_connection_is_retried(fresh_services, monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import actions.assessment as assessment
+
+    calls: list[int] = []
+    real_store = assessment._store
+
+    def flaky(*args: object) -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real_store(*args)
+
+    upgrade(runtime.services().settings.database_url)
+    monkeypatch.setattr(assessment, "_store", flaky)
+    monkeypatch.setattr(assessment, "STORE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    events, _ = run_action({**CLEAR})
+    assert len(calls) == 3
+    assert {e["name"]: e["value"] for e in events}["screening_id"] is not None
+    assert len(stored_screenings()) == 1

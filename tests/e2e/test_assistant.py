@@ -312,3 +312,24 @@ def test_ctrl_c_stops_all_three_servers(assistant) -> None:
     assert process.wait(timeout=60) == 0
     time.sleep(1)
     assert not any(port_in_use(port) for port in (PORT, 5055, FRONTDESK_PORT))
+
+
+def test_the_action_server_runs_actions_only_for_the_rasa_server(assistant) -> None:
+    with urllib.request.urlopen("http://127.0.0.1:5055/health", timeout=5) as reply:
+        assert reply.status == 200  # the load balancer's check needs no secret
+    secret = (assistant["var"] / "action.secret").read_text().strip()
+    body = json.dumps({"next_action": "action_assess_screening", "tracker": {}}).encode()
+    for header in (None, "Bearer wrong", f"Basic {secret}"):
+        request = urllib.request.Request("http://127.0.0.1:5055/webhook", data=body)
+        if header:
+            request.add_header("Authorization", header)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+    request = urllib.request.Request(
+        "http://127.0.0.1:5055/webhook", data=body, headers={"Authorization": f"Bearer {secret}"}
+    )
+    try:
+        urllib.request.urlopen(request, timeout=5)
+    except urllib.error.HTTPError as error:
+        assert error.code != 401  # past the check; the made-up request itself is refused

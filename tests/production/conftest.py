@@ -62,7 +62,9 @@ def pids(pattern: str) -> list[int]:
 def production(tmp_path_factory) -> Iterator[dict]:
     if not MODEL.exists():
         pytest.fail(f"{MODEL} is missing: run `make model` first")
-    busy = [p for p in (BALANCER, *RASA, *ACTIONS, ACTION_BALANCER, FRONTDESK, STATS) if port_open(p)]
+    busy = [
+        p for p in (BALANCER, *RASA, *ACTIONS, ACTION_BALANCER, FRONTDESK, STATS) if port_open(p)
+    ]
     if busy:
         pytest.fail(f"ports in use: {busy}")
     recreate_database()
@@ -122,9 +124,26 @@ def production(tmp_path_factory) -> Iterator[dict]:
     log.close()
 
 
+def balancer_all_up() -> bool:
+    """HAProxy's own view: every server of every backend passes its health check."""
+    import csv
+    import io
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{STATS}/stats;csv", timeout=2) as reply:
+            rows = list(csv.DictReader(io.StringIO(reply.read().decode().lstrip("# "))))
+    except OSError:
+        return False
+    servers = [row for row in rows if row["svname"] not in ("FRONTEND", "BACKEND")]
+    return bool(servers) and all(row["status"].startswith("UP") for row in servers)
+
+
 def all_ready() -> bool:
-    return all(ready(port) for port in RASA) and all(
-        port_open(port) for port in (*ACTIONS, FRONTDESK, BALANCER)
+    return (
+        all(ready(port) for port in RASA)
+        and all(port_open(port) for port in (*ACTIONS, FRONTDESK))
+        and balancer_all_up()
     )
 
 

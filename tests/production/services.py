@@ -73,7 +73,9 @@ REDIS_START = [
 
 @contextmanager
 def redis_down() -> Iterator[None]:
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, capture_output=True)
+    subprocess.run(
+        ["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, capture_output=True
+    )
     _wait(lambda: not redis_ready(), "Redis stopping", 20)
     try:
         yield

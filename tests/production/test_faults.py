@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -18,6 +19,7 @@ from tests.production.conftest import (
     ACTIONS,
     FRONTDESK,
     RASA,
+    balancer_all_up,
     pids,
     ready,
     screenings,
@@ -52,8 +54,7 @@ def test_action_servers_killed_mid_screening(healthy) -> None:
     # The failed turn left nothing behind: the stored conversation is as it was.
     assert len(tracker_events(port, healthy["token"], who)) == stored_before
     # The supervisor starts the action servers again; the same message then goes on.
-    wait_until(lambda: all(services.port_open(p) for p in ACTIONS), "action servers back", 120)
-    time.sleep(2.5)  # HAProxy's health check marks them up (rise 2, every 1 s)
+    wait_until(balancer_all_up, "action servers back", 120)
     for message in clear.messages[5:]:
         replies = say(port, who, message)
         assert not any(SORRY_ACTION in reply for reply in replies)
@@ -122,6 +123,14 @@ def test_rabbitmq_down_conversations_go_on_and_the_front_desk_catches_up(healthy
     assert messages == len(clear.messages)
 
 
+def lb_ready_body(port: int) -> bytes:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/webhooks/health/ready") as reply:
+            return reply.read()
+    except urllib.error.HTTPError as error:
+        return error.read()
+
+
 def test_redis_down_instances_report_unhealthy_and_answer_clearly(healthy) -> None:
     who = sender("redis-down")
     clear = persona("clear acne scars")
@@ -134,12 +143,16 @@ def test_redis_down_instances_report_unhealthy_and_answer_clearly(healthy) -> No
         assert status == 503 and body["checks"]["lock_store"].startswith("down")
         replies = say(RASA[0], who, clear.messages[4])
         assert len(replies) == 1 and SORRY_SERVICE in replies[0]
-        # Through the load balancer: no instance is ready, and the error says so.
+        # Through the load balancer: once its checks mark both instances down (2 failed
+        # checks, 1 s apart), no instance takes the message, and the error says why.
+        wait_until(
+            lambda: b"unavailable" in lb_ready_body(healthy["balancer"]), "LB marks down", 20
+        )
         with pytest.raises(urllib.error.HTTPError) as refused:
             say(healthy["balancer"], who, clear.messages[4])
         assert refused.value.code == 503
         assert b"unavailable" in refused.value.read()
-    wait_until(lambda: all(ready(p) for p in RASA), "instances ready again", 30)
+    wait_until(balancer_all_up, "instances ready again", 30)
     assert tracker_events(RASA[0], healthy["token"], who) == before
     for message in clear.messages[4:]:
         say(healthy["balancer"], who, message)

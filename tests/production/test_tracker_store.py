@@ -1,0 +1,112 @@
+"""Rasa's SQL tracker store as the production profile configures it, on the real
+PostgreSQL: one URL, dead connections replaced, errors never swallowed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy import create_engine, text
+
+from needlecheck.production import resilience, tracker_store
+from needlecheck.production.tracker_store import DurableSQLTrackerStore, TrackerStoreUnavailable
+
+pytestmark = pytest.mark.postgres
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+DATABASE = "needlecheck_test_tracker"
+DOMAIN = Domain.from_dict({"slots": {"age": {"type": "any", "mappings": []}}})
+
+
+@pytest.fixture(scope="module")
+def url() -> str:
+    admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+    admin.dispose()
+    return f"{SERVER}/{DATABASE}"
+
+
+def tracker(sender: str) -> DialogueStateTracker:
+    state = DialogueStateTracker(sender, DOMAIN.slots)
+    for event in (ActionExecuted("action_listen"), UserUttered("I am 29"), SlotSet("age", 29)):
+        state.update(event)
+    return state
+
+
+def test_saves_and_reads_back_from_one_url(url: str) -> None:
+    store = DurableSQLTrackerStore(domain=DOMAIN, host=url)
+    asyncio.run(store.save(tracker("one-url")))
+    read = asyncio.run(store.retrieve("one-url"))
+    assert read is not None and read.get_slot("age") == 29
+    store.ping()
+
+
+def test_a_save_repeated_after_a_failure_stores_each_event_once(url: str) -> None:
+    store = DurableSQLTrackerStore(domain=DOMAIN, host=url)
+    state = tracker("twice")
+    asyncio.run(store.save(state))
+    asyncio.run(store.save(state))
+    assert len(asyncio.run(store.retrieve("twice")).events) == 3
+
+
+def test_connections_killed_by_a_database_restart_are_replaced(url: str) -> None:
+    store = DurableSQLTrackerStore(domain=DOMAIN, host=url)
+    asyncio.run(store.save(tracker("restart")))
+    admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"
+            ),
+            {"db": DATABASE},
+        ).scalar()
+    admin.dispose()
+    assert killed >= 1
+    assert asyncio.run(store.retrieve("restart")).get_slot("age") == 29
+
+
+def test_an_unreachable_database_is_an_error_after_the_retries(url: str, monkeypatch) -> None:
+    store = DurableSQLTrackerStore(domain=DOMAIN, host=url)
+    monkeypatch.setattr(tracker_store, "RETRY_DELAYS", (0.01, 0.01))
+    store.engine.dispose()
+    store.engine = create_engine(
+        "postgresql://postgres@127.0.0.1:5499/none", connect_args={"connect_timeout": 1}
+    )
+    store.sessionmaker.configure(bind=store.engine)
+    with pytest.raises(TrackerStoreUnavailable):
+        asyncio.run(store.retrieve("anyone"))
+
+
+def test_the_url_must_name_a_database_server() -> None:
+    with pytest.raises(ValueError, match="NEEDLECHECK_TRACKER_STORE_URL"):
+        DurableSQLTrackerStore(domain=DOMAIN, host="localhost")
+
+
+class Broken(InMemoryTrackerStore):
+    async def retrieve(self, sender_id: str):
+        raise ConnectionError("down")
+
+    async def save(self, tracker) -> None:
+        raise ConnectionError("down")
+
+
+def test_rasas_fail_safe_no_longer_hides_a_failed_store(monkeypatch) -> None:
+    for name in ("retrieve", "retrieve_full_tracker", "save", "keys"):
+        # Restored after the test: the patch is meant for the Rasa server's process.
+        monkeypatch.setattr(FailSafeTrackerStore, name, getattr(FailSafeTrackerStore, name))
+    wrapped = FailSafeTrackerStore(Broken(DOMAIN))
+    # Rasa's own behaviour: a failed read is "no conversation yet", a failed save lands
+    # in memory only.
+    assert asyncio.run(wrapped.retrieve("x")) is None
+    resilience.install_strict_tracker_store()
+    with pytest.raises(ConnectionError):
+        asyncio.run(wrapped.retrieve("x"))
+    with pytest.raises(ConnectionError):
+        asyncio.run(wrapped.save(tracker("x")))
