@@ -13,7 +13,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run run-prod status haproxy shell test lint format rasa-validate rasa-test pytest browser nlu-eval bench bench-channels clean
+.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest browser nlu-eval bench bench-channels clean
 
 help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
@@ -124,6 +124,11 @@ bench: .venv/.synced
 
 bench-channels: $(MODEL) db
 	$(UV) run python -m bench.channels
+
+# Locust: 20, 50 and 100 conversations at once, one instance and the production
+# topology (needs what `make run-prod` needs); prints the README's load table.
+load: $(MODEL) haproxy
+	$(UV) run python -m bench.load.run
 
 clean:
 	rm -rf models var/rasa-test-results var/nlu-eval .pytest_cache .ruff_cache
