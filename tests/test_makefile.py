@@ -50,3 +50,12 @@ def test_make_run_migrates_then_starts_both_servers() -> None:
     start = next(i for i, line in enumerate(commands) if "needlecheck run --model" in line)
     assert upgrade < start
     assert not any("rasa train" in line for line in commands)
+
+
+def test_make_run_prod_creates_and_migrates_the_database_then_starts() -> None:
+    commands = " ".join(make("-n", "run-prod").stdout.splitlines())
+    create = commands.index("needlecheck db create")
+    upgrade = commands.index("needlecheck db upgrade")
+    start = commands.index("needlecheck run-prod --model")
+    assert create < upgrade < start
+    assert "postgresql://postgres@127.0.0.1:5432/needlecheck" in commands

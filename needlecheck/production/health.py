@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -63,8 +62,6 @@ async def readiness(agent: Any, profile: str | None = None) -> tuple[bool, dict[
 
 
 class HealthInput(InputChannel):
-    started = time.time()
-
     @classmethod
     def name(cls) -> str:
         return "health"

@@ -13,12 +13,14 @@ save is safe, because Rasa's SQL store writes only the events past those already
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -104,12 +106,31 @@ class DurableSQLTrackerStore(SQLTrackerStore):
         )
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        # Published once: a retried write must not publish the same events twice.
-        await self._with_retry("publish", lambda: TrackerStore.stream_events(self, tracker))
-        await self._with_retry("save", lambda: SQLTrackerStore.save(self, tracker))
+        new_events = await self._with_retry("save", lambda: self._write(tracker))
+        # Published once the events are stored, from what was written: Rasa's own save
+        # read the whole conversation back a second time to find them, before writing.
+        if self.event_broker is not None and new_events:
+            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
 
-    async def stream_events(self, tracker: DialogueStateTracker) -> None:
-        """Done by `save` before the write, outside its retries."""
+    async def _write(self, tracker: DialogueStateTracker) -> list[Event]:
+        """Rasa's SQLTrackerStore.save without its event streaming; the events written."""
+        with self.session_scope() as session:
+            # Only the events past those stored: a repeated write adds nothing twice.
+            events = list(self._additional_events(session, tracker))
+            for event in events:
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()
+        return events
 
     async def keys(self) -> Iterable[str]:
         return await self._with_retry("list", lambda: SQLTrackerStore.keys(self))

@@ -33,14 +33,20 @@ class Activity:
     step: str | None
 
 
-def record_event(session: Session, event: dict[str, Any]) -> bool:
-    """Apply one Rasa event; False when it changed nothing."""
+def check_event(event: dict[str, Any]) -> tuple[str, float]:
+    """The conversation and time of an event, or InvalidEvent."""
     sender = event.get("sender_id")
     timestamp = event.get("timestamp")
     if not isinstance(sender, str) or not sender or len(sender) > 255:
         raise InvalidEvent("an event without a usable sender_id")
     if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
         raise InvalidEvent("an event without a numeric timestamp")
+    return sender, float(timestamp)
+
+
+def record_event(session: Session, event: dict[str, Any]) -> bool:
+    """Apply one Rasa event; False when it changed nothing."""
+    sender, timestamp = check_event(event)
     when = datetime.fromtimestamp(timestamp, timezone.utc)
     row = session.get(ConversationActivity, sender)
     if row is None:

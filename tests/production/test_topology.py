@@ -153,3 +153,45 @@ def test_status_of_a_production_layout_checks_each_service(tmp_path) -> None:
     assert any(line.startswith("DOWN") and "load balancer" in line for line in lines)
     assert any(line.startswith("DOWN") and "Rasa instance 2 (:5501)" in line for line in lines)
     assert done.returncode == 1
+
+
+class Store:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.event_broker = None
+
+    def ping(self) -> bool:
+        if self.error:
+            raise self.error
+        return True
+
+
+class Agent:
+    def __init__(self, tracker_store: object, lock_store: object) -> None:
+        self.tracker_store, self.lock_store = tracker_store, lock_store
+
+    def is_ready(self) -> bool:
+        return True
+
+
+def test_readiness_names_the_store_that_is_down() -> None:
+    import asyncio
+
+    from needlecheck.production.health import readiness
+
+    ok, checks = asyncio.run(readiness(Agent(Store(), Store(ConnectionError()))))
+    assert not ok
+    assert checks == {"model": "ok", "tracker_store": "ok", "lock_store": "down (ConnectionError)"}
+    ok, _ = asyncio.run(readiness(Agent(Store(), Store())))
+    assert ok
+
+
+def test_production_readiness_refuses_rasas_in_memory_fallback() -> None:
+    import asyncio
+
+    from needlecheck.production.health import readiness
+
+    ok, checks = asyncio.run(readiness(Agent(Store(), Store()), "production"))
+    assert not ok
+    assert checks["tracker_store"] == "wrong type (Store)"
+    assert checks["lock_store"] == "wrong type (Store)"

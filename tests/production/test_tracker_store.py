@@ -110,3 +110,23 @@ def test_rasas_fail_safe_no_longer_hides_a_failed_store(monkeypatch) -> None:
         asyncio.run(wrapped.retrieve("x"))
     with pytest.raises(ConnectionError):
         asyncio.run(wrapped.save(tracker("x")))
+
+
+class Collecting:
+    def __init__(self) -> None:
+        self.published: list[dict] = []
+
+    def publish(self, event: dict, headers: dict | None = None) -> None:
+        self.published.append(event)
+
+
+def test_each_new_event_is_published_once_after_it_is_stored(url: str) -> None:
+    broker = Collecting()
+    store = DurableSQLTrackerStore(domain=DOMAIN, host=url, event_broker=broker)
+    state = tracker("published")
+    asyncio.run(store.save(state))
+    asyncio.run(store.save(state))  # nothing new: nothing published
+    state.update(UserUttered("again"))
+    asyncio.run(store.save(state))
+    assert [e["event"] for e in broker.published] == ["action", "user", "slot", "user"]
+    assert {e["sender_id"] for e in broker.published} == {"published"}
