@@ -25,7 +25,8 @@ measured with cProfile and py-spy on screening conversations:
   screening), is encoded with the standard `json` module: `ujson`, which Rasa already
   depends on, writes the same JSON in 40 % of the time.
 
-They are installed before Rasa's command line runs; nothing else changes.
+They are installed before Rasa's command line runs, with what the server does when a
+store or an action server fails (`needlecheck.production.resilience`).
 
 One start-up cost is an accident of import order: when the model loads, importing
 `skops.io` (for the logistic-regression classifier) scans every module already imported

@@ -20,7 +20,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A scratch PostgreSQL database for this test run, dropped at the end."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", future=True)
+    # Pre-ping: the fault tests restart PostgreSQL while this engine is pooled.
+    admin = create_engine(
+        POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", future=True, pool_pre_ping=True
+    )
     name = f"needlecheck_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as connection:

@@ -14,6 +14,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from needlecheck.production.supervisor import answers
 from tests.production import services
 from tests.production.conftest import (
     ACTIONS,
@@ -54,7 +55,13 @@ def test_action_servers_killed_mid_screening(healthy) -> None:
     # The failed turn left nothing behind: the stored conversation is as it was.
     assert len(tracker_events(port, healthy["token"], who)) == stored_before
     # The supervisor starts the action servers again; the same message then goes on.
-    wait_until(balancer_all_up, "action servers back", 120)
+    # Back when they answer themselves, then when HAProxy has seen them up again.
+    wait_until(
+        lambda: all(answers(f"http://127.0.0.1:{p}/health") for p in ACTIONS),
+        "action servers back",
+        120,
+    )
+    wait_until(balancer_all_up, "action servers up in HAProxy", 30)
     for message in clear.messages[5:]:
         replies = say(port, who, message)
         assert not any(SORRY_ACTION in reply for reply in replies)
