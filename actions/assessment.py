@@ -11,7 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from actions.names import (
     ACTION_ASSESS_SCREENING,
@@ -36,6 +36,7 @@ from actions.names import (
 )
 from needlecheck.runtime import services
 from needlecheck.screening import Assessment, FactError, assess
+from needlecheck.store.database import transient
 from needlecheck.store.repository import save_screening
 from needlecheck.transcript import evidence, transcript
 
@@ -147,9 +148,8 @@ async def _store_with_retry(sessions, key: str | None, *args: Any) -> int:
     for delay in (*STORE_RETRY_DELAYS, None):
         try:
             return await asyncio.to_thread(_store, sessions, key, *args)
-        except (OperationalError, DBAPIError) as error:
-            transient = isinstance(error, OperationalError) or error.connection_invalidated
-            if delay is None or not transient:
+        except SQLAlchemyError as error:
+            if delay is None or not transient(error):
                 raise
             logger.warning("storing a screening failed (%s); retrying", error.__class__.__name__)
             await asyncio.sleep(delay)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from needlecheck.store.activity import (
     OUTCOME_SLOT,
@@ -39,7 +39,7 @@ class ConsumerState:
     received: int = 0
     rejected: int = 0
     last_error: str | None = None
-    reconnects: int = field(default=0)
+    reconnects: int = 0
 
     def as_json(self) -> dict[str, object]:
         if not self.enabled:

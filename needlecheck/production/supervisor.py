@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -107,10 +107,9 @@ class Child:
     process: subprocess.Popen | None = None
     restarts: int = 0
     restart_at: float | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.command, env={**env, **self.extra_env})
+        self.process = subprocess.Popen(self.command, env=env)
         self.restart_at = None
 
     def running(self) -> bool:

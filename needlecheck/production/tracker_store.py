@@ -23,7 +23,8 @@ from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+
+from needlecheck.store.database import transient
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +36,6 @@ T = TypeVar("T")
 
 class TrackerStoreUnavailable(RuntimeError):
     """The conversation store could not be read or written, even after retries."""
-
-
-def _transient(error: Exception) -> bool:
-    if isinstance(error, OperationalError):
-        return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 class DurableSQLTrackerStore(SQLTrackerStore):
@@ -87,7 +82,7 @@ class DurableSQLTrackerStore(SQLTrackerStore):
             try:
                 return await call()
             except Exception as error:
-                if not _transient(error):
+                if not transient(error):
                     raise
                 if delay is None:
                     raise TrackerStoreUnavailable(

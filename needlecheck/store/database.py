@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 
@@ -28,6 +29,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # Two processes (action server, later the front desk) share the file.
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def transient(error: Exception) -> bool:
+    """A failure of the connection, not of the statement: worth trying again (a database
+    restart, a dropped connection, a locked SQLite file)."""
+    if isinstance(error, OperationalError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def redacted_url(url: str) -> str:
