@@ -74,7 +74,15 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def rasa_server_command(settings: Settings, model: str) -> list[str]:
+def rasa_server_command(
+    settings: Settings,
+    model: str,
+    *,
+    port: int | None = None,
+    interface: str | None = None,
+    endpoints: str = "endpoints.yml",
+) -> list[str]:
+    """The Rasa server's command line: `make run`'s, or one production instance's."""
     command = [
         sys.executable,
         "-m",
@@ -84,16 +92,18 @@ def rasa_server_command(settings: Settings, model: str) -> list[str]:
         "--model",
         model,
         "--interface",
-        settings.host,
+        interface or settings.host,
         "--port",
-        str(settings.rasa_port),
+        str(port or settings.rasa_port),
         "--credentials",
         str(credentials_file(settings)),
         "--endpoints",
-        "endpoints.yml",
+        endpoints,
     ]
     if settings.api_token:
         command += ["--auth-token", settings.api_token]
+    elif os.environ.get("NEEDLECHECK_JWT_SECRET"):
+        command += ["--jwt-secret", os.environ["NEEDLECHECK_JWT_SECRET"]]
     return command
 
 

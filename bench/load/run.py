@@ -57,39 +57,40 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def launch(name: str, command: str, env: dict[str, str]) -> subprocess.Popen:
+    """`needlecheck db upgrade`, then `needlecheck <command>` in the background."""
+    var = Path(env["NEEDLECHECK_VAR_DIR"])
+    var.mkdir(parents=True, exist_ok=True)
+    needlecheck = str(BIN / "needlecheck")
+    subprocess.run(
+        [needlecheck, "db", "upgrade"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    return subprocess.Popen(
+        [needlecheck, command, "--model", str(MODEL)],
+        cwd=ROOT,
+        env=env,
+        stdout=(var / f"{name}.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def start_one() -> tuple[subprocess.Popen, str, str, float]:
     var = WORK / "one"
+    (var / "needlecheck.db").unlink(missing_ok=True)
     env = {
         **clean_env(),
         "NEEDLECHECK_VAR_DIR": str(var),
         "NEEDLECHECK_RASA_PORT": str(ONE["port"]),
         "NEEDLECHECK_FRONTDESK_PORT": str(ONE["frontdesk"]),
     }
-    if (var / "needlecheck.db").exists():
-        (var / "needlecheck.db").unlink()
-    subprocess.run(
-        [str(BIN / "needlecheck"), "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    var.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [str(BIN / "needlecheck"), "run", "--model", str(MODEL)],
-        cwd=ROOT,
-        env=env,
-        stdout=(var / "run.log").open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = launch("run", "run", env)
     ready = wait_ready(f"http://127.0.0.1:{ONE['port']}/webhooks/health/ready", process)
     wait_ready("http://127.0.0.1:5055/health", process)
     return process, f"http://127.0.0.1:{ONE['port']}", f"sqlite:///{var / 'needlecheck.db'}", ready
 
 
 def start_production() -> tuple[subprocess.Popen, str, str, float]:
-    var = WORK / "production"
     url = f"{PG}/{PROD['database']}"
     admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -98,7 +99,7 @@ def start_production() -> tuple[subprocess.Popen, str, str, float]:
     admin.dispose()
     env = {
         **clean_env(),
-        "NEEDLECHECK_VAR_DIR": str(var),
+        "NEEDLECHECK_VAR_DIR": str(WORK / "production"),
         "DATABASE_URL": url,
         "NEEDLECHECK_RASA_PORT": str(PROD["port"]),
         "NEEDLECHECK_ACTION_PORT": str(PROD["actions"]),
@@ -109,22 +110,7 @@ def start_production() -> tuple[subprocess.Popen, str, str, float]:
         "NEEDLECHECK_EVENTS_EXCHANGE": "needlecheck-load-events",
         "NEEDLECHECK_EVENTS_QUEUE": "needlecheck_load_frontdesk",
     }
-    subprocess.run(
-        [str(BIN / "needlecheck"), "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    var.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [str(BIN / "needlecheck"), "run-prod", "--model", str(MODEL)],
-        cwd=ROOT,
-        env=env,
-        stdout=(var / "run.log").open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = launch("run-prod", "run-prod", env)
     ready = wait_ready(f"http://127.0.0.1:{PROD['port']}/webhooks/health/ready", process)
     return process, f"http://127.0.0.1:{PROD['port']}", url, ready
 

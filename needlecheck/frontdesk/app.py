@@ -88,6 +88,10 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
             logger.error("database error: %s", error.__class__.__name__)
             raise HTTPException(503, "the database is not reachable; try again shortly") from None
 
+    def queue_version(session: Session) -> str:
+        # The queue's records, and the conversations in progress beside them.
+        return queue_store.newest_change(session) + "|" + activity_store.newest(session)
+
     def client_of(request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
@@ -248,7 +252,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         items = filtered_queue(status, outcome, since, until, q)
         record_audit(who, "view_queue", detail=f"{len(items)} rows")
         with transaction() as session:
-            version = queue_store.newest_change(session) + "|" + activity_store.newest(session)
+            version = queue_version(session)
             conversations = activity_store.in_progress(session, utcnow())
         return page(
             request,

@@ -34,6 +34,7 @@ from needlecheck.startup import (
     StartupError,
     check_startup,
     credentials_file,
+    rasa_server_command,
 )
 
 READY_PATH = "/webhooks/health/ready"
@@ -127,36 +128,11 @@ def children(settings: Settings, topology: Topology, model: str) -> list[Child]:
                 topology.url(port, "/health"),
             )
         )
-    auth = (
-        ["--auth-token", settings.api_token]
-        if settings.api_token
-        else ["--jwt-secret", os.environ.get("NEEDLECHECK_JWT_SECRET", "")]
-    )
     for number, port in enumerate(topology.rasa_ports, start=1):
-        result.append(
-            Child(
-                f"rasa{number}",
-                [
-                    python,
-                    "-m",
-                    "needlecheck.rasa_server",
-                    "run",
-                    "--enable-api",
-                    *auth,
-                    "--model",
-                    model,
-                    "--interface",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--credentials",
-                    str(credentials_file(settings)),
-                    "--endpoints",
-                    str(ENDPOINTS),
-                ],
-                topology.url(port, READY_PATH),
-            )
+        command = rasa_server_command(
+            settings, model, port=port, interface="127.0.0.1", endpoints=str(ENDPOINTS)
         )
+        result.append(Child(f"rasa{number}", command, topology.url(port, READY_PATH)))
     result.append(
         Child(
             "frontdesk",

@@ -7,6 +7,7 @@ import csv
 import io
 import re
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
@@ -366,3 +367,62 @@ def test_no_name_phone_or_email_reaches_the_log(frontdesk) -> None:
     log = frontdesk.log.read_text()
     for secret in ("Petrov", "5550177", "555 0177", "ivo@example.org"):
         assert secret not in log
+
+
+def test_conversations_in_progress_change_the_version_and_show_without_words(frontdesk) -> None:
+    from datetime import datetime, timezone
+
+    from needlecheck.store import activity
+
+    with frontdesk.client("bob") as client:
+        before = client.get("/api/queue/version").json()["version"]
+        now = datetime.now(timezone.utc).timestamp()
+        with frontdesk.sessions.begin() as session:
+            activity.record_event(
+                session,
+                {"sender_id": "live-7f3a9c21", "event": "user", "timestamp": now,
+                 "input_channel": "twilio", "text": "I take warfarin"},
+            )  # fmt: skip
+            activity.record_event(
+                session,
+                {"sender_id": "live-7f3a9c21", "event": "slot", "timestamp": now + 1,
+                 "name": "requested_slot", "value": "medications"},
+            )  # fmt: skip
+        assert client.get("/api/queue/version").json()["version"] != before
+        panel = client.get("/queue/activity")
+        page = client.get("/")
+    assert panel.status_code == 200
+    # Without the production profile's event stream the panel says where it comes from.
+    assert "Shown in the production profile" in panel.text
+    assert "Conversations in progress" in page.text
+    assert "warfarin" not in panel.text + page.text
+    with httpx.Client(base_url=frontdesk.url) as anonymous:
+        assert anonymous.get("/queue/activity", follow_redirects=False).status_code in (303, 401)
+
+
+def test_the_panel_lists_live_conversations_when_the_stream_is_on(frontdesk) -> None:
+    from datetime import datetime, timezone
+
+    from fastapi.testclient import TestClient
+
+    from needlecheck.store import activity
+    from tests.frontdesk.conftest import sign_in
+    from tests.frontdesk.support import PASSWORDS
+
+    now = datetime.now(timezone.utc).timestamp()
+    with frontdesk.sessions.begin() as session:
+        activity.record_event(
+            session,
+            {"sender_id": "stream-4be1", "event": "user", "timestamp": now,
+             "input_channel": "socketio"},
+        )  # fmt: skip
+    app = create_app(frontdesk.sessions)
+    with TestClient(app) as client:
+        sign_in(client, "bob", PASSWORDS["bob"])
+        app.state.events.enabled = True
+        reconnecting = client.get("/queue/activity").text
+        app.state.events.connected = True
+        connected = client.get("/queue/activity").text
+    assert "The event stream is reconnecting" in reconnecting
+    assert "stream-4" in connected and "socketio" in connected
+    assert "reconnecting" not in connected
