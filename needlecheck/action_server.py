@@ -42,15 +42,20 @@ def build_app(secret: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import logging
 
-    from needlecheck.config import Settings
+    from needlecheck.config import Settings, log_level
+    from needlecheck.security import logs
     from needlecheck.startup import StartupError, check_startup
+
+    logs.install()
 
     parser = argparse.ArgumentParser(prog="python -m needlecheck.action_server")
     parser.add_argument("--port", type=int, default=DEFAULT_ACTION_PORT)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_environment()
+        level = log_level()
         check_startup(settings)
         if not settings.action_secret:
             raise StartupError(
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"needlecheck action server: {error}", file=sys.stderr)
         return 3
     from rasa_sdk import utils
+
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     app = build_app(settings.action_secret)
     # Bound to NEEDLECHECK_HOST; rasa-sdk's own default is every interface.

@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--conversation", default=None, help="conversation (sender) id")
     erase.add_argument("--phone", default=None)
     erase.add_argument("--email", default=None)
+
+    keys = commands.add_parser("keys", help="the keys contact details are encrypted with")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_commands.add_parser("new", help="print a new key for NEEDLECHECK_DATA_KEYS")
+    keys_commands.add_parser(
+        "rotate", help="rewrite every encrypted value with the first key of NEEDLECHECK_DATA_KEYS"
+    )
     return parser
 
 
@@ -123,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "staff": _cmd_staff,
         "purge": _cmd_purge,
         "erase": _cmd_erase,
+        "keys": _cmd_keys,
     }[args.command]
     return handler(args)
 
@@ -346,6 +354,29 @@ def _cmd_erase(args: argparse.Namespace) -> int:
         print(f"needlecheck: database: {error.__class__.__name__}", file=sys.stderr)
         return EXIT_CONFIGURATION
     print("erased: " + _counts(deleted))
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from needlecheck.store.encryption import DataKeyError, UnreadableRecord, rotate_all
+
+    if args.keys_command == "new":
+        print(Fernet.generate_key().decode())
+        return 0
+    try:
+        _, sessions = _sessions()
+        with sessions.begin() as session:
+            rewritten = rotate_all(session)
+    except (DataKeyError, UnreadableRecord) as error:
+        print(f"needlecheck: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except SQLAlchemyError as error:
+        print(f"needlecheck: database: {error.__class__.__name__}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    print(f"rewritten with the first key: {rewritten} value(s)")
     return 0
 
 

@@ -134,7 +134,7 @@ def shared_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> st
     env = os.environ if environ is None else environ
     if env.get("NEEDLECHECK_FRONTDESK_SECRET"):
         return env["NEEDLECHECK_FRONTDESK_SECRET"]
-    return _generated_secret(var_dir / SECRET_FILE)
+    return generated_secret(var_dir / SECRET_FILE)
 
 
 def action_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
@@ -143,10 +143,12 @@ def action_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> st
     env = os.environ if environ is None else environ
     if env.get("NEEDLECHECK_ACTION_SECRET"):
         return env["NEEDLECHECK_ACTION_SECRET"]
-    return _generated_secret(var_dir / ACTION_SECRET_FILE)
+    return generated_secret(var_dir / ACTION_SECRET_FILE)
 
 
-def _generated_secret(path: Path) -> str:
+def generated_secret(path: Path, value: str | None = None) -> str:
+    """The secret kept in `path`, written there first (mode 0600) when it is not yet:
+    `value`, or a random one."""
     var_dir = path.parent
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
@@ -157,5 +159,18 @@ def _generated_secret(path: Path) -> str:
             pass
         else:
             with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_urlsafe(32))
+                file.write(value or secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level(environ: Mapping[str, str] | None = None) -> str:
+    """NEEDLECHECK_LOG_LEVEL for every needlecheck process; DEBUG is the most verbose,
+    and even there no personal data is logged (needlecheck.security.logs)."""
+    env = os.environ if environ is None else environ
+    raw = (env.get("NEEDLECHECK_LOG_LEVEL") or "INFO").strip().upper()
+    if raw not in LOG_LEVELS:
+        raise ValueError(f"NEEDLECHECK_LOG_LEVEL={raw!r} is not one of {', '.join(LOG_LEVELS)}")
+    return raw

@@ -232,11 +232,19 @@ def install() -> None:
     install_fast_request_json()
     install_frozen_heap_after_load()
     from needlecheck.production import resilience
+    from needlecheck.security import logs, rasa_guard
 
     resilience.install()
+    rasa_guard.install()
+    logs.install()
 
 
 def main(argv: list[str] | None = None) -> None:
+    import os
+
+    # Before Rasa is imported: a health product sends nothing to third parties, however
+    # the server is started.
+    os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     from rasa.__main__ import main as rasa_main
 
     install()

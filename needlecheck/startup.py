@@ -18,7 +18,7 @@ from pathlib import Path
 
 from needlecheck.action_server import DEFAULT_ACTION_PORT as ACTION_PORT
 from needlecheck.channels.settings import ChannelConfigError, enabled_channels, write_credentials
-from needlecheck.config import Settings, action_secret, shared_secret
+from needlecheck.config import Settings, action_secret, log_level, shared_secret
 
 
 class StartupError(RuntimeError):
@@ -57,10 +57,17 @@ def check_startup(settings: Settings | None = None) -> list[str]:
         channels = enabled_channels()
     except ChannelConfigError as error:
         raise StartupError(str(error)) from None
+    from needlecheck.store.encryption import DataKeyError, load_keys
+
+    try:
+        keys = load_keys(settings.var_dir)
+    except DataKeyError as error:
+        raise StartupError(str(error)) from None
     return [
         f"policy: {policy.name} (version {policy.version}), {len(policy.rules)} rules",
         f"database: {redacted_url(settings.database_url)} at schema {revision}",
         f"messaging channels: {', '.join(channels) if channels else 'none configured'}",
+        f"contact details: encrypted at rest, {len(keys)} key(s)",
     ]
 
 
@@ -68,6 +75,13 @@ def child_environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     # A health product sends nothing to third parties, and start-up must not need the network.
     env["RASA_TELEMETRY_ENABLED"] = "false"
+    # Rasa reads its level from LOG_LEVEL; needlecheck.security.logs scrubs every level.
+    try:
+        env["LOG_LEVEL"] = log_level(env)
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+    if env["LOG_LEVEL"] == "DEBUG":
+        env["LOG_LEVEL_LIBRARIES"] = "DEBUG"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Rasa sends it to the action server (endpoints.yml), which refuses requests without it.
     env["NEEDLECHECK_ACTION_SECRET"] = action_secret(settings.var_dir)
@@ -100,10 +114,14 @@ def rasa_server_command(
         "--endpoints",
         endpoints,
     ]
-    if settings.api_token:
-        command += ["--auth-token", settings.api_token]
-    elif os.environ.get("NEEDLECHECK_JWT_SECRET"):
-        command += ["--jwt-secret", os.environ["NEEDLECHECK_JWT_SECRET"]]
+    # The API token and JWT secret reach the server through its environment
+    # (needlecheck.security.rasa_guard): a command line is readable by anyone in `ps`.
+    from needlecheck.security.rasa_guard import UnsafeServerConfig, api_credentials, check_exposure
+
+    try:
+        check_exposure(interface or settings.host, *api_credentials(settings.api_token, None))
+    except UnsafeServerConfig as error:
+        raise StartupError(str(error)) from None
     return command
 
 

@@ -11,6 +11,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+# One data key for the whole suite (and the servers it starts): contact details are
+# encrypted at rest with it (needlecheck.store.encryption).
+TEST_DATA_KEY = "q0bJ7d7PZ8y3C0q1a9jv7cBvj8Gk2mXv9iLr0s3tU4w="
+os.environ.setdefault("NEEDLECHECK_DATA_KEYS", TEST_DATA_KEY)
+
 # The server CI and developers have on 127.0.0.1 (trust auth); override to point elsewhere.
 POSTGRES_ADMIN_URL = os.environ.get(
     "NEEDLECHECK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -22,6 +22,8 @@ PERSONAS = yaml.safe_load((Path(__file__).parents[2] / "tests" / "personas.yml")
     "personas"
 ]
 LEDGER = os.environ.get("NEEDLECHECK_LOAD_LEDGER")
+REST_TOKEN = os.environ.get("NEEDLECHECK_REST_TOKEN")
+HEADERS = {"Authorization": f"Bearer {REST_TOKEN}"} if REST_TOKEN else {}
 _next_persona = itertools.cycle(range(len(PERSONAS)))
 
 
@@ -43,6 +45,7 @@ class Person(FastHttpUser):
             with self.client.post(
                 "/webhooks/rest/webhook",
                 json={"sender": sender, "message": message},
+                headers=HEADERS,
                 name="message",
                 catch_response=True,
             ) as reply:

@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import psutil
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).parents[2]
@@ -50,10 +51,17 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 420) -> flo
         time.sleep(0.5)
 
 
+LOAD_REST_TOKEN = "load-test-rest-token"
+
+
 def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEEDLECHECK_")}
     env.pop("DATABASE_URL", None)
     env["RASA_TELEMETRY_ENABLED"] = "false"
+    # Every simulated person comes from 127.0.0.1: the per-address budget is off here, the
+    # per-sender one stays; production's REST channel needs its token.
+    env["NEEDLECHECK_ADDRESS_RATE"] = "0/60"
+    env["NEEDLECHECK_REST_TOKEN"] = LOAD_REST_TOKEN
     return env
 
 
@@ -105,6 +113,7 @@ def start_production() -> tuple[subprocess.Popen, str, str, float]:
         "NEEDLECHECK_ACTION_PORT": str(PROD["actions"]),
         "NEEDLECHECK_FRONTDESK_PORT": str(PROD["frontdesk"]),
         "NEEDLECHECK_API_TOKEN": "load-test-token",
+        "NEEDLECHECK_DATA_KEYS": Fernet.generate_key().decode(),
         "NEEDLECHECK_ACTION_SECRET": "load-test-action-secret",
         "NEEDLECHECK_REDIS_URL": "redis://127.0.0.1:6379/7",
         "NEEDLECHECK_EVENTS_EXCHANGE": "needlecheck-load-events",

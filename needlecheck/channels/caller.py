@@ -18,7 +18,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from needlecheck.channels.limits import CALLER_ID, MAX_MESSAGE_LENGTH
+from needlecheck.channels.limits import CALLER_ID, max_message_length
 
 CHANNEL = "frontdesk"
 STAFF = re.compile(r"^[a-z0-9._-]{1,64}$")
@@ -54,7 +54,7 @@ class CallerInput(InputChannel):
                 return response.json({"error": "staff must be a staff user name"}, 400)
             if not isinstance(message, str) or not message.strip():
                 return response.json({"error": "message must be non-empty text"}, 400)
-            if len(message) > MAX_MESSAGE_LENGTH:
+            if len(message) > max_message_length():
                 return response.json({"error": "message is too long"}, 413)
             collector = CollectingOutputChannel()
             await on_new_message(

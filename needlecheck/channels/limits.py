@@ -4,15 +4,46 @@ use it too."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+from collections.abc import Mapping
 
+# The default longest message; NEEDLECHECK_MAX_MESSAGE_LENGTH changes it.
 MAX_MESSAGE_LENGTH = 2000
 
 # The widget's session IDs: 24 random bytes, URL-safe base64; shorter ones are guessable.
 WIDGET_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 # A caller screening run by the front desk.
 CALLER_ID = re.compile(r"^frontdesk-[A-Za-z0-9_-]{16,64}$")
+
+
+def max_message_length(environ: Mapping[str, str] | None = None) -> int:
+    """The longest message a person may send; a longer one gets a polite answer."""
+    env = os.environ if environ is None else environ
+    raw = env.get("NEEDLECHECK_MAX_MESSAGE_LENGTH") or str(MAX_MESSAGE_LENGTH)
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise ValueError(
+            f"NEEDLECHECK_MAX_MESSAGE_LENGTH={raw!r} is not a number of characters (1-100000)"
+        )
+    return int(raw)
+
+
+# Sender IDs that JSON channels accept: no spaces, slashes or other path characters.
+SENDER_ID = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,255}$")
+
+
+def body_problem(body: object) -> str | None:
+    """What is wrong with a JSON channel's {"sender", "message"} body, or None. A message
+    over the longest length is not wrong here: it gets its polite answer as a reply."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object with 'sender' and 'message'"
+    sender, message = body.get("sender"), body.get("message")
+    if not isinstance(sender, str) or not SENDER_ID.match(sender):
+        return "'sender' must be 1 to 255 letters, digits or _ . : @ + = - (no spaces or slashes)"
+    if not isinstance(message, str) or not message.strip():
+        return "'message' must be a non-empty string"
+    return None
 
 
 def new_session_id() -> str:

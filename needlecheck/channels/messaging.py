@@ -22,7 +22,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels import delivery, ledger, numbered
-from needlecheck.channels.limits import MAX_MESSAGE_LENGTH
 from needlecheck.channels.settings import ChannelSettings, channel_settings, texts
 
 logger = logging.getLogger(__name__)
@@ -174,8 +173,6 @@ class MessagingInput(InputChannel):
             text = numbered.resolve(typed, buttons)
         if not text.strip():
             return []
-        if len(text) > MAX_MESSAGE_LENGTH:
-            return [{"text": self.text("too_long")}]
         collector = CollectingOutputChannel()
         await on_new_message(
             UserMessage(

@@ -91,21 +91,40 @@ def channel_settings(name: str, environ: Mapping[str, str] | None = None) -> Cha
     )
 
 
-def credentials(base: Mapping[str, object], environ: Mapping[str, str] | None = None) -> dict:
-    """Rasa's credentials: the file's channels plus one entry per channel that is on."""
+REST_CONNECTOR = "needlecheck.channels.rest.RestInput"
+
+
+def credentials(
+    base: Mapping[str, object],
+    environ: Mapping[str, str] | None = None,
+    *,
+    production: bool = False,
+) -> dict:
+    """Rasa's credentials: the file's channels plus one entry per channel that is on. In
+    production the REST channel, which trusts the sender ID in its body, is on only
+    behind NEEDLECHECK_REST_TOKEN."""
+    env = os.environ if environ is None else environ
     merged = dict(base)
+    if production and not env.get("NEEDLECHECK_REST_TOKEN"):
+        merged.pop(REST_CONNECTOR, None)
     for name in enabled_channels(environ):
         # The connectors read their secrets from the environment, not from this file.
         merged[CONNECTORS[name]] = None
     return merged
 
 
-def write_credentials(source: Path, target: Path, environ: Mapping[str, str] | None = None) -> Path:
+def write_credentials(
+    source: Path,
+    target: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    production: bool = False,
+) -> Path:
     base = yaml.safe_load(source.read_text()) or {}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(
         "# Written by needlecheck at start-up from credentials.yml and the environment.\n"
-        + yaml.safe_dump(credentials(base, environ), sort_keys=False)
+        + yaml.safe_dump(credentials(base, environ, production=production), sort_keys=False)
     )
     return target
 

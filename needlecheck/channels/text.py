@@ -17,12 +17,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels import numbered
-from needlecheck.channels.limits import MAX_MESSAGE_LENGTH
+from needlecheck.channels.limits import body_problem
 from needlecheck.channels.messaging import previous_buttons
 
 logger = logging.getLogger(__name__)
-
-MAX_SENDER_LENGTH = 255
 
 
 class NumberedOutputChannel(CollectingOutputChannel):
@@ -56,7 +54,7 @@ class TextInput(InputChannel):
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             body = request.json if request.content_type.startswith("application/json") else None
-            problem = _problem(body)
+            problem = body_problem(body)
             if problem:
                 return response.json({"error": problem}, status=400)
             sender, text = body["sender"], body["message"]
@@ -66,14 +64,3 @@ class TextInput(InputChannel):
             return response.json(collector.messages)
 
         return hook
-
-
-def _problem(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return "the body must be a JSON object with 'sender' and 'message'"
-    sender, message = body.get("sender"), body.get("message")
-    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_LENGTH:
-        return f"'sender' must be a non-empty string of at most {MAX_SENDER_LENGTH} characters"
-    if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE_LENGTH:
-        return f"'message' must be a non-empty string of at most {MAX_MESSAGE_LENGTH} characters"
-    return None

@@ -25,8 +25,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from needlecheck.channels.limits import MAX_MESSAGE_LENGTH, WIDGET_SESSION_ID, new_session_id
-from needlecheck.channels.settings import texts
+from needlecheck.channels.limits import WIDGET_SESSION_ID, new_session_id
 from needlecheck.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -99,9 +98,6 @@ class WebChatInput(SocketIOInput):
             output = WebChatOutput(sio, self.bot_message_evt)
             text = data["message"]
             if not text.strip():
-                return
-            if len(text) > MAX_MESSAGE_LENGTH:
-                await output.send_text_message(session_id, texts()["too_long"].strip())
                 return
             # The browser's metadata is not passed on: nothing a visitor sends may pose as
             # what a server-side channel vouches for (the front desk's staff member).

@@ -84,14 +84,18 @@ def build(settings: Settings):
 def main() -> None:
     import uvicorn
 
+    from needlecheck.config import log_level
+    from needlecheck.security import logs
     from needlecheck.startup import StartupError, check_startup
 
-    settings = Settings.from_environment()
+    logs.install()
     try:
+        settings = Settings.from_environment()
+        level = log_level()
         check_startup(settings)
-    except StartupError as error:
+    except (StartupError, ValueError) as error:
         raise SystemExit(f"needlecheck front desk: {error}") from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
         build(settings),
         host=settings.host,
@@ -102,7 +106,7 @@ def main() -> None:
         # No websockets here; and uvicorn's module for them needs a newer websockets than
         # Rasa allows.
         ws="none",
-        log_level="info",
+        log_level=level.lower(),
     )
 
 

@@ -54,6 +54,11 @@ def refusals(settings: Settings, environ: dict[str, str] | None = None) -> list[
             "NEEDLECHECK_ACTION_SECRET is not set: the action servers would run actions "
             "(and store screenings) for anyone who reaches them"
         )
+    if not env.get("NEEDLECHECK_DATA_KEYS"):
+        problems.append(
+            "NEEDLECHECK_DATA_KEYS is not set: contact details are kept encrypted with a key "
+            "from the environment ('needlecheck keys new' makes one)"
+        )
     for name, url in (
         ("DATABASE_URL", settings.database_url),
         ("NEEDLECHECK_TRACKER_STORE_URL", settings.tracker_store_url or settings.database_url),
@@ -189,7 +194,7 @@ def run_production(model: str = "models", ready_timeout: float = 600.0) -> int:
     for line in [*check_startup(settings), *check_services(settings)]:
         print(f"needlecheck: {line}", flush=True)
     try:
-        write_credentials(Path("credentials.yml"), credentials_file(settings))
+        write_credentials(Path("credentials.yml"), credentials_file(settings), production=True)
     except ChannelConfigError as error:
         raise StartupError(str(error)) from None
     shared_secret(settings.var_dir)

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 
 from needlecheck.screening.engine import OUTCOMES
+from needlecheck.store.encryption import EncryptedJSON, EncryptedText
 
 # Named constraints, so that migrations can refer to them on every backend.
 metadata = MetaData(
@@ -75,9 +76,10 @@ class Screening(Base):
     consent_at = Column(DateTime(timezone=True), nullable=True)
     # The front desk's follow-up: new until someone has called the person back.
     status = Column(String(16), nullable=False, default="new", server_default="new", index=True)
-    # The person's own words behind each fact ({fact: [message, ...]}) and the conversation.
-    evidence = Column(JSON, nullable=True)
-    transcript = Column(JSON, nullable=True)
+    # The person's own words behind each fact ({fact: [message, ...]}) and the
+    # conversation, encrypted at rest (needlecheck.store.encryption).
+    evidence = Column(EncryptedJSON, nullable=True)
+    transcript = Column(EncryptedJSON, nullable=True)
     # The staff member who ran the screening for a caller (channel `frontdesk`), else NULL.
     taken_by = Column(String(64), nullable=True)
     # One per conversation and screening: a retried write (a lost connection, an action
@@ -132,10 +134,12 @@ class ContactRequest(Base):
     screening_id = Column(
         Integer, ForeignKey("screenings.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    name = Column(String(200), nullable=False)
-    phone = Column(String(32), nullable=True)
-    email = Column(String(320), nullable=True)
-    preferred_time = Column(String(200), nullable=True)
+    # Contact details: encrypted at rest (needlecheck.store.encryption); the repository
+    # checks their lengths before they are written.
+    name = Column(EncryptedText, nullable=False)
+    phone = Column(EncryptedText, nullable=True)
+    email = Column(EncryptedText, nullable=True)
+    preferred_time = Column(EncryptedText, nullable=True)
     consent_given = Column(Boolean, nullable=False)
     consent_at = Column(DateTime(timezone=True), nullable=False)
     consent_text_version = Column(String(64), nullable=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import column, delete, inspect, or_, select, table
+from sqlalchemy import column, delete, inspect, select, table
 from sqlalchemy.orm import Session
 
 from needlecheck.store.models import (
@@ -59,20 +59,21 @@ def erase(
     conversations: set[str] = set()
     if conversation_id:
         conversations.add(conversation_id)
-    conditions = []
-    if phone:
-        digits = phone_digits(phone)
-        if len(digits) < 7:
-            raise ValueError("phone: at least 7 digits are needed to find a person by phone")
-        conditions.append(ContactRequest.phone.like(f"%{digits}"))
-    if email:
-        conditions.append(ContactRequest.email == email.strip().lower())
-    if conditions:
-        conversations |= set(
-            session.execute(
-                select(ContactRequest.conversation_id).where(or_(*conditions))
-            ).scalars()
+    digits = phone_digits(phone) if phone else ""
+    if phone and len(digits) < 7:
+        raise ValueError("phone: at least 7 digits are needed to find a person by phone")
+    wanted_email = email.strip().lower() if email else None
+    if phone or email:
+        # Encrypted at rest: decrypted and compared here, not by the database.
+        rows = session.execute(
+            select(ContactRequest.conversation_id, ContactRequest.phone, ContactRequest.email)
         )
+        for conversation, stored_phone, stored_email in rows:
+            # A national number (its leading 0 dropped) ends the international one.
+            if (digits and stored_phone and phone_digits(stored_phone).endswith(digits)) or (
+                wanted_email and stored_email == wanted_email
+            ):
+                conversations.add(conversation)
     deleted: Counter[str] = Counter()
     if not conversations:
         return deleted

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from needlecheck.screening.engine import OUTCOMES
@@ -344,20 +344,28 @@ def _status_matches(status: str, wanted: str) -> bool:
 
 
 def _matching_conversations(session: Session, search: str) -> set[str]:
+    # Contact details are encrypted at rest, so the database cannot compare them: they
+    # are decrypted and matched here (a clinic's contact requests are thousands at most).
     term = search.strip()
+    folded = term.casefold()
     digits = phone_digits(term)
-    conditions = [ContactRequest.name.ilike(f"%{_escape_like(term)}%", escape="\\")]
-    if len(digits) >= 3:
-        conditions.append(ContactRequest.phone.like(f"%{digits}%"))
-    if "@" in term:
-        conditions.append(ContactRequest.email == term.lower())
-    return set(
-        session.execute(select(ContactRequest.conversation_id).where(or_(*conditions))).scalars()
+    found = set()
+    rows = session.execute(
+        select(
+            ContactRequest.conversation_id,
+            ContactRequest.name,
+            ContactRequest.phone,
+            ContactRequest.email,
+        )
     )
-
-
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    for conversation, name, phone, email in rows:
+        if (
+            folded in name.casefold()
+            or (len(digits) >= 3 and phone and digits in phone_digits(phone))
+            or ("@" in term and email == term.lower())
+        ):
+            found.add(conversation)
+    return found
 
 
 def _naive(moment: datetime) -> datetime:

@@ -155,6 +155,8 @@ def normalise_contact(
     if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
         raise InvalidRecord("email: not an email address")
     preferred_time = (preferred_time or "").strip() or None
+    if preferred_time is not None and len(preferred_time) > 200:
+        raise InvalidRecord("preferred_time: at most 200 characters")
     return ContactDetails(name, phone, email.lower() if email else None, preferred_time)
 
 

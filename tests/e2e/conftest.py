@@ -26,6 +26,8 @@ BIN = Path(sys.executable).with_name("needlecheck")
 PORT = 5095
 FRONTDESK_PORT = 8095
 TOKEN = "e2e-secret-token"
+ADDRESS_BUDGET = 3000
+SENDER_BUDGET = 60
 
 
 def port_in_use(port: int) -> bool:
@@ -62,6 +64,12 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
         "NEEDLECHECK_API_TOKEN": TOKEN,
         "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
         "DATABASE_URL": "",
+        # The most verbose level there is: the logs must hold no personal data even here.
+        "NEEDLECHECK_LOG_LEVEL": "DEBUG",
+        # Every test request comes from 127.0.0.1; the limits' own tests use other
+        # addresses (X-Forwarded-For from the trusted loopback) and senders.
+        "NEEDLECHECK_ADDRESS_RATE": f"{ADDRESS_BUDGET}/60",
+        "NEEDLECHECK_SENDER_RATE": f"{SENDER_BUDGET}/60",
         **channel_environment(provider.url, f"http://127.0.0.1:{PORT}"),
     }
     subprocess.run([str(BIN), "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)

@@ -196,7 +196,7 @@ def test_a_red_flag_in_the_first_message_gets_urgent_advice_and_stores_nothing(a
 
 def test_a_red_flag_mid_form_ends_the_screening_with_urgent_care(assistant) -> None:
     converse("e2e-urgent-2", [*CONSENT, "no", "I'm 40"])
-    replies = say("e2e-urgent-2", '/inform{"red_flags": ["infection_signs"]}')
+    replies = say("e2e-urgent-2", "wait, I have a fever and pus in the area")
     assert "get medical help now" in "\n".join(replies)
     assert screenings(assistant["db"], "e2e-urgent-2") == [("urgent_care", "rest", "URG-INFECTION")]
 

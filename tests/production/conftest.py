@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.production.services import port_open
-from tests.production.support import get_json
+from tests.production.support import REST_TOKEN, get_json
 
 ROOT = Path(__file__).parents[2]
 MODEL = ROOT / "models" / "needlecheck.tar.gz"
@@ -83,6 +83,10 @@ def production(tmp_path_factory) -> Iterator[dict]:
         "NEEDLECHECK_EVENTS_EXCHANGE": "needlecheck-test-events",
         "NEEDLECHECK_EVENTS_QUEUE": "needlecheck_test_frontdesk",
         "NEEDLECHECK_RESTART_DELAY": "4",
+        "NEEDLECHECK_REST_TOKEN": REST_TOKEN,
+        "NEEDLECHECK_DATA_KEYS": os.environ["NEEDLECHECK_DATA_KEYS"],
+        # Every test message comes from 127.0.0.1 through the load balancer.
+        "NEEDLECHECK_ADDRESS_RATE": "0/60",
     }
     subprocess.run([str(BIN), "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
     log_path = var / "run-prod.log"

@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 
 PERSONAS_FILE = Path(__file__).parents[1] / "personas.yml"
+# The production profile's REST channel is on only behind a token.
+REST_TOKEN = "production-test-rest-token"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def say(port: int, sender: str, message: str, timeout: float = 60) -> list[str]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/webhooks/rest/webhook",
         data=json.dumps({"sender": sender, "message": message}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {REST_TOKEN}"},
     )
     with urllib.request.urlopen(request, timeout=timeout) as reply:
         return [item.get("text", "") for item in json.load(reply)]

@@ -34,19 +34,22 @@ def test_production_refuses_to_start_without_its_secrets_naming_them() -> None:
     problems = refusals(settings(DATABASE_URL=PG), environ={})
     assert any(p.startswith("NEEDLECHECK_API_TOKEN") for p in problems)
     assert any(p.startswith("NEEDLECHECK_ACTION_SECRET") for p in problems)
-    assert len(problems) == 2
+    assert any(p.startswith("NEEDLECHECK_DATA_KEYS") for p in problems)
+    assert len(problems) == 3
 
 
 def test_production_refuses_sqlite() -> None:
     problems = refusals(
-        settings(NEEDLECHECK_API_TOKEN="t", NEEDLECHECK_ACTION_SECRET="s"), environ={}
+        settings(NEEDLECHECK_API_TOKEN="t", NEEDLECHECK_ACTION_SECRET="s"),
+        environ={"NEEDLECHECK_DATA_KEYS": "k"},
     )
     assert [p.split()[0] for p in problems] == ["DATABASE_URL", "NEEDLECHECK_TRACKER_STORE_URL"]
 
 
 def test_a_jwt_secret_stands_in_for_the_token() -> None:
     configured = settings(DATABASE_URL=PG, NEEDLECHECK_ACTION_SECRET="s")
-    assert refusals(configured, environ={"NEEDLECHECK_JWT_SECRET": "j"}) == []
+    env = {"NEEDLECHECK_JWT_SECRET": "j", "NEEDLECHECK_DATA_KEYS": "k"}
+    assert refusals(configured, environ=env) == []
 
 
 def test_the_command_refuses_and_names_what_is_missing(tmp_path) -> None:
@@ -56,7 +59,8 @@ def test_the_command_refuses_and_names_what_is_missing(tmp_path) -> None:
         [str(BIN), "run-prod"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 3
-    assert "NEEDLECHECK_API_TOKEN" in done.stderr and "NEEDLECHECK_ACTION_SECRET" in done.stderr
+    for name in ("NEEDLECHECK_API_TOKEN", "NEEDLECHECK_ACTION_SECRET", "NEEDLECHECK_DATA_KEYS"):
+        assert name in done.stderr
 
 
 @pytest.mark.parametrize("raw", ["-1", "soon", "601"])

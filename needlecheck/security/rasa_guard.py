@@ -1,0 +1,226 @@
+"""The Rasa server's guards, installed by `needlecheck.rasa_server` before Rasa runs.
+
+Rasa 3.6 leaves these to whoever deploys it; needlecheck ships them on:
+
+- the HTTP API token (or JWT secret) is read from the environment, never from the
+  command line, where every user of the machine can read it in `ps`;
+- the server refuses to listen beyond loopback without a token or a JWT secret;
+- in production, the HTTP API cannot replace, unload or train the model;
+- request bodies are capped (413), and requests and responses have time limits;
+- each client address has a request budget (429 with Retry-After);
+- each sender has a message budget, and a message longer than the configured length is
+  answered politely without being processed, on every channel;
+- a typed "slash" payload (`/inform{"age": 30}`) counts as a button press only when it is
+  the payload of a button the assistant has just offered; any other is read as words.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import ipaddress
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from needlecheck.channels.limits import max_message_length
+from needlecheck.security.ratelimit import (
+    RateLimiter,
+    address_rate,
+    client_address,
+    sender_rate,
+    trusted_proxies,
+)
+
+logger = logging.getLogger(__name__)
+
+PRODUCTION = "production"
+DEFAULT_MAX_BODY_BYTES = 128 * 1024
+# Receiving a request; Rasa's own response limit is an hour.
+REQUEST_TIMEOUT = 15
+RESPONSE_TIMEOUT = 60
+# Routes the load balancer and `needlecheck status` poll every second.
+UNCOUNTED_PATHS = ("/", "/version", "/status", "/webhooks/health/ready")
+# What the HTTP API may not do to a production server.
+REFUSED_IN_PRODUCTION = {("PUT", "/model"), ("DELETE", "/model"), ("POST", "/model/train")}
+
+
+class UnsafeServerConfig(RuntimeError):
+    """The server must not start like this; the message says why."""
+
+
+def max_body_bytes(environ: Mapping[str, str] | None = None) -> int:
+    env = os.environ if environ is None else environ
+    raw = env.get("NEEDLECHECK_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
+    if not raw.isdigit() or not 1024 <= int(raw) <= 100 * 1024 * 1024:
+        raise ValueError(
+            f"NEEDLECHECK_MAX_BODY_BYTES={raw!r} is not a number of bytes (1024 to 104857600)"
+        )
+    return int(raw)
+
+
+def is_loopback(interface: str | None) -> bool:
+    if interface in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(interface or "").is_loopback
+    except ValueError:
+        return False
+
+
+def api_credentials(
+    auth_token: str | None, jwt_secret: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None]:
+    env = os.environ if environ is None else environ
+    return (
+        auth_token or env.get("NEEDLECHECK_API_TOKEN") or None,
+        jwt_secret or env.get("NEEDLECHECK_JWT_SECRET") or None,
+    )
+
+
+def check_exposure(interface: str | None, auth_token: str | None, jwt_secret: str | None) -> None:
+    if not is_loopback(interface) and not (auth_token or jwt_secret):
+        raise UnsafeServerConfig(
+            f"the Rasa server would listen on {interface or 'every interface'} with an "
+            "HTTP API anyone could use: set NEEDLECHECK_API_TOKEN (or NEEDLECHECK_JWT_SECRET), "
+            "or listen on 127.0.0.1"
+        )
+
+
+def offered_payloads(events: Iterable[Any]) -> set[str]:
+    """The payloads of the buttons in the assistant's messages since the person's last one."""
+    offered: set[str] = set()
+    for event in reversed(list(events)):
+        name = getattr(event, "type_name", None) or (
+            event.get("event") if isinstance(event, dict) else None
+        )
+        if name == "user":
+            break
+        if name == "bot":
+            data = (event.get("data") if isinstance(event, dict) else event.data) or {}
+            for button in (data.get("buttons") or []) + (data.get("quick_replies") or []):
+                if isinstance(button, dict) and isinstance(button.get("payload"), str):
+                    offered.add(button["payload"].strip())
+    return offered
+
+
+def as_typed_text(text: str, offered: set[str]) -> str:
+    """The text NLU should read: a payload that was offered stays a payload; any other
+    text starting with "/" loses the slashes, so NLU reads it as words."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or stripped in offered:
+        return text
+    return stripped.lstrip("/").strip()
+
+
+def install_typed_payload_gate() -> None:
+    from rasa.core.processor import MessageProcessor
+
+    parse = MessageProcessor._parse_message_with_graph
+
+    def parse_message_with_graph(
+        self: MessageProcessor, message: Any, tracker: Any, only_output_properties: bool = True
+    ) -> dict[str, Any]:
+        text = message.text or ""
+        if text.lstrip().startswith("/"):
+            read = as_typed_text(text, offered_payloads(tracker.events if tracker else ()))
+            if read != text:
+                logger.info("a typed payload that was not offered is read as text")
+                message = copy.copy(message)
+                message.text = read
+        return parse(self, message, tracker, only_output_properties)
+
+    MessageProcessor._parse_message_with_graph = parse_message_with_graph
+
+
+def polite(name: str) -> str:
+    from needlecheck.channels.settings import texts
+
+    return texts()[name].strip()
+
+
+def install_message_limits(environ: Mapping[str, str] | None = None) -> None:
+    from rasa.core.agent import Agent
+
+    limiter = RateLimiter(sender_rate(environ))
+    longest = max_message_length(environ)
+    handle = Agent.handle_message
+
+    async def handle_message(self: Agent, message: Any) -> Any:
+        problem = None
+        if len(message.text or "") > longest:
+            problem = "too_long"
+        elif not limiter.allow(str(message.sender_id))[0]:
+            problem = "too_fast"
+            logger.warning("a sender's message was refused: over the message rate")
+        if problem is None:
+            return await handle(self, message)
+        if message.output_channel is not None:
+            await message.output_channel.send_text_message(message.sender_id, polite(problem))
+        return None
+
+    Agent.handle_message = handle_message
+
+
+def harden_app(app: Any, environ: Mapping[str, str] | None = None) -> None:
+    """Body cap, time limits, the per-address budget and production's refusals."""
+    from sanic import response
+
+    env = os.environ if environ is None else environ
+    app.config.REQUEST_MAX_SIZE = max_body_bytes(env)
+    app.config.REQUEST_TIMEOUT = REQUEST_TIMEOUT
+    app.config.RESPONSE_TIMEOUT = RESPONSE_TIMEOUT
+    limiter = RateLimiter(address_rate(env))
+    proxies = trusted_proxies(env)
+    production = env.get("NEEDLECHECK_PROFILE") == PRODUCTION
+
+    @app.middleware("request")
+    async def guard(request: Any) -> Any:
+        if production and (request.method, request.path.rstrip("/")) in REFUSED_IN_PRODUCTION:
+            return response.json(
+                {"error": "the model cannot be changed through the HTTP API in production"},
+                status=403,
+            )
+        if request.path in UNCOUNTED_PATHS:
+            return None
+        address = client_address(request.ip, request.headers.get("x-forwarded-for"), proxies)
+        allowed, wait = limiter.allow(address)
+        if not allowed:
+            return response.json(
+                {"error": "too many requests from this address; try again shortly"},
+                status=429,
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        return None
+
+
+def install_server_guards(environ: Mapping[str, str] | None = None) -> None:
+    import rasa.core.run
+
+    configure = rasa.core.run.configure_app
+    serve = rasa.core.run.serve_application
+
+    @functools.wraps(configure)
+    def configure_app(*args: Any, **kwargs: Any) -> Any:
+        app = configure(*args, **kwargs)
+        harden_app(app, environ)
+        return app
+
+    @functools.wraps(serve)
+    def serve_application(*args: Any, **kwargs: Any) -> Any:
+        token, secret = api_credentials(kwargs.get("auth_token"), kwargs.get("jwt_secret"), environ)
+        kwargs["auth_token"], kwargs["jwt_secret"] = token, secret
+        if secret and not kwargs.get("jwt_method"):
+            kwargs["jwt_method"] = "HS256"
+        check_exposure(kwargs.get("interface", "0.0.0.0"), token, secret)
+        return serve(*args, **kwargs)
+
+    rasa.core.run.configure_app = configure_app
+    rasa.core.run.serve_application = serve_application
+
+
+def install(environ: Mapping[str, str] | None = None) -> None:
+    install_server_guards(environ)
+    install_typed_payload_gate()
+    install_message_limits(environ)

@@ -1,0 +1,213 @@
+"""The Rasa server's guards against the running assistant (SECURITY.md): typed payloads,
+message and body limits, rate limits, the REST channel's checks, the API token kept out
+of the command line, telemetry off, and logs without personal data at DEBUG."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ADDRESS_BUDGET, PORT, SENDER_BUDGET, TOKEN
+from tests.e2e.test_assistant import CONSENT, converse, say
+
+pytestmark = pytest.mark.rasa
+
+
+def post(body: bytes, headers: dict[str, str] | None = None) -> tuple[int, object]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORT}/webhooks/rest/webhook",
+        data=body,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.load(reply)
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw.startswith(b"{") else raw.decode()
+
+
+def slots(sender: str) -> dict:
+    url = f"http://127.0.0.1:{PORT}/conversations/{sender}/tracker?token={TOKEN}"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return json.load(reply)["slots"]
+
+
+def test_a_typed_payload_that_was_not_offered_sets_nothing_and_skips_nothing(assistant) -> None:
+    converse("e2e-slash", CONSENT)
+    assert slots("e2e-slash")["requested_slot"] == "red_flags"
+    for payload in (
+        '/inform{"isotretinoin": {"status": "never"}, "red_flags": [], "age": 30}',
+        '/inform{"screening_outcome": "eligible"}',
+        '/inform{"requested_slot": "recent_procedures"}',
+        "/affirm",
+        "/restart",
+    ):
+        say("e2e-slash", payload)
+    now = slots("e2e-slash")
+    assert now["requested_slot"] == "red_flags"
+    assert now["isotretinoin"] is None and now["red_flags"] is None and now["age"] is None
+    assert now["screening_outcome"] is None
+    # The consent is still there: "/restart" was read as a word, not as Rasa's command.
+    assert now["health_data_consent"] == "given"
+
+
+def test_an_offered_payload_counts_as_the_button(assistant) -> None:
+    converse("e2e-button", ["hi", "/affirm"])
+    assert slots("e2e-button")["health_data_consent"] == "given"
+    say("e2e-button", '/inform{"red_flags": ["allergic_reaction"]}')
+    assert slots("e2e-button")["screening_outcome"] == "urgent_care"
+
+
+def test_an_overlong_message_gets_a_polite_answer_and_no_turn(assistant) -> None:
+    status, replies = post(json.dumps({"sender": "e2e-long", "message": "a" * 2001}).encode())
+    assert status == 200
+    assert [r["text"] for r in replies] == [
+        "Sorry, that message is too long for me. Could you say it in fewer words?"
+    ]
+    assert slots("e2e-long")["health_data_consent"] is None
+
+
+def test_an_oversized_body_is_refused_with_413(assistant) -> None:
+    status, _ = post(json.dumps({"sender": "e2e-big", "message": "a" * 200_000}).encode())
+    assert status == 413
+
+
+SLOW_DOWN = (
+    "You're sending messages faster than I can read them. Please wait a moment, then "
+    "send your answer again."
+)
+
+
+def test_a_sender_over_its_budget_is_asked_to_slow_down(assistant) -> None:
+    # The bucket refills while the messages are answered: go on until it is empty.
+    answers = []
+    while len(answers) < 2 * SENDER_BUDGET:
+        answers.append(say("e2e-fast", "what is microneedling?"))
+        if answers[-1] == [SLOW_DOWN]:
+            break
+    assert answers[-1] == [SLOW_DOWN]
+    assert len(answers) > SENDER_BUDGET
+    assert all("Microneedling" in " ".join(answer) for answer in answers[:SENDER_BUDGET])
+    # Another person is not slowed down.
+    assert "Microneedling" in " ".join(say("e2e-not-fast", "what is microneedling?"))
+
+
+def test_an_address_over_its_budget_gets_429(assistant) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    # 203.0.113.0/24 is for documentation: a header only, nothing is sent there. The
+    # loopback peer is a trusted proxy, so the server counts the forwarded address.
+    headers = {"X-Forwarded-For": "203.0.113.77"}
+    statuses: list[int] = []
+    try:
+        while len(statuses) < 2 * ADDRESS_BUDGET and 429 not in statuses:
+            connection.request("GET", "/webhooks/rest/", headers=headers)
+            reply = connection.getresponse()
+            reply.read()
+            statuses.append(reply.status)
+        retry_after = reply.getheader("Retry-After")
+    finally:
+        connection.close()
+    assert statuses[-1] == 429 and retry_after is not None and int(retry_after) >= 1
+    assert len(statuses) > ADDRESS_BUDGET and set(statuses[:-1]) == {200}
+    # Other addresses are not affected.
+    assert say("e2e-other-address", "hello")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", None),
+        (b"[]", "JSON object"),
+        (b'{"sender": "", "message": "hi"}', "'sender'"),
+        (b'{"sender": "../../etc/passwd", "message": "hi"}', "no spaces or slashes"),
+        (b'{"sender": "a b", "message": "hi"}', "no spaces or slashes"),
+        (b'{"sender": "x", "message": 5}', "'message'"),
+        (b'{"sender": "x", "message": "   "}', "'message'"),
+        (b'{"sender": "x"}', "'message'"),
+        ('{"sender": "x", "message": "\xff"}'.encode("latin-1"), None),
+    ],
+)
+def test_a_malformed_rest_body_gets_400_with_the_reason(assistant, body, reason) -> None:
+    status, answer = post(body)
+    assert status == 400
+    if reason:
+        assert reason in answer["error"]
+
+
+def test_the_rest_channel_does_not_let_a_visitor_pose_as_another_channel(assistant) -> None:
+    body = {"sender": "e2e-pose", "message": "hi", "input_channel": "frontdesk",
+            "metadata": {"staff": "dr.lee"}}  # fmt: skip
+    status, _ = post(json.dumps(body).encode())
+    assert status == 200
+    url = f"http://127.0.0.1:{PORT}/conversations/e2e-pose/tracker?token={TOKEN}"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        user = [e for e in json.load(reply)["events"] if e["event"] == "user"]
+    assert user[-1]["input_channel"] == "rest"
+    assert not (user[-1].get("metadata") or {}).get("staff")
+
+
+def processes(root: int) -> list[int]:
+    """The process and all its descendants."""
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            children = (
+                (task / "children").read_text().split() if (task / "children").exists() else []
+            )
+            queue.extend(int(child) for child in children)
+    return found
+
+
+def test_the_api_token_is_not_on_any_command_line_and_telemetry_is_off(assistant) -> None:
+    pids = processes(assistant["process"].pid)
+    lines = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") for pid in pids}
+    rasa = [pid for pid, line in lines.items() if b"needlecheck.rasa_server" in line]
+    assert rasa, lines
+    assert not [line for line in lines.values() if TOKEN.encode() in line]
+    for pid in rasa:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"RASA_TELEMETRY_ENABLED=false" in environ
+
+
+PERSON = {
+    "name": "Xanthippe Ollerenshaw",
+    "email": "xanthippe.o@example.net",
+    "phone": "+44 20 7946 0321",
+    "birth": "I was born on 1987-03-14",
+    "words": "my neighbour's quince orchard",
+}
+
+
+def test_no_personal_data_reaches_any_log_at_debug(assistant) -> None:
+    sender = "e2e-private"
+    converse(sender, [*CONSENT, "none of these", "I'm 39", "my face", PERSON["words"]])
+    converse(sender, [PERSON["birth"], "talk to a person"])
+    converse("e2e-private-2", ["hello", "no thanks", "please call me", PERSON["name"]])
+    converse("e2e-private-2", [PERSON["email"], PERSON["phone"], "evenings", "yes"])
+    logs = [path for path in assistant["var"].rglob("*") if path.is_file() and _is_log(path)]
+    text = "\n".join(path.read_text(errors="replace") for path in logs)
+    # The DEBUG level really is on, and Rasa's own lines are there.
+    assert "DEBUG" in text and "rasa.core.processor" in text
+    secrets = [
+        *PERSON["name"].split(),
+        PERSON["email"],
+        "7946 0321",
+        "79460321",
+        "1987-03-14",
+        "quince",
+        "orchard",
+    ]
+    for secret in secrets:
+        assert secret not in text, f"{secret!r} is in a log"
+
+
+def _is_log(path: Path) -> bool:
+    return path.suffix in (".log", ".txt", ".out", ".err") or "log" in path.name

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+
+from needlecheck.security.rasa_guard import (
+    UnsafeServerConfig,
+    api_credentials,
+    as_typed_text,
+    check_exposure,
+    is_loopback,
+    max_body_bytes,
+    offered_payloads,
+)
+
+CONSENT_BUTTONS = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+
+
+def test_the_payloads_offered_are_those_since_the_last_user_message() -> None:
+    events = [
+        BotUttered("old question", {"buttons": [{"title": "Old", "payload": "/old"}]}),
+        UserUttered("hi"),
+        BotUttered("May I ask?", {"buttons": CONSENT_BUTTONS}),
+        BotUttered(
+            "Or pick one", {"quick_replies": [{"title": "Q", "payload": '/inform{"a": 1}'}]}
+        ),
+        ActionExecuted("action_listen"),
+    ]
+    assert offered_payloads(events) == {"/affirm", "/deny", '/inform{"a": 1}'}
+    as_dicts = [event.as_dict() for event in events]
+    assert offered_payloads(as_dicts) == {"/affirm", "/deny", '/inform{"a": 1}'}
+    assert offered_payloads([*events, UserUttered("yes")]) == set()
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("/affirm", "/affirm"),
+        ("  /deny ", "  /deny "),
+        ('/inform{"age": 3}', 'inform{"age": 3}'),
+        ("/restart", "restart"),
+        ('//inform{"screening_outcome": "eligible"}', 'inform{"screening_outcome": "eligible"}'),
+        ("/", ""),
+        ("I use /retinol/", "I use /retinol/"),
+    ],
+)
+def test_only_an_offered_payload_stays_a_payload(typed: str, read: str) -> None:
+    assert as_typed_text(typed, {"/affirm", "/deny"}) == read
+
+
+def test_the_api_must_have_a_token_beyond_loopback() -> None:
+    check_exposure("127.0.0.1", None, None)
+    check_exposure("::1", None, None)
+    check_exposure("localhost", None, None)
+    check_exposure("0.0.0.0", "token", None)
+    check_exposure("10.0.0.5", None, "jwt-secret")
+    for interface in ("0.0.0.0", "192.0.2.10", "::", None):
+        with pytest.raises(UnsafeServerConfig, match="NEEDLECHECK_API_TOKEN"):
+            check_exposure(interface, None, None)
+    assert not is_loopback("example.org")
+
+
+def test_credentials_come_from_the_environment() -> None:
+    env = {"NEEDLECHECK_API_TOKEN": "t", "NEEDLECHECK_JWT_SECRET": "j"}
+    assert api_credentials(None, None, env) == ("t", "j")
+    assert api_credentials("given", None, env) == ("given", "j")
+    assert api_credentials(None, None, {}) == (None, None)
+
+
+def test_the_body_cap() -> None:
+    assert max_body_bytes({}) == 128 * 1024
+    assert max_body_bytes({"NEEDLECHECK_MAX_BODY_BYTES": "4096"}) == 4096
+    for raw in ("12", "lots", "999999999999"):
+        with pytest.raises(ValueError, match="NEEDLECHECK_MAX_BODY_BYTES"):
+            max_body_bytes({"NEEDLECHECK_MAX_BODY_BYTES": raw})
