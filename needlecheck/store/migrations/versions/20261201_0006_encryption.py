@@ -36,7 +36,9 @@ def _rewrite(table: str, columns: Sequence[str], change: Callable[[str], str]) -
         sa.text(f"SELECT id, {', '.join(columns)} FROM {table}")  # fixed names, no input
     ).all()
     for row in rows:
-        values = {c: (None if v is None else change(v)) for c, v in zip(columns, row[1:])}
+        values = {
+            c: (None if v is None else change(v)) for c, v in zip(columns, row[1:], strict=True)
+        }
         assignments = ", ".join(f"{c} = :{c}" for c in columns)
         connection.execute(
             sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), {**values, "id": row[0]}
