@@ -332,13 +332,19 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 def _cmd_erase(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from needlecheck.store import audit, privacy
+    from needlecheck.store import audit, privacy, tracker_events
 
     try:
-        _, sessions = _sessions()
+        settings, sessions = _sessions()
         with sessions.begin() as session:
             deleted = privacy.erase(
-                session, conversation_id=args.conversation, phone=args.phone, email=args.email
+                session,
+                conversation_id=args.conversation,
+                phone=args.phone,
+                email=args.email,
+                tracker_events=lambda conversations: tracker_events.erase_events(
+                    conversations, screening_database_url=settings.database_url
+                ),
             )
             audit.audit(
                 session,
@@ -350,8 +356,18 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"needlecheck: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    except tracker_events.TrackerStoreNotErased as error:
+        print(f"needlecheck: nothing was erased: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     except SQLAlchemyError as error:
         print(f"needlecheck: database: {error.__class__.__name__}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except Exception as error:  # the tracker store's own (Redis down, ...)
+        print(
+            f"needlecheck: nothing was erased: the tracker store failed: "
+            f"{error.__class__.__name__}",
+            file=sys.stderr,
+        )
         return EXIT_CONFIGURATION
     print("erased: " + _counts(deleted))
     return 0

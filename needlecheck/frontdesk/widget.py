@@ -16,13 +16,12 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from needlecheck.channels.limits import WIDGET_SESSION_ID
 from needlecheck.config import Settings
 from needlecheck.store import audit as audit_log
-from needlecheck.store import privacy
+from needlecheck.store import privacy, tracker_events
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +116,13 @@ def add_widget_routes(
             )
         try:
             with sessions.begin() as session:
-                deleted = privacy.erase(session, conversation_id=session_id)
+                deleted = privacy.erase(
+                    session,
+                    conversation_id=session_id,
+                    tracker_events=lambda conversations: tracker_events.erase_events(
+                        conversations, screening_database_url=settings.database_url
+                    ),
+                )
                 audit_log.audit(
                     session,
                     staff_id=None,
@@ -126,7 +131,7 @@ def add_widget_routes(
                     detail="website widget: "
                     + (", ".join(f"{n} {k}" for k, n in sorted(deleted.items()) if n) or "nothing"),
                 )
-        except SQLAlchemyError as error:
+        except Exception as error:  # the database or the tracker store: nothing was erased
             logger.error("widget erase failed: %s", error.__class__.__name__)
             return cors(request, JSONResponse({"detail": "try again shortly"}, status_code=503))
         return cors(request, JSONResponse({"deleted": True}))

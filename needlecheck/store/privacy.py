@@ -10,6 +10,7 @@ erasure happened, never what was erased.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import column, delete, inspect, select, table
@@ -52,8 +53,13 @@ def erase(
     conversation_id: str | None = None,
     phone: str | None = None,
     email: str | None = None,
+    tracker_events: Callable[[set[str]], int] | None = None,
 ) -> Counter[str]:
-    """Delete everything about one person; at least one way to find them is needed."""
+    """Delete everything about one person; at least one way to find them is needed.
+
+    `tracker_events` deletes the conversations' events from a tracker store outside this
+    database (needlecheck.store.tracker_events); it runs inside this transaction, so if
+    it fails nothing is erased and the erasure can be tried again."""
     if not (conversation_id or phone or email):
         raise ValueError("erase needs a conversation id, a phone number or an email address")
     conversations: set[str] = set()
@@ -97,6 +103,8 @@ def erase(
     if _has_events_table(session):
         result = session.execute(delete(_EVENTS).where(_EVENTS.c.sender_id.in_(conversations)))
         deleted["conversation event"] += result.rowcount or 0
+    if tracker_events is not None:
+        deleted["conversation event"] += tracker_events(conversations)
     deleted["conversation"] = len(conversations)
     return deleted
 

@@ -211,3 +211,21 @@ def test_no_personal_data_reaches_any_log_at_debug(assistant) -> None:
 
 def _is_log(path: Path) -> bool:
     return path.suffix in (".log", ".txt", ".out", ".err") or "log" in path.name
+
+
+def test_erasure_empties_the_running_server_s_conversation(assistant) -> None:
+    import subprocess
+
+    from tests.e2e.conftest import BIN, ROOT
+
+    converse("e2e-erase-me", [*CONSENT, "none of these"])
+    done = subprocess.run(
+        [str(BIN), "erase", "--conversation", "e2e-erase-me"],
+        env=assistant["env"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 conversation event(s)" in done.stdout
+    url = f"http://127.0.0.1:{PORT}/conversations/e2e-erase-me/tracker?token={TOKEN}"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        events = json.load(reply)["events"]
+    assert [e for e in events if e["event"] in ("user", "bot", "slot")] == []

@@ -1,0 +1,175 @@
+"""Erasing a person's conversation events from Rasa's tracker store.
+
+Rasa 3.6 has no API that deletes a conversation, so erasure deletes from the store
+directly, whichever the deployment's endpoints file configures:
+- Rasa's SQL tracker store (needlecheck's production store, or `type: SQL`): its `events`
+  rows, in whatever database it uses (the screening database's own are deleted by
+  `privacy.erase` in the same transaction);
+- Rasa's Redis tracker store (`type: redis`): the conversation's key;
+- no tracker store (in memory, `make run`): the running Rasa server's copy is replaced by
+  an empty conversation through its HTTP API; a stopped server holds nothing.
+Any other store is reported, not silently skipped: its events must be deleted there.
+
+No Rasa import: the front desk erases too, and it never loads Rasa.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import column, delete, table
+from sqlalchemy.engine import URL, make_url
+
+from needlecheck.store.database import create_db_engine
+
+REDIS_DEFAULT_PREFIX = "tracker:"
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+_EVENTS = table("events", column("sender_id"))
+
+
+class TrackerStoreNotErased(RuntimeError):
+    """The configured tracker store cannot be erased from here; the message says where."""
+
+
+def endpoints_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The endpoints file the Rasa server runs with."""
+    env = os.environ if environ is None else environ
+    if env.get("NEEDLECHECK_ENDPOINTS"):
+        return Path(env["NEEDLECHECK_ENDPOINTS"])
+    production = env.get("NEEDLECHECK_PROFILE") == "production"
+    return Path("endpoints.prod.yml" if production else "endpoints.yml")
+
+
+def tracker_store_config(
+    path: Path, environ: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
+    """The `tracker_store` section, with ${VARIABLES} filled in as Rasa does; None when
+    the store is Rasa's in-memory default."""
+    env = os.environ if environ is None else environ
+    if not path.exists():
+        return None
+    data = yaml.safe_load(path.read_text()) or {}
+    section = data.get("tracker_store")
+    if not section:
+        return None
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return _VARIABLE.sub(lambda m: env.get(m.group(1), ""), value)
+        return value
+
+    return {key: fill(value) for key, value in section.items()}
+
+
+def sql_url(config: Mapping[str, Any]) -> URL:
+    address = str(config.get("url") or config.get("host") or "")
+    if "://" in address:
+        return make_url(address)
+    return URL.create(
+        str(config.get("dialect") or "sqlite"),
+        username=config.get("username") or None,
+        password=config.get("password") or None,
+        host=address or None,
+        port=int(config["port"]) if config.get("port") else None,
+        database=str(config.get("db") or "rasa.db"),
+    )
+
+
+def erase_events(
+    conversations: set[str],
+    *,
+    screening_database_url: str,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Delete the conversations' events from the configured tracker store; how many
+    events (SQL), keys (Redis) or conversations (in memory) went."""
+    env = os.environ if environ is None else environ
+    if not conversations:
+        return 0
+    config = tracker_store_config(endpoints_file(env), env)
+    if config is None:
+        return _erase_in_memory(conversations, env)
+    kind = str(config.get("type") or "").lower()
+    if kind == "redis":
+        return _erase_redis(conversations, config)
+    if kind == "sql" or kind.endswith("sqltrackerstore"):
+        url = sql_url(config)
+        if _same_database(url, make_url(screening_database_url)):
+            return 0  # privacy.erase deleted them in its own transaction
+        engine = create_db_engine(url.render_as_string(hide_password=False))
+        try:
+            with engine.begin() as connection:
+                result = connection.execute(
+                    delete(_EVENTS).where(_EVENTS.c.sender_id.in_(sorted(conversations)))
+                )
+            return result.rowcount or 0
+        finally:
+            engine.dispose()
+    raise TrackerStoreNotErased(
+        f"the tracker store of type {config.get('type')!r} cannot be erased by needlecheck: "
+        "delete these conversations there"
+    )
+
+
+def _same_database(a: URL, b: URL) -> bool:
+    def key(url: URL) -> tuple:
+        return (url.get_backend_name(), url.host, url.port, url.database)
+
+    return key(a) == key(b)
+
+
+def _erase_redis(conversations: set[str], config: Mapping[str, Any]) -> int:
+    import redis
+
+    prefix = str(config.get("key_prefix") or "")
+    # Rasa's RedisTrackerStore: a custom alphanumeric prefix goes before its own.
+    prefix = f"{prefix}:{REDIS_DEFAULT_PREFIX}" if prefix.isalnum() else REDIS_DEFAULT_PREFIX
+    client = redis.Redis(
+        host=str(config.get("url") or config.get("host") or "localhost"),
+        port=int(config.get("port") or 6379),
+        db=int(config.get("db") or 0),
+        username=config.get("username") or None,
+        password=config.get("password") or None,
+        ssl=bool(config.get("use_ssl")),
+        socket_timeout=5,
+    )
+    try:
+        return int(client.delete(*(prefix + c for c in sorted(conversations))))
+    finally:
+        client.close()
+
+
+def _erase_in_memory(conversations: set[str], env: Mapping[str, str]) -> int:
+    from needlecheck.config import Settings
+
+    settings = Settings.from_environment(env)
+    token = settings.api_token
+    erased = 0
+    for conversation in sorted(conversations):
+        path = f"/conversations/{urllib.parse.quote(conversation, safe='')}/tracker/events"
+        query = f"?{urllib.parse.urlencode({'token': token})}" if token else ""
+        request = urllib.request.Request(
+            settings.assistant_url + path + query,
+            data=json.dumps([]).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                erased += 1
+        except urllib.error.HTTPError as error:
+            raise TrackerStoreNotErased(
+                f"the running Rasa server refused to erase a conversation (HTTP {error.code})"
+            ) from None
+        except (urllib.error.URLError, OSError):
+            return erased  # not running: an in-memory store holds nothing
+    return erased
