@@ -1,6 +1,6 @@
 """What the channels and the front desk agree on: the longest message a person may send,
-and the shapes of the conversation IDs they make. No Rasa import, so the front desk can
-use it too."""
+the largest request body, and the shapes of the conversation IDs they make. No Rasa
+import, so the front desk can use it too."""
 
 from __future__ import annotations
 
@@ -25,6 +25,20 @@ def max_message_length(environ: Mapping[str, str] | None = None) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
         raise ValueError(
             f"NEEDLECHECK_MAX_MESSAGE_LENGTH={raw!r} is not a number of characters (1-100000)"
+        )
+    return int(raw)
+
+
+DEFAULT_MAX_BODY_BYTES = 128 * 1024
+
+
+def max_body_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """The largest request body the Rasa server and the front desk accept (413 above)."""
+    env = os.environ if environ is None else environ
+    raw = env.get("NEEDLECHECK_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
+    if not raw.isdigit() or not 1024 <= int(raw) <= 100 * 1024 * 1024:
+        raise ValueError(
+            f"NEEDLECHECK_MAX_BODY_BYTES={raw!r} is not a number of bytes (1024 to 104857600)"
         )
     return int(raw)
 

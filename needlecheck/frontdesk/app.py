@@ -32,6 +32,7 @@ from needlecheck.frontdesk.events import ConsumerState
 from needlecheck.frontdesk.fhir import questionnaire_response
 from needlecheck.frontdesk.widget import add_widget_routes
 from needlecheck.screening.engine import OUTCOMES
+from needlecheck.security.asgi import RequestLimits
 from needlecheck.store import activity as activity_store
 from needlecheck.store import audit as audit_log
 from needlecheck.store import queue as queue_store
@@ -61,6 +62,9 @@ CSV_COLUMNS = (
 )
 
 
+WIDGET_PATHS = ("/widget.js",)
+
+
 class NotSignedIn(Exception):
     pass
 
@@ -78,6 +82,9 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     # The event-stream consumer's state; `needlecheck.frontdesk.server` runs the consumer.
     app.state.events = ConsumerState()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    # Inside the security headers (a refusal gets them too), before any route: a refused
+    # request costs no session lookup or database work.
+    app.add_middleware(RequestLimits)
 
     @contextmanager
     def transaction() -> Iterator[Session]:
@@ -159,14 +166,25 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable) -> Response:
         response = await call_next(request)
+        path = request.url.path
+        # The widget's own routes are loaded into clinics' pages; nothing else may be
+        # framed anywhere.
+        widget = path in WIDGET_PATHS or path.startswith(("/widget/", "/static/widget/"))
         # A page may widen it (the widget demo talks to the chat server).
         if "content-security-policy" not in response.headers:
             response.headers["Content-Security-Policy"] = (
-                "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+                "default-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
+                + ("" if widget else "; frame-ancestors 'none'")
             )
+        if not widget:
+            response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
-        if not request.url.path.startswith("/static/"):
+        if request.url.scheme == "https":
+            # Behind TLS (directly, or a proxy on this host that says so): browsers keep
+            # to HTTPS for a year.
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if not path.startswith("/static/"):
             # Pages hold health data: no copies in browser or proxy caches.
             response.headers["Cache-Control"] = "no-store"
         return response

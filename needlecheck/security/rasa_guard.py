@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from needlecheck.channels.limits import max_message_length
+from needlecheck.channels.limits import max_body_bytes, max_message_length
 from needlecheck.security.ratelimit import (
     RateLimiter,
     address_rate,
@@ -36,7 +36,6 @@ from needlecheck.security.ratelimit import (
 logger = logging.getLogger(__name__)
 
 PRODUCTION = "production"
-DEFAULT_MAX_BODY_BYTES = 128 * 1024
 # Receiving a request; Rasa's own response limit is an hour.
 REQUEST_TIMEOUT = 15
 RESPONSE_TIMEOUT = 60
@@ -48,16 +47,6 @@ REFUSED_IN_PRODUCTION = {("PUT", "/model"), ("DELETE", "/model"), ("POST", "/mod
 
 class UnsafeServerConfig(RuntimeError):
     """The server must not start like this; the message says why."""
-
-
-def max_body_bytes(environ: Mapping[str, str] | None = None) -> int:
-    env = os.environ if environ is None else environ
-    raw = env.get("NEEDLECHECK_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
-    if not raw.isdigit() or not 1024 <= int(raw) <= 100 * 1024 * 1024:
-        raise ValueError(
-            f"NEEDLECHECK_MAX_BODY_BYTES={raw!r} is not a number of bytes (1024 to 104857600)"
-        )
-    return int(raw)
 
 
 def is_loopback(interface: str | None) -> bool:

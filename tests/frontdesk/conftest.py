@@ -77,6 +77,8 @@ def frontdesk(tmp_path_factory) -> Iterator[FrontDesk]:
         "NEEDLECHECK_VAR_DIR": str(folder),
         # No assistant runs beside this front desk: the caller relay must find nothing.
         "NEEDLECHECK_RASA_URL": "http://127.0.0.1:9",
+        # Every test request comes from 127.0.0.1; the budget has its own tests.
+        "NEEDLECHECK_ADDRESS_RATE": "0/60",
     }
     with log.open("w") as output:
         process = subprocess.Popen(

@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 
+from needlecheck.channels.limits import max_body_bytes
 from needlecheck.security.rasa_guard import (
     UnsafeServerConfig,
     api_credentials,
     as_typed_text,
     check_exposure,
     is_loopback,
-    max_body_bytes,
     offered_payloads,
 )
 

@@ -1,0 +1,89 @@
+"""Request limits for the front desk (an ASGI app): a body cap (413) and a request budget
+per client address (429 with Retry-After). uvicorn has neither. The client address is
+the one uvicorn gives, which believes X-Forwarded-For only from a proxy on this host."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from needlecheck.channels.limits import max_body_bytes
+from needlecheck.security.ratelimit import RateLimiter, address_rate
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+# Polled by the load balancer and the supervisor; the static files are public anyway.
+UNCOUNTED_PREFIXES = ("/healthz", "/static/")
+
+
+async def _refuse(send: Send, status: int, detail: str, headers: list | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestLimits:
+    def __init__(self, app: Any, environ: Mapping[str, str] | None = None) -> None:
+        self.app = app
+        self.max_body = max_body_bytes(environ)
+        self.limiter = RateLimiter(address_rate(environ))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if not path.startswith(UNCOUNTED_PREFIXES):
+            client = (scope.get("client") or ("unknown", 0))[0]
+            allowed, wait = self.limiter.allow(client)
+            if not allowed:
+                retry = str(max(1, round(wait))).encode()
+                await _refuse(
+                    send, 429, "too many requests; try again shortly", [(b"retry-after", retry)]
+                )
+                return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await _refuse(send, 413, f"the request body is over {self.max_body} bytes")
+            return
+        if declared is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            # A chunked body: read it whole here (up to the cap), then hand it on.
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                size += len(message.get("body", b""))
+                if size > self.max_body:
+                    await _refuse(send, 413, f"the request body is over {self.max_body} bytes")
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            body = b"".join(chunks)
+            delivered = False
+
+            async def replay() -> dict[str, Any]:
+                nonlocal delivered
+                if delivered:
+                    return await receive()
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
