@@ -426,3 +426,29 @@ def test_the_panel_lists_live_conversations_when_the_stream_is_on(frontdesk) -> 
     assert "The event stream is reconnecting" in reconnecting
     assert "stream-4" in connected and "socketio" in connected
     assert "reconnecting" not in connected
+
+
+def test_security_headers_on_pages_and_on_the_widget(frontdesk) -> None:
+    with frontdesk.client() as client:
+        page = client.get("/login")
+        tls = client.get("/login", headers={"X-Forwarded-Proto": "https"})
+        widget = client.get("/widget.js")
+    policy = page.headers["content-security-policy"]
+    for directive in ("default-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"):
+        assert directive in policy
+    assert "unsafe-inline" not in policy and "script-src" not in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in page.headers
+    assert tls.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+    # The widget's script is loaded into clinics' pages.
+    assert "frame-ancestors" not in widget.headers["content-security-policy"]
+    assert "x-frame-options" not in widget.headers
+
+
+def test_an_oversized_form_is_refused_with_413_before_sign_in(frontdesk) -> None:
+    with frontdesk.client() as client:
+        refused = client.post("/login", content=b"username=" + b"a" * 200_000,
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert refused.status_code == 413
