@@ -36,6 +36,8 @@ _PHONE = re.compile(r"(?<![\w.(])[+(]?\d(?:[\s().-]{0,2}\d){6,}(?![\w])")
 _DATE = re.compile(
     r"\b(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4}|\d{1,2}/\d{1,2}/\d{2})\b"
 )
+# Rasa's HTTP API takes its token in the query string, which Sanic's access log writes.
+_SECRET_PARAMETER = re.compile(r"\b(token|secret|password|key)=[^&\s\"']+", re.IGNORECASE)
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 
@@ -45,7 +47,9 @@ def _number(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """Email addresses, phone numbers and dates replaced by markers."""
+    """Secrets in query strings, email addresses, phone numbers and dates replaced by
+    markers."""
+    text = _SECRET_PARAMETER.sub(r"\1=[withheld]", text)
     text = _EMAIL.sub("[email]", text)
     text = _DATE.sub("[date]", text)
     return _PHONE.sub(_number, text)
@@ -115,6 +119,19 @@ RASA_CONTENT_KEYS = (
     "json_message",
 )
 
+
+class ScrubExtras(logging.Filter):
+    """Sanic's access log passes the request line as an extra field, which is set on the
+    record after the record factory ran: scrubbed here, on the logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name in ("request", "host"):
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, redact(value))
+        return True
+
+
 _installed = False
 
 
@@ -129,6 +146,8 @@ def install() -> None:
         return scrub(make(*args, **kwargs))
 
     logging.setLogRecordFactory(factory)
+    for name in ("sanic.access", "uvicorn.access"):
+        logging.getLogger(name).addFilter(ScrubExtras())
     try:
         import rasa.utils.log_utils as log_utils
     except ImportError:  # the front desk runs without Rasa

@@ -45,6 +45,11 @@ UNCOUNTED_PATHS = ("/", "/version", "/status", "/webhooks/health/ready")
 REFUSED_IN_PRODUCTION = {("PUT", "/model"), ("DELETE", "/model"), ("POST", "/model/train")}
 
 
+# What the widget and the caller mode send to open a conversation: the same as "hello",
+# so it may come at any time.
+OPENING_PAYLOADS = frozenset({"/greet"})
+
+
 class UnsafeServerConfig(RuntimeError):
     """The server must not start like this; the message says why."""
 
@@ -98,7 +103,7 @@ def as_typed_text(text: str, offered: set[str]) -> str:
     """The text NLU should read: a payload that was offered stays a payload; any other
     text starting with "/" loses the slashes, so NLU reads it as words."""
     stripped = text.strip()
-    if not stripped.startswith("/") or stripped in offered:
+    if not stripped.startswith("/") or stripped in offered or stripped in OPENING_PAYLOADS:
         return text
     return stripped.lstrip("/").strip()
 

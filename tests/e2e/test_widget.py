@@ -265,3 +265,26 @@ def test_the_widget_speaks_the_configured_language(assistant, browser) -> None:
     page.get_by_role("button", name="Empezar el chat").click()
     assert page.get_by_role("textbox", name="Mensaje").is_visible()
     page.close()
+
+
+MARKUP = "<img src=x onerror=alert(1)>"
+
+
+def test_markup_typed_into_the_widget_is_shown_as_text(assistant, browser) -> None:
+    page = browser.new_page()
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    open_widget(page)
+    page.get_by_role("button", name="Start the chat").click()
+    page.get_by_role("button", name="Yes, I agree").wait_for(timeout=WAIT)
+    answer(page, MARKUP)
+    shown = page.locator("#needlecheck-widget .message").all_inner_texts()
+    page.wait_for_timeout(500)
+    assert any(MARKUP in text for text in shown)
+    assert alerts == []
+    images = page.evaluate(
+        "() => document.getElementById('needlecheck-widget').shadowRoot"
+        ".querySelectorAll('img[src=x]').length"
+    )
+    assert images == 0
+    page.close()

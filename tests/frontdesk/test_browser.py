@@ -42,3 +42,32 @@ def test_staff_sign_in_see_a_new_screening_arrive_and_mark_it_contacted(frontdes
     assert "Status: contacted" in page.content()
     page.screenshot(path=str(ARTIFACTS / "frontdesk-screening.png"), full_page=True)
     assert (ARTIFACTS / "frontdesk-queue.png").stat().st_size > 10_000
+
+
+MARKUP = "<img src=x onerror=alert(1)>"
+
+
+def test_what_a_person_typed_is_shown_as_text_on_every_page(frontdesk, browser) -> None:
+    screening = add_screening(
+        frontdesk.sessions,
+        "b-markup",
+        "clinician_review",
+        evidence={"conditions": [MARKUP]},
+        transcript=[{"at": "2026-11-24T10:00:00+00:00", "speaker": "person", "text": MARKUP}],
+    )
+    contact = add_contact(frontdesk.sessions, "b-markup", f"Ana {MARKUP}", "+49 30 5555 0122")
+    page = browser.new_page()
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{frontdesk.url}/")
+    page.fill("input[name=username]", "bob")
+    page.fill("input[name=password]", PASSWORDS["bob"])
+    page.click("button:has-text('Sign in')")
+    page.wait_for_selector("h1:has-text('Queue')")
+    for path in ("/?q=Ana", f"/screenings/{screening}", f"/contacts/{contact}"):
+        page.goto(f"{frontdesk.url}{path}")
+        page.wait_for_timeout(300)
+        assert MARKUP in page.inner_text("body"), path
+        assert page.locator("img[src=x]").count() == 0, path
+    assert alerts == []
+    page.close()

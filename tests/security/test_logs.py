@@ -95,3 +95,11 @@ def test_installed_every_logger_is_scrubbed(caplog) -> None:
     finally:
         logging.setLogRecordFactory(before)
         logs._installed = False
+
+
+def test_secrets_in_query_strings_and_access_log_extras_are_withheld() -> None:
+    assert redact("GET /status?token=abc123&x=1 200") == "GET /status?token=[withheld]&x=1 200"
+    line = record("sanic.access", logging.INFO, "")
+    line.request = "GET http://h/conversations/+15557772001/tracker?token=s3cret"
+    logs.ScrubExtras().filter(line)
+    assert line.request == "GET http://h/conversations/[number]/tracker?token=[withheld]"

@@ -36,6 +36,7 @@ def test_the_payloads_offered_are_those_since_the_last_user_message() -> None:
     ("typed", "read"),
     [
         ("/affirm", "/affirm"),
+        ("/greet", "/greet"),
         ("  /deny ", "  /deny "),
         ('/inform{"age": 3}', 'inform{"age": 3}'),
         ("/restart", "restart"),
