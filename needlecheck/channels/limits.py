@@ -18,6 +18,12 @@ WIDGET_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 CALLER_ID = re.compile(r"^frontdesk-[A-Za-z0-9_-]{16,64}$")
 
 
+def valid_text(text: str) -> str:
+    """The text with what is not Unicode (lone surrogates, which JSON can carry) replaced
+    by "?": spaCy, the encryption and every store need text that encodes as UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def max_message_length(environ: Mapping[str, str] | None = None) -> int:
     """The longest message a person may send; a longer one gets a polite answer."""
     env = os.environ if environ is None else environ

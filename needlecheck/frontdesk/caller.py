@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, validator
 
 from needlecheck.channels.limits import CALLER_ID, MAX_MESSAGE_LENGTH, new_caller_id
 from needlecheck.config import Settings, shared_secret
@@ -29,6 +29,12 @@ RELAY_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 class CallerMessage(BaseModel):
     message: str = Field(..., min_length=1, max_length=MAX_MESSAGE_LENGTH)
+
+    @validator("message")
+    def not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the message is empty")
+        return value
 
 
 def add_caller_routes(
@@ -79,6 +85,8 @@ def add_caller_routes(
                     headers={"Authorization": f"Bearer {secret}"},
                 ) as response,
             ):
+                if response.status in (400, 413):
+                    raise HTTPException(422, "the assistant cannot read that message")
                 if response.status != 200:
                     logger.error("caller relay refused: status %s", response.status)
                     raise HTTPException(502, "the assistant refused the message; try again")

@@ -22,6 +22,7 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from needlecheck.channels.limits import valid_text
 from needlecheck.config import Settings
 from needlecheck.nlu.extractor import DEFAULT_CONTEXT_RULES, DEFAULT_LEXICON, Extractor, Mention
 
@@ -71,7 +72,7 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
             text = message.get(TEXT)
             if not text or text.startswith("/"):
                 continue
-            mentions = self._extractor.extract(text, today)
+            mentions = self._extractor.extract(valid_text(text), today)
             entities = self.add_extractor_name(_entities(mentions))
             message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
             if any(m.fact == "red_flags" and not m.denied for m in mentions):

@@ -30,7 +30,11 @@ SAFE_DEBUG = re.compile(
     r"|Action '[\w.-]+' ended with events|Made prediction using user intent"
     r"|Starting a new session|Loading|Loaded|Finished|Registered function)"
 )
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+# Bounded repeats: an unbounded local part backtracks quadratically over a long message
+# with no "@" in it (100 kB froze the server for minutes).
+_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}")
+# A log line longer than this is cut: no line needs a whole pasted document.
+LONGEST_LINE = 4000
 # Seven or more digits, with the spaces, dots, dashes and brackets people write them with.
 _PHONE = re.compile(r"(?<![\w.(])[+(]?\d(?:[\s().-]{0,2}\d){6,}(?![\w])")
 _DATE = re.compile(
@@ -49,6 +53,8 @@ def _number(match: re.Match[str]) -> str:
 def redact(text: str) -> str:
     """Secrets in query strings, email addresses, phone numbers and dates replaced by
     markers."""
+    if len(text) > LONGEST_LINE:
+        text = text[:LONGEST_LINE] + f" [... {len(text) - LONGEST_LINE} characters cut]"
     text = _SECRET_PARAMETER.sub(r"\1=[withheld]", text)
     text = _EMAIL.sub("[email]", text)
     text = _DATE.sub("[date]", text)

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from needlecheck.channels.limits import max_body_bytes, max_message_length
+from needlecheck.channels.limits import max_body_bytes, max_message_length, valid_text
 from needlecheck.security.ratelimit import (
     RateLimiter,
     address_rate,
@@ -142,6 +142,8 @@ def install_message_limits(environ: Mapping[str, str] | None = None) -> None:
     handle = Agent.handle_message
 
     async def handle_message(self: Agent, message: Any) -> Any:
+        if message.text:
+            message.text = valid_text(message.text)
         problem = None
         if len(message.text or "") > longest:
             problem = "too_long"
