@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Path as FastAPIPath
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -63,6 +64,12 @@ CSV_COLUMNS = (
 
 
 WIDGET_PATHS = ("/widget.js",)
+
+
+# Record numbers as the database holds them: anything else is a 422, not a failed query.
+RECORD_ID_MAX = 2**31 - 1
+RecordId = Annotated[int, FastAPIPath(ge=1, le=RECORD_ID_MAX)]
+RecordQuery = Annotated[int | None, Query(ge=1, le=RECORD_ID_MAX)]
 
 
 class NotSignedIn(Exception):
@@ -337,7 +344,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
 
     @app.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)
     def screening_page(
-        request: Request, screening_id: int, who: staff_store.SignedIn = Depends(current)
+        request: Request, screening_id: RecordId, who: staff_store.SignedIn = Depends(current)
     ) -> Response:
         with change() as session:
             screening = queue_store.screening_detail(session, screening_id)
@@ -377,20 +384,20 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
 
     @app.get("/contacts/{record_id}", response_class=HTMLResponse, include_in_schema=False)
     def contact_page(
-        request: Request, record_id: int, who: staff_store.SignedIn = Depends(current)
+        request: Request, record_id: RecordId, who: staff_store.SignedIn = Depends(current)
     ) -> Response:
         return record_page(request, "contact", record_id, who)
 
     @app.get("/handoffs/{record_id}", response_class=HTMLResponse, include_in_schema=False)
     def handoff_page(
-        request: Request, record_id: int, who: staff_store.SignedIn = Depends(current)
+        request: Request, record_id: RecordId, who: staff_store.SignedIn = Depends(current)
     ) -> Response:
         return record_page(request, "handoff", record_id, who)
 
     @app.post("/records/{kind}/{record_id}/follow-up", include_in_schema=False)
     def follow_up(
         kind: str,
-        record_id: int,
+        record_id: RecordId,
         status: str = Form(...),
         note: str = Form(""),
         csrf_token: str = Form(""),
@@ -419,7 +426,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
 
     @app.post("/screenings/{screening_id}/override", include_in_schema=False)
     def override(
-        screening_id: int,
+        screening_id: RecordId,
         outcome: str = Form(...),
         reason: str = Form(""),
         csrf_token: str = Form(""),
@@ -450,7 +457,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     def audit_page(
         request: Request,
         record_type: str | None = None,
-        record_id: int | None = None,
+        record_id: RecordQuery = None,
         who: staff_store.SignedIn = Depends(clinician),
     ) -> Response:
         with transaction() as session:
@@ -461,7 +468,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     @app.get("/api/audit", summary="The audit log, newest first (clinicians only)")
     def api_audit(
         record_type: str | None = None,
-        record_id: int | None = None,
+        record_id: RecordQuery = None,
         limit: int = Query(200, ge=1, le=1000),
         who: staff_store.SignedIn = Depends(clinician),
     ) -> list[dict[str, Any]]:
@@ -510,7 +517,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         summary="One screening as a FHIR R4 QuestionnaireResponse",
     )
     def export_fhir(
-        screening_id: int, who: staff_store.SignedIn = Depends(current)
+        screening_id: RecordId, who: staff_store.SignedIn = Depends(current)
     ) -> JSONResponse:
         with change() as session:
             screening = queue_store.screening_detail(session, screening_id)

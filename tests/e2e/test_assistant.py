@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 from sqlalchemy import create_engine, text
 
+from needlecheck.store.encryption import keyring
 from tests.e2e.conftest import FRONTDESK_PORT, PORT, TOKEN, add_staff, port_in_use
 
 pytestmark = pytest.mark.rasa
@@ -147,11 +148,13 @@ def test_one_message_gives_several_facts_and_only_the_rest_is_asked(assistant) -
     assert facts["isotretinoin"] == {"status": "never"}
     # The front desk sees the person's own words behind each fact, and the transcript.
     (words,) = stored(assistant["db"], "e2e-many", "evidence")
-    words = json.loads(words) if isinstance(words, str) else words
+    # Encrypted at rest: the stored value is a Fernet token, not the person's words.
+    assert "tretinoin" not in words
+    words = json.loads(keyring().decrypt(words))
     assert words["age"] == ["I'm 34, on tretinoin, never took Accutane"]
     assert words["isotretinoin"] == ["I'm 34, on tretinoin, never took Accutane"]
     (lines,) = stored(assistant["db"], "e2e-many", "transcript")
-    lines = json.loads(lines) if isinstance(lines, str) else lines
+    lines = json.loads(keyring().decrypt(lines))
     assert {"person", "assistant"} == {line["speaker"] for line in lines}
     assert lines[-1]["speaker"] == "person"
 
@@ -216,7 +219,14 @@ def test_declined_consent_still_lets_the_clinic_call_back(assistant) -> None:
             )
         ).all()
     engine.dispose()
-    assert [tuple(r) for r in rows] == [("Ana Lima", "+442079460958", "mornings", None)]
+    (row,) = rows
+    assert "Ana" not in "".join(row[:3])  # encrypted at rest
+    assert (*(keyring().decrypt(v) for v in row[:3]), row[3]) == (
+        "Ana Lima",
+        "+442079460958",
+        "mornings",
+        None,
+    )
     assert screenings(assistant["db"], "e2e-decline") == []
 
 
