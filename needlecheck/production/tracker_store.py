@@ -8,6 +8,10 @@ that swallowed errors; with that removed, an error here reaches the person as a 
 "please send that again". Before that, a failure of the connection is retried: after a
 PostgreSQL restart the pooled connections are dead, and pre-ping replaces them. A retried
 save is safe, because Rasa's SQL store writes only the events past those already stored.
+
+Each event's data (what the person typed, the slots) is stored encrypted with the
+screening database's keys (needlecheck.store.encryption); an event written before that,
+as plain JSON, is still read.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 
 from needlecheck.store.database import transient
+from needlecheck.store.encryption import keyring
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,11 @@ logger = logging.getLogger(__name__)
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
 
 T = TypeVar("T")
+
+
+def event_data(stored: str) -> dict[str, Any]:
+    # Plain JSON starts with "{"; a Fernet token never does.
+    return json.loads(stored if stored.startswith("{") else keyring().decrypt(stored))
 
 
 class TrackerStoreUnavailable(RuntimeError):
@@ -121,11 +131,24 @@ class DurableSQLTrackerStore(SQLTrackerStore):
                         timestamp=data.get("timestamp"),
                         intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
                         action_name=data.get("name"),
-                        data=json.dumps(data),
+                        data=keyring().encrypt(json.dumps(data)),
                     )
                 )
             session.commit()
         return events
+
+    async def _retrieve(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        """Rasa's, with each event's data decrypted."""
+        with self.session_scope() as session:
+            rows = self._event_query(
+                session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions
+            ).all()
+            events = [event_data(row.data) for row in rows]
+        if self.domain and events:
+            return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        return None
 
     async def keys(self) -> Iterable[str]:
         return await self._with_retry("list", lambda: SQLTrackerStore.keys(self))

@@ -130,3 +130,30 @@ def test_each_new_event_is_published_once_after_it_is_stored(url: str) -> None:
     asyncio.run(store.save(state))
     assert [e["event"] for e in broker.published] == ["action", "user", "slot", "user"]
     assert {e["sender_id"] for e in broker.published} == {"published"}
+
+
+def test_event_data_is_encrypted_and_older_plain_events_still_read(url: str) -> None:
+    import json
+
+    store = DurableSQLTrackerStore(domain=DOMAIN, host=url)
+    asyncio.run(store.save(tracker("sealed")))
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        stored = (
+            connection.execute(text("SELECT data FROM events WHERE sender_id = 'sealed'"))
+            .scalars()
+            .all()
+        )
+        assert stored and all(value.startswith("gAAAA") for value in stored)
+        assert not any("I am 29" in value for value in stored)
+        # An event stored before encryption, as Rasa writes it.
+        connection.execute(
+            text(
+                "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                "VALUES ('sealed', 'slot', 9999999999, :data)"
+            ),
+            {"data": json.dumps(SlotSet("age", 30, timestamp=9999999999).as_dict())},
+        )
+    engine.dispose()
+    read = asyncio.run(store.retrieve("sealed"))
+    assert read.get_slot("age") == 30
