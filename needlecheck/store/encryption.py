@@ -152,11 +152,21 @@ ENCRYPTED_COLUMNS = {
 
 
 def rotate_all(session: Any) -> int:
-    """Write every encrypted value again with the newest key; returns how many."""
-    from sqlalchemy import column, select, table, update
+    """Write every encrypted value again with the newest key; returns how many. Rasa's
+    conversation events in the same database (the production tracker store) too: those
+    stored before encryption, as plain JSON, are encrypted on the way."""
+    from sqlalchemy import column, inspect, select, table, update
 
     ring = keyring()
     count = 0
+    if inspect(session.connection()).has_table("events"):
+        events = table("events", column("id"), column("data"))
+        for row in session.execute(select(events)).all():
+            if not row.data:
+                continue
+            data = ring.encrypt(row.data) if row.data.startswith("{") else ring.rotate(row.data)
+            session.execute(update(events).where(events.c.id == row.id).values(data=data))
+            count += 1
     for name, columns in ENCRYPTED_COLUMNS.items():
         stored = table(name, column("id"), *(column(c) for c in columns))
         for row in session.execute(select(stored)).all():

@@ -101,12 +101,23 @@ def test_keys_rotate_to_the_newest(sessions) -> None:
     old, new = TEST_DATA_KEY.encode(), Fernet.generate_key()
     encryption.use_keys([old])
     add_person(sessions)
+    with sessions.begin() as session:
+        # Rasa's conversation events in the same database: one plain, one encrypted.
+        session.execute(text("CREATE TABLE events (id INTEGER PRIMARY KEY, data TEXT)"))
+        session.execute(text('INSERT INTO events (id, data) VALUES (1, \'{"event": "user"}\')'))
+        session.execute(
+            text("INSERT INTO events (id, data) VALUES (2, :d)"),
+            {"d": encryption.keyring().encrypt('{"event": "bot"}')},
+        )
     encryption.use_keys([new, old])
     with sessions.begin() as session:
-        assert rotate_all(session) == 6
+        assert rotate_all(session) == 8
     encryption.use_keys([new])
     with sessions() as session:
         assert queue.related(session, "c-enc")["contacts"][0].name == NAME
+        events = session.execute(text("SELECT data FROM events ORDER BY id")).scalars().all()
+    ring = encryption.keyring()
+    assert [ring.decrypt(data) for data in events] == ['{"event": "user"}', '{"event": "bot"}']
 
 
 def test_the_migration_encrypts_what_was_stored_before_and_decrypts_on_the_way_back(
