@@ -232,3 +232,18 @@ def test_erasure_empties_the_running_server_s_conversation(assistant) -> None:
     with urllib.request.urlopen(url, timeout=10) as reply:
         events = json.load(reply)["events"]
     assert [e for e in events if e["event"] in ("user", "bot", "slot")] == []
+
+
+def test_the_action_server_gives_browsers_no_cors_headers(assistant) -> None:
+    for method in ("OPTIONS", "GET"):
+        request = urllib.request.Request(
+            "http://127.0.0.1:5055/health",
+            method=method,
+            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                headers = reply.headers
+        except urllib.error.HTTPError as error:
+            headers = error.headers
+        assert "Access-Control-Allow-Origin" not in headers
