@@ -117,31 +117,28 @@ class EncryptedText(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        if value is None:
-            return None
-        return keyring().encrypt(str(value))
-
-    def process_result_value(self, value: Any, dialect: Any) -> str | None:
-        if value is None:
-            return None
-        return keyring().decrypt(value)
-
-
-class EncryptedJSON(TypeDecorator):
-    """A JSON value stored as a Fernet token."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        if value is None:
-            return None
-        return keyring().encrypt(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        return None if value is None else keyring().encrypt(self.encode(value))
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
-        if value is None:
-            return None
-        return json.loads(keyring().decrypt(value))
+        return None if value is None else self.decode(keyring().decrypt(value))
+
+    def encode(self, value: Any) -> str:
+        return str(value)
+
+    def decode(self, text: str) -> Any:
+        return text
+
+
+class EncryptedJSON(EncryptedText):
+    """A JSON value stored as a Fernet token."""
+
+    cache_ok = True
+
+    def encode(self, value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    def decode(self, text: str) -> Any:
+        return json.loads(text)
 
 
 # What is encrypted, by table: the migration and `needlecheck keys rotate` read this.

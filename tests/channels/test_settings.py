@@ -60,3 +60,21 @@ def test_credentials_name_the_connectors_and_hold_no_secret(tmp_path) -> None:
     assert yaml.safe_load(written)["needlecheck.channels.twilio.TwilioInput"] is None
     for secret in ("twilio-auth-token", "meta-app-secret", "telegram-secret-token"):
         assert secret not in written
+
+
+def test_production_serves_the_rest_channel_only_behind_its_token() -> None:
+    base = {
+        "needlecheck.channels.rest.RestInput": None,
+        "needlecheck.channels.web.WebChatInput": {},
+    }
+    assert list(credentials(base, {})) == list(base)
+    assert list(credentials(base, {}, production=True)) == ["needlecheck.channels.web.WebChatInput"]
+    with_token = credentials(base, {"NEEDLECHECK_REST_TOKEN": "t"}, production=True)
+    assert list(with_token) == list(base)
+
+
+def test_the_project_credentials_use_needlechecks_rest_channel() -> None:
+    from pathlib import Path
+
+    shipped = yaml.safe_load((Path(__file__).parents[2] / "credentials.yml").read_text())
+    assert "rest" not in shipped and "needlecheck.channels.rest.RestInput" in shipped

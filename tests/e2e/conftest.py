@@ -8,13 +8,18 @@ Needs the trained model in models/ (`make model`, which `make test` runs first).
 from __future__ import annotations
 
 import os
+import queue
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,6 +104,36 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
     log.close()
+
+
+@dataclass
+class SocketSession:
+    client: Any
+    received: queue.Queue[dict]
+    confirmed: queue.Queue[str]
+    session_id: str
+
+
+@contextmanager
+def socket_session() -> Iterator[SocketSession]:
+    """A client as the widget is one, joined to a fresh random session; the synchronous
+    client over long-polling (the locked engineio's asyncio client needs a newer aiohttp
+    than Rasa 3.6 allows)."""
+    import socketio
+
+    client = socketio.Client()
+    received: queue.Queue[dict] = queue.Queue()
+    confirmed: queue.Queue[str] = queue.Queue()
+    client.on("bot_uttered", received.put)
+    client.on("session_confirm", confirmed.put)
+    client.connect(f"http://127.0.0.1:{PORT}", socketio_path="/socket.io", transports=["polling"])
+    session = SocketSession(client, received, confirmed, secrets.token_urlsafe(24))
+    try:
+        client.emit("session_request", {"session_id": session.session_id})
+        assert confirmed.get(timeout=10) == session.session_id
+        yield session
+    finally:
+        client.disconnect()
 
 
 def add_staff(assistant: dict, username: str, role: str, password: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import time
 import urllib.error
@@ -17,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from needlecheck.store.encryption import keyring
-from tests.e2e.conftest import FRONTDESK_PORT, PORT, TOKEN, add_staff, port_in_use
+from tests.e2e.conftest import FRONTDESK_PORT, PORT, TOKEN, add_staff, port_in_use, socket_session
 
 pytestmark = pytest.mark.rasa
 
@@ -267,29 +266,12 @@ def test_the_http_api_needs_the_token_and_the_channels_do_not(assistant) -> None
 
 
 def test_the_socketio_channel_answers_with_session_persistence(assistant) -> None:
-    import queue
-
-    import socketio
-
-    # The synchronous client over long-polling: the locked engineio's asyncio client needs
-    # a newer aiohttp than Rasa 3.6 allows.
-    client = socketio.Client()
-    received: queue.Queue[str] = queue.Queue()
-    client.on("bot_uttered", lambda data: received.put(data.get("text", "")))
-    confirmed: queue.Queue[str] = queue.Queue()
-    client.on("session_confirm", confirmed.put)
-    client.connect(f"http://127.0.0.1:{PORT}", socketio_path="/socket.io", transports=["polling"])
-    session_id = secrets.token_urlsafe(24)
-    try:
-        client.emit("session_request", {"session_id": session_id})
-        assert confirmed.get(timeout=10) == session_id
-        client.emit("user_uttered", {"message": "hi", "session_id": session_id})
-        greeting = received.get(timeout=20)
+    with socket_session() as socket:
+        socket.client.emit("user_uttered", {"message": "hi", "session_id": socket.session_id})
+        greeting = socket.received.get(timeout=20).get("text", "")
         # A guessable session ID is replaced by a random one.
-        client.emit("session_request", {"session_id": "e2e-socket"})
-        replaced = confirmed.get(timeout=10)
-    finally:
-        client.disconnect()
+        socket.client.emit("session_request", {"session_id": "e2e-socket"})
+        replaced = socket.confirmed.get(timeout=10)
     assert "microneedling assistant" in greeting
     assert replaced != "e2e-socket" and len(replaced) >= 22
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import queue
-import secrets
 import urllib.error
 import urllib.request
 from urllib.parse import quote
@@ -15,7 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.e2e.conftest import FRONTDESK_PORT, PORT, TOKEN, add_staff
+from tests.e2e.conftest import FRONTDESK_PORT, PORT, TOKEN, add_staff, socket_session
 from tests.e2e.test_assistant import CONSENT, converse, say, screenings
 from tests.frontdesk.conftest import csrf_from, sign_in
 
@@ -98,43 +97,32 @@ def test_rest_refuses_sender_ids_with_path_characters(assistant, sender: str) ->
 
 
 def test_the_socketio_channel_survives_every_bad_message(assistant) -> None:
-    import socketio
-
-    client = socketio.Client()
-    received: queue.Queue[dict] = queue.Queue()
-    client.on("bot_uttered", received.put)
-    confirmed: queue.Queue[str] = queue.Queue()
-    client.on("session_confirm", confirmed.put)
-    client.connect(f"http://127.0.0.1:{PORT}", socketio_path="/socket.io", transports=["polling"])
-    session_id = secrets.token_urlsafe(24)
-    try:
-        client.emit("session_request", {"session_id": session_id})
-        assert confirmed.get(timeout=10) == session_id
+    with socket_session() as socket:
         unanswered = []
         for name, message in BAD.items():
-            client.emit("user_uttered", {"message": message, "session_id": session_id})
+            socket.client.emit(
+                "user_uttered", {"message": message, "session_id": socket.session_id}
+            )
             if message.strip():
                 try:
-                    reply = received.get(timeout=15)
+                    reply = socket.received.get(timeout=15)
                 except queue.Empty:
                     unanswered.append(name)
                     continue
                 assert isinstance(reply.get("text", ""), str), name
-                while not received.empty():  # the rest of the same answer
-                    received.get()
+                while not socket.received.empty():  # the rest of the same answer
+                    socket.received.get()
         assert unanswered == []
         # Not text at all, or for a session this socket did not join: ignored.
         for data in (None, 5, {"message": 5}, {"message": "hi", "session_id": "someone"}):
-            client.emit("user_uttered", data)
-        client.emit("user_uttered", {"message": "hello", "session_id": session_id})
-        assert received.get(timeout=30).get("text")
+            socket.client.emit("user_uttered", data)
+        socket.client.emit("user_uttered", {"message": "hello", "session_id": socket.session_id})
+        assert socket.received.get(timeout=30).get("text")
         # The bad session requests get a fresh, random session instead.
         for wanted in ("../../etc", "", None, 42):
-            client.emit("session_request", {"session_id": wanted})
-            assert confirmed.get(timeout=10) != wanted
-    finally:
-        client.disconnect()
-    assert screenings(assistant["db"], session_id) == []
+            socket.client.emit("session_request", {"session_id": wanted})
+            assert socket.confirmed.get(timeout=10) != wanted
+    assert screenings(assistant["db"], socket.session_id) == []
 
 
 FIELDS = [*BAD.values(), "x" * 10_000]
