@@ -115,6 +115,23 @@ def test_an_address_over_its_budget_gets_429(assistant) -> None:
         connection.close()
     assert statuses[-1] == 429 and retry_after is not None and int(retry_after) >= 1
     assert len(statuses) > ADDRESS_BUDGET and set(statuses[:-1]) == {200}
+    # The same address is not refused where it is not counted: a signed webhook (this
+    # one unsigned, so refused by its own check) and the readiness route.
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    try:
+        for method, path, expected in (
+            ("POST", "/webhooks/twilio/webhook", 403),
+            ("GET", "/webhooks/health/ready", 200),
+            ("GET", "/webhooks/rest/", 429),
+        ):
+            connection.request(
+                method, path, body=b"" if method == "POST" else None, headers=headers
+            )
+            reply = connection.getresponse()
+            reply.read()
+            assert reply.status == expected, path
+    finally:
+        connection.close()
     # Other addresses are not affected.
     assert say("e2e-other-address", "hello")
 
