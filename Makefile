@@ -50,11 +50,12 @@ run: $(MODEL) db
 
 # The production topology (README, "Production"): 2 Rasa instances and 2 action servers
 # behind HAProxy, PostgreSQL, Redis and RabbitMQ. It refuses to start without
-# NEEDLECHECK_API_TOKEN and NEEDLECHECK_ACTION_SECRET.
+# NEEDLECHECK_API_TOKEN, NEEDLECHECK_ACTION_SECRET and NEEDLECHECK_DATA_KEYS (the
+# migrations encrypt with those keys, and generate none in production).
 PROD_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/needlecheck
 
 run-prod: $(MODEL) haproxy
-	export DATABASE_URL=$${DATABASE_URL:-$(PROD_DATABASE_URL)}; \
+	export DATABASE_URL=$${DATABASE_URL:-$(PROD_DATABASE_URL)} NEEDLECHECK_PROFILE=production; \
 	$(UV) run needlecheck db create && $(UV) run needlecheck db upgrade && \
 	$(UV) run needlecheck run-prod --model $(MODEL)
 

@@ -22,6 +22,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from needlecheck.action_server import health_request
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NEEDLECHECK_PORT = 5097
@@ -70,7 +72,7 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def get(url: str) -> bool:
+def get(url: str | urllib.request.Request) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
@@ -124,7 +126,11 @@ def _is_descendant(pid: int, ancestor: int) -> bool:
 
 
 def start(
-    command: list[str], cwd: Path, env: dict[str, str], ready_urls: list[str], log: Path
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    ready_urls: list[str | urllib.request.Request],
+    log: Path,
 ) -> tuple[subprocess.Popen, float]:
     begin = time.perf_counter()
     process = subprocess.Popen(
@@ -179,6 +185,8 @@ def start_needlecheck(
         "NEEDLECHECK_VAR_DIR": str(work / "var"),
         "NEEDLECHECK_RASA_PORT": str(port),
         "NEEDLECHECK_FRONTDESK_PORT": str(frontdesk_port),
+        # The action server answers its health check only with the secret.
+        "NEEDLECHECK_ACTION_SECRET": "bench-action-secret",
     }
     run_env.pop("DATABASE_URL", None)
     run_env.pop("NEEDLECHECK_API_TOKEN", None)
@@ -195,7 +203,7 @@ def start_needlecheck(
         run_env,
         [
             f"http://127.0.0.1:{port}/status",
-            "http://127.0.0.1:5055/health",
+            health_request("http://127.0.0.1:5055/health", "bench-action-secret"),
             f"http://127.0.0.1:{frontdesk_port}/healthz",
         ],
         work / "needlecheck.log",

@@ -1,25 +1,30 @@
 """Start rasa-sdk's action server after the start-up checks (`python -m needlecheck.action_server`).
 
 rasa-sdk has no authentication: anyone who reaches its port could run the actions with a
-made-up conversation and write screenings. Here every request but `/health` must carry
-`Authorization: Bearer $NEEDLECHECK_ACTION_SECRET`, which Rasa sends from
-endpoints.yml; `make run` generates the secret when it is not set.
+made-up conversation and write screenings. Here every request, `/health` included, must
+carry `Authorization: Bearer $NEEDLECHECK_ACTION_SECRET`, which Rasa sends from
+endpoints.yml and the load balancer and supervisor send with their health checks
+(`health_request`); `make run` generates the secret when it is not set.
 """
 
 from __future__ import annotations
 
 import hmac
 import sys
+import urllib.request
 from typing import Any
 
 DEFAULT_ACTION_PORT = 5055
-# The one route the load balancer and `needlecheck status` call without the secret.
-OPEN_PATHS = ("/health",)
 
 
 def authorised(header: str | None, secret: str) -> bool:
     expected = f"Bearer {secret}"
     return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+
+
+def health_request(url: str, secret: str | None) -> urllib.request.Request:
+    """A request for an action server's /health, which needs the secret like every route."""
+    return urllib.request.Request(url, headers={"Authorization": f"Bearer {secret or ''}"})
 
 
 def build_app(secret: str) -> Any:
@@ -31,8 +36,6 @@ def build_app(secret: str) -> Any:
 
     @app.middleware("request")
     async def require_secret(request: Any) -> Any:
-        if request.path in OPEN_PATHS:
-            return None
         if not authorised(request.headers.get("authorization"), secret):
             return response.json({"error": "missing or wrong action server secret"}, status=401)
         return None

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from needlecheck.action_server import DEFAULT_ACTION_PORT as ACTION_PORT
+from needlecheck.action_server import health_request
 from needlecheck.channels.settings import ChannelConfigError, enabled_channels, write_credentials
 from needlecheck.config import Settings, action_secret, log_level, shared_secret
 
@@ -184,7 +185,9 @@ def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
         subprocess.Popen(frontdesk_command(), env=env),
     ]
     try:
-        if not _wait_until_ready(settings, children, ready_timeout, stopping):
+        if not _wait_until_ready(
+            settings, children, ready_timeout, stopping, env["NEEDLECHECK_ACTION_SECRET"]
+        ):
             return 0
         print(ready_message(settings), flush=True)
         while not stopping.is_set():
@@ -209,7 +212,7 @@ def ready_message(settings: Settings) -> str:
         f"  socket.io channel: {base}/socket.io\n"
         f"  chat widget:       {desk}/widget.js (demo page: {desk}/demo)\n"
         f"  HTTP API:          {base}/ {api}\n"
-        f"  action server:     http://localhost:{ACTION_PORT}/health\n"
+        f"  action server:     http://localhost:{ACTION_PORT}/health (needs the action secret)\n"
         f"  front desk:        {desk}/ "
         "(accounts: needlecheck staff add)\n"
         "Press Ctrl-C to stop.\n"
@@ -232,13 +235,14 @@ def _wait_until_ready(
     children: list[subprocess.Popen],
     timeout: float,
     stopping: threading.Event,
+    secret: str,
 ) -> bool:
     """Wait for the three servers to answer; False when asked to stop first."""
     deadline = time.monotonic() + timeout
     token = f"?token={settings.api_token}" if settings.api_token else ""
     # /status answers only once the model is loaded, unlike / which answers at once.
-    urls = [
-        f"http://127.0.0.1:{ACTION_PORT}/health",
+    urls: list[str | urllib.request.Request] = [
+        health_request(f"http://127.0.0.1:{ACTION_PORT}/health", secret),
         f"http://127.0.0.1:{settings.frontdesk_port}/healthz",
         f"http://127.0.0.1:{settings.rasa_port}/status{token}",
     ]
@@ -249,7 +253,8 @@ def _wait_until_ready(
         if any(child.poll() is not None for child in children):
             raise StartupError("a server exited during start-up; see its output above")
         if time.monotonic() > deadline:
-            raise StartupError(f"not ready after {timeout:.0f} s: {', '.join(pending)}")
+            waiting = [url if isinstance(url, str) else url.full_url for url in pending]
+            raise StartupError(f"not ready after {timeout:.0f} s: {', '.join(waiting)}")
         try:
             with urllib.request.urlopen(pending[0], timeout=2):
                 pending.pop(0)

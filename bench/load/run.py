@@ -26,6 +26,8 @@ import psutil
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+from needlecheck.action_server import health_request
+
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 MODEL = ROOT / "models" / "needlecheck.tar.gz"
@@ -35,7 +37,9 @@ ONE = {"port": 5305, "frontdesk": 8305}
 PROD = {"port": 5405, "actions": 5455, "frontdesk": 8405, "database": "needlecheck_load"}
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 420) -> float:
+def wait_ready(
+    url: str | urllib.request.Request, process: subprocess.Popen, timeout: float = 420
+) -> float:
     started = time.monotonic()
     while True:
         if process.poll() is not None:
@@ -47,7 +51,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 420) -> flo
         except OSError:
             pass
         if time.monotonic() - started > timeout:
-            raise SystemExit(f"not ready after {timeout:.0f} s: {url}")
+            raise SystemExit(f"not ready after {timeout:.0f} s: {getattr(url, 'full_url', url)}")
         time.sleep(0.5)
 
 
@@ -91,10 +95,11 @@ def start_one() -> tuple[subprocess.Popen, str, str, float]:
         "NEEDLECHECK_VAR_DIR": str(var),
         "NEEDLECHECK_RASA_PORT": str(ONE["port"]),
         "NEEDLECHECK_FRONTDESK_PORT": str(ONE["frontdesk"]),
+        "NEEDLECHECK_ACTION_SECRET": "load-test-action-secret",
     }
     process = launch("run", "run", env)
     ready = wait_ready(f"http://127.0.0.1:{ONE['port']}/webhooks/health/ready", process)
-    wait_ready("http://127.0.0.1:5055/health", process)
+    wait_ready(health_request("http://127.0.0.1:5055/health", "load-test-action-secret"), process)
     return process, f"http://127.0.0.1:{ONE['port']}", f"sqlite:///{var / 'needlecheck.db'}", ready
 
 

@@ -12,7 +12,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from needlecheck.config import Settings
+from needlecheck.action_server import health_request
+from needlecheck.config import ACTION_SECRET_FILE, Settings
 from needlecheck.production.topology import DEFAULT_RABBITMQ_URL, Topology
 
 TIMEOUT = 3.0
@@ -25,7 +26,7 @@ class Check:
     detail: str
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(url: str | urllib.request.Request) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as reply:
             return reply.status, reply.read().decode("utf-8", "replace")
@@ -36,7 +37,7 @@ def _get(url: str) -> tuple[int, str]:
         return 0, f"not reachable ({reason.__class__.__name__})"
 
 
-def _http(component: str, url: str) -> Check:
+def _http(component: str, url: str | urllib.request.Request) -> Check:
     status, body = _get(url)
     if status == 0:
         return Check(component, False, body)
@@ -120,13 +121,24 @@ def _balancer(topology: Topology) -> list[Check]:
     return [Check("load balancer (HAProxy)", True, "answering"), *checks]
 
 
+def _action_secret(settings: Settings) -> str | None:
+    """The secret `make run` uses: from the environment, or the one it generated."""
+    if settings.action_secret:
+        return settings.action_secret
+    path = settings.var_dir / ACTION_SECRET_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
 def collect(settings: Settings) -> list[Check]:
     topology = Topology.load(settings.var_dir)
     checks = [_database("screening database", settings.database_url)]
     if topology is None:
         checks += [
             _http("Rasa server", f"http://127.0.0.1:{settings.rasa_port}/webhooks/health/ready"),
-            _http("action server", "http://127.0.0.1:5055/health"),
+            _http(
+                "action server",
+                health_request("http://127.0.0.1:5055/health", _action_secret(settings)),
+            ),
             _http("front desk", f"http://127.0.0.1:{settings.frontdesk_port}/healthz"),
         ]
         return checks
@@ -145,7 +157,12 @@ def collect(settings: Settings) -> list[Check]:
             _http(f"Rasa instance {number} (:{port})", topology.url(port, "/webhooks/health/ready"))
         )
     for number, port in enumerate(topology.action_ports, start=1):
-        checks.append(_http(f"action server {number} (:{port})", topology.url(port, "/health")))
+        checks.append(
+            _http(
+                f"action server {number} (:{port})",
+                health_request(topology.url(port, "/health"), settings.action_secret),
+            )
+        )
     checks.append(_http("front desk", topology.url(topology.frontdesk_port, "/healthz")))
     return checks
 

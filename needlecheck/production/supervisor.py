@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from needlecheck.action_server import health_request
 from needlecheck.config import Settings, shared_secret
 from needlecheck.production.topology import (
     ENDPOINTS,
@@ -109,7 +110,7 @@ def check_services(settings: Settings) -> list[str]:
 class Child:
     name: str
     command: list[str]
-    ready_url: str
+    ready_url: str | urllib.request.Request
     process: subprocess.Popen | None = None
     restarts: int = 0
     restart_at: float | None = None
@@ -130,7 +131,7 @@ def children(settings: Settings, topology: Topology, model: str) -> list[Child]:
             Child(
                 f"actions{number}",
                 [python, "-m", "needlecheck.action_server", "--port", str(port)],
-                topology.url(port, "/health"),
+                health_request(topology.url(port, "/health"), settings.action_secret),
             )
         )
     for number, port in enumerate(topology.rasa_ports, start=1):
@@ -155,7 +156,7 @@ def children(settings: Settings, topology: Topology, model: str) -> list[Child]:
     return result
 
 
-def answers(url: str) -> bool:
+def answers(url: str | urllib.request.Request) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as reply:
             return reply.status == 200

@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from sqlalchemy import create_engine, text
 
+from needlecheck.action_server import health_request
 from needlecheck.store.encryption import keyring
 from tests.e2e.conftest import FRONTDESK_PORT, PORT, TOKEN, add_staff, port_in_use, socket_session
 
@@ -307,9 +308,15 @@ def test_ctrl_c_stops_all_three_servers(assistant) -> None:
 
 
 def test_the_action_server_runs_actions_only_for_the_rasa_server(assistant) -> None:
-    with urllib.request.urlopen("http://127.0.0.1:5055/health", timeout=5) as reply:
-        assert reply.status == 200  # the load balancer's check needs no secret
     secret = (assistant["var"] / "action.secret").read_text().strip()
+    # Its health too: the load balancer and the supervisor send the secret.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen("http://127.0.0.1:5055/health", timeout=5)
+    assert refused.value.code == 401
+    with urllib.request.urlopen(
+        health_request("http://127.0.0.1:5055/health", secret), timeout=5
+    ) as reply:
+        assert reply.status == 200
     body = json.dumps({"next_action": "action_assess_screening", "tracker": {}}).encode()
     for header in (None, "Bearer wrong", f"Basic {secret}"):
         request = urllib.request.Request("http://127.0.0.1:5055/webhook", data=body)

@@ -26,6 +26,7 @@ DATABASE = "needlecheck_test_production"
 BALANCER, RASA, ACTIONS, FRONTDESK = 5195, (5196, 5197), (5156, 5157), 8195
 ACTION_BALANCER, STATS = 5155, 5295
 TOKEN = "production-test-token"
+ACTION_SECRET = "production-test-action-secret"
 
 
 def recreate_database() -> None:
@@ -78,7 +79,7 @@ def production(tmp_path_factory) -> Iterator[dict]:
         "NEEDLECHECK_ACTION_PORT": str(ACTION_BALANCER),
         "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK),
         "NEEDLECHECK_API_TOKEN": TOKEN,
-        "NEEDLECHECK_ACTION_SECRET": "production-test-action-secret",
+        "NEEDLECHECK_ACTION_SECRET": ACTION_SECRET,
         "NEEDLECHECK_REDIS_URL": "redis://127.0.0.1:6379/5",
         "NEEDLECHECK_EVENTS_EXCHANGE": "needlecheck-test-events",
         "NEEDLECHECK_EVENTS_QUEUE": "needlecheck_test_frontdesk",

@@ -14,9 +14,11 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from needlecheck.action_server import health_request
 from needlecheck.production.supervisor import answers
 from tests.production import services
 from tests.production.conftest import (
+    ACTION_SECRET,
     ACTIONS,
     FRONTDESK,
     RASA,
@@ -57,7 +59,9 @@ def test_action_servers_killed_mid_screening(healthy) -> None:
     # The supervisor starts the action servers again; the same message then goes on.
     # Back when they answer themselves, then when HAProxy has seen them up again.
     wait_until(
-        lambda: all(answers(f"http://127.0.0.1:{p}/health") for p in ACTIONS),
+        lambda: all(
+            answers(health_request(f"http://127.0.0.1:{p}/health", ACTION_SECRET)) for p in ACTIONS
+        ),
         "action servers back",
         120,
     )
