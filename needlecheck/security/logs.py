@@ -24,11 +24,12 @@ from typing import Any
 WITHHELD = "[withheld: conversation content]"
 # Loggers whose DEBUG lines echo conversations.
 CONTENT_LOGGERS = ("rasa", "rasa_sdk", "sanic", "socketio", "engineio", "aiogram", "pika")
-# DEBUG lines of those loggers that name only actions, intents and policies.
+# DEBUG lines of those loggers that name only actions, intents and policies; not the
+# conversation ID, which for the widget is the key to its conversation.
 SAFE_DEBUG = re.compile(
     r"^(Predicted next action '[\w.-]+' with confidence|Policy prediction ended with events \[\]"
     r"|Action '[\w.-]+' ended with events|Made prediction using user intent"
-    r"|Starting a new session|Loading|Loaded|Finished|Registered function)"
+    r"|Loading|Loaded|Finished|Registered function)"
 )
 # Bounded repeats: an unbounded local part backtracks quadratically over a long message
 # with no "@" in it (100 kB froze the server for minutes).
