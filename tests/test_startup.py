@@ -122,3 +122,28 @@ def test_check_names_the_channels_that_are_on(tmp_path) -> None:
     assert run("db", "upgrade", env=env).returncode == 0
     done = run("check", env=env)
     assert "messaging channels: telegram" in done.stdout
+
+
+def test_the_rasa_server_is_not_exposed_beyond_loopback_without_a_token(tmp_path) -> None:
+    import pytest
+
+    from needlecheck.config import Settings
+    from needlecheck.startup import StartupError, rasa_server_command
+
+    exposed = Settings.from_environment(
+        {"NEEDLECHECK_VAR_DIR": str(tmp_path), "NEEDLECHECK_HOST": "0.0.0.0"}
+    )
+    with pytest.raises(StartupError, match="NEEDLECHECK_API_TOKEN"):
+        rasa_server_command(exposed, "models")
+    local = Settings.from_environment({"NEEDLECHECK_VAR_DIR": str(tmp_path)})
+    assert "--interface" in rasa_server_command(local, "models")
+    token = Settings.from_environment(
+        {
+            "NEEDLECHECK_VAR_DIR": str(tmp_path),
+            "NEEDLECHECK_HOST": "0.0.0.0",
+            "NEEDLECHECK_API_TOKEN": "t",
+        }
+    )
+    command = rasa_server_command(token, "models")
+    # The token reaches Rasa through the environment, never the command line.
+    assert "t" not in command and "--auth-token" not in command

@@ -74,3 +74,16 @@ def test_the_body_cap() -> None:
     for raw in ("12", "lots", "999999999999"):
         with pytest.raises(ValueError, match="NEEDLECHECK_MAX_BODY_BYTES"):
             max_body_bytes({"NEEDLECHECK_MAX_BODY_BYTES": raw})
+
+
+def test_the_server_gets_its_body_cap_time_limits_and_guard() -> None:
+    from sanic import Sanic
+
+    from needlecheck.security.rasa_guard import REQUEST_TIMEOUT, RESPONSE_TIMEOUT, harden_app
+
+    app = Sanic("needlecheck_guard_test")
+    harden_app(app, {"NEEDLECHECK_MAX_BODY_BYTES": "4096"})
+    assert app.config.REQUEST_MAX_SIZE == 4096
+    assert (app.config.REQUEST_TIMEOUT, app.config.RESPONSE_TIMEOUT) == (15, 60)
+    assert REQUEST_TIMEOUT < RESPONSE_TIMEOUT
+    assert [m.__name__ for m in app.request_middleware] == ["guard"]
