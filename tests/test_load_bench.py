@@ -67,3 +67,17 @@ def test_runs_are_bounded(args: list[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         run.main(args)
     assert stopped.value.code == 2
+
+
+def test_a_run_with_errors_or_nothing_finished_fails() -> None:
+    from bench.load.run import problems_in
+
+    good = ("one", 20, {"failures": 0, "requests": 10}, {}, {"conversations": 3})
+    assert problems_in([good]) == []
+    refused = ("production", 20, {"failures": 10, "requests": 10}, {}, {"conversations": 0})
+    assert problems_in([good, refused]) == [
+        "production, 20 conversations: 10 of 10 messages failed",
+        "production, 20 conversations: no conversation finished",
+    ]
+    lost = ("one", 50, {"failures": 0, "requests": 9}, {}, {"conversations": 2, "lost": 1})
+    assert problems_in([lost]) == ["one, 50 conversations: 1 lost screening(s)"]

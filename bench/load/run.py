@@ -167,7 +167,11 @@ def locust(host: str, users: int, seconds: int, label: str) -> dict[str, float]:
     prefix = WORK / f"{label}-{users}"
     ledger = Path(f"{prefix}.ledger")
     ledger.unlink(missing_ok=True)
-    env = {**os.environ, "NEEDLECHECK_LOAD_LEDGER": str(ledger)}
+    env = {
+        **os.environ,
+        "NEEDLECHECK_LOAD_LEDGER": str(ledger),
+        "NEEDLECHECK_REST_TOKEN": LOAD_REST_TOKEN,
+    }
     subprocess.run(
         [
             str(BIN / "locust"),
@@ -273,7 +277,26 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stop(process)
     print(table(rows))
-    return 0
+    problems = problems_in(rows)
+    for problem in problems:
+        print(f"load: FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def problems_in(rows) -> list[str]:
+    """What makes a run a failure rather than a slow result: errors, nothing finished,
+    or a screening lost, doubled or wrong."""
+    problems = []
+    for label, users, stats, _, checked in rows:
+        where = f"{label}, {users} conversations"
+        if stats.get("failures"):
+            problems.append(f"{where}: {stats['failures']} of {stats['requests']} messages failed")
+        if not checked.get("conversations"):
+            problems.append(f"{where}: no conversation finished")
+        for kind in ("lost", "doubled", "wrong"):
+            if checked.get(kind):
+                problems.append(f"{where}: {checked[kind]} {kind} screening(s)")
+    return problems
 
 
 def table(rows) -> str:
