@@ -362,13 +362,6 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     except SQLAlchemyError as error:
         print(f"needlecheck: database: {error.__class__.__name__}", file=sys.stderr)
         return EXIT_CONFIGURATION
-    except Exception as error:  # the tracker store's own (Redis down, ...)
-        print(
-            f"needlecheck: nothing was erased: the tracker store failed: "
-            f"{error.__class__.__name__}",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIGURATION
     print("erased: " + _counts(deleted))
     return 0
 

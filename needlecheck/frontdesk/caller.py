@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, validator
 
-from needlecheck.channels.limits import CALLER_ID, MAX_MESSAGE_LENGTH, new_caller_id
+from needlecheck.channels.limits import CALLER_ID, max_message_length, new_caller_id
 from needlecheck.config import Settings, shared_secret
 from needlecheck.store import staff as staff_store
 
@@ -28,12 +28,15 @@ RELAY_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
 class CallerMessage(BaseModel):
-    message: str = Field(..., min_length=1, max_length=MAX_MESSAGE_LENGTH)
+    message: str = Field(..., min_length=1)
 
     @validator("message")
-    def not_blank(cls, value: str) -> str:
+    def readable(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the message is empty")
+        # The same limit as every channel's (NEEDLECHECK_MAX_MESSAGE_LENGTH).
+        if len(value) > max_message_length():
+            raise ValueError(f"the message is longer than {max_message_length()} characters")
         return value
 
 

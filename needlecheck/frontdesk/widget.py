@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from needlecheck.channels.limits import WIDGET_SESSION_ID
@@ -131,7 +132,7 @@ def add_widget_routes(
                     detail="website widget: "
                     + (", ".join(f"{n} {k}" for k, n in sorted(deleted.items()) if n) or "nothing"),
                 )
-        except Exception as error:  # the database or the tracker store: nothing was erased
+        except (SQLAlchemyError, tracker_events.TrackerStoreNotErased) as error:
             logger.error("widget erase failed: %s", error.__class__.__name__)
             return cors(request, JSONResponse({"detail": "try again shortly"}, status_code=503))
         return cors(request, JSONResponse({"deleted": True}))

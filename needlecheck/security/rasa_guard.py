@@ -90,17 +90,16 @@ def check_exposure(interface: str | None, auth_token: str | None, jwt_secret: st
 
 
 def offered_payloads(events: Iterable[Any]) -> set[str]:
-    """The payloads of the buttons in the assistant's messages since the person's last one."""
+    """The payloads of the buttons in the assistant's messages since the person's last one
+    (tracker events, or their dicts)."""
     offered: set[str] = set()
     for event in reversed(list(events)):
-        name = getattr(event, "type_name", None) or (
-            event.get("event") if isinstance(event, dict) else None
-        )
-        if name == "user":
+        data = event if isinstance(event, dict) else event.as_dict()
+        if data.get("event") == "user":
             break
-        if name == "bot":
-            data = (event.get("data") if isinstance(event, dict) else event.data) or {}
-            for button in (data.get("buttons") or []) + (data.get("quick_replies") or []):
+        if data.get("event") == "bot":
+            shown = data.get("data") or {}
+            for button in (shown.get("buttons") or []) + (shown.get("quick_replies") or []):
                 if isinstance(button, dict) and isinstance(button.get("payload"), str):
                     offered.add(button["payload"].strip())
     return offered

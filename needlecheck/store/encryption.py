@@ -83,12 +83,7 @@ class Keyring:
 
     def rotate(self, token: str) -> str:
         """The token written again with the newest key."""
-        try:
-            return self._fernet.rotate(token.encode()).decode()
-        except InvalidToken:
-            raise UnreadableRecord(
-                "a stored value cannot be decrypted with NEEDLECHECK_DATA_KEYS"
-            ) from None
+        return self.encrypt(self.decrypt(token))
 
 
 _keyring: Keyring | None = None
@@ -152,17 +147,18 @@ def rotate_all(session: Any) -> int:
     """Write every encrypted value again with the newest key; returns how many. Rasa's
     conversation events in the same database (the production tracker store) too: those
     stored before encryption, as plain JSON, are encrypted on the way."""
-    from sqlalchemy import column, inspect, select, table, update
+    from sqlalchemy import column, select, table, update
+
+    from needlecheck.store.tracker_events import EVENTS, has_events_table
 
     ring = keyring()
     count = 0
-    if inspect(session.connection()).has_table("events"):
-        events = table("events", column("id"), column("data"))
-        for row in session.execute(select(events)).all():
+    if has_events_table(session):
+        for row in session.execute(select(EVENTS.c.id, EVENTS.c.data)).all():
             if not row.data:
                 continue
             data = ring.encrypt(row.data) if row.data.startswith("{") else ring.rotate(row.data)
-            session.execute(update(events).where(events.c.id == row.id).values(data=data))
+            session.execute(update(EVENTS).where(EVENTS.c.id == row.id).values(data=data))
             count += 1
     for name, columns in ENCRYPTED_COLUMNS.items():
         stored = table(name, column("id"), *(column(c) for c in columns))

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import column, delete, inspect, select, table
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from needlecheck.store.models import (
@@ -24,9 +24,7 @@ from needlecheck.store.models import (
     Screening,
 )
 from needlecheck.store.repository import phone_digits
-
-# Rasa's SQLTrackerStore table; present only when the tracker store uses this database.
-_EVENTS = table("events", column("sender_id"), column("timestamp"))
+from needlecheck.store.tracker_events import EVENTS, has_events_table
 
 
 def purge(session: Session, older_than: datetime) -> Counter[str]:
@@ -39,10 +37,8 @@ def purge(session: Session, older_than: datetime) -> Counter[str]:
         session.execute(select(Screening.id).where(Screening.created_at < older_than)).scalars()
     )
     deleted["screening"] += _delete(session, "screening", Screening, ids)
-    if _has_events_table(session):
-        result = session.execute(
-            delete(_EVENTS).where(_EVENTS.c.timestamp < older_than.timestamp())
-        )
+    if has_events_table(session):
+        result = session.execute(delete(EVENTS).where(EVENTS.c.timestamp < older_than.timestamp()))
         deleted["conversation event"] += result.rowcount or 0
     return deleted
 
@@ -100,8 +96,8 @@ def erase(
     )
     if result.rowcount:
         deleted["conversation activity"] += result.rowcount
-    if _has_events_table(session):
-        result = session.execute(delete(_EVENTS).where(_EVENTS.c.sender_id.in_(conversations)))
+    if has_events_table(session):
+        result = session.execute(delete(EVENTS).where(EVENTS.c.sender_id.in_(conversations)))
         deleted["conversation event"] += result.rowcount or 0
     if tracker_events is not None:
         deleted["conversation event"] += tracker_events(conversations)
@@ -121,7 +117,3 @@ def _delete(session: Session, kind: str, model: type, ids: list[int]) -> int:
         session.delete(record)
     session.flush()
     return len(ids)
-
-
-def _has_events_table(session: Session) -> bool:
-    return inspect(session.connection()).has_table("events")

@@ -26,14 +26,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import column, delete, table
+from sqlalchemy import column, delete, inspect, table
 from sqlalchemy.engine import URL, make_url
 
 from needlecheck.store.database import create_db_engine
 
 REDIS_DEFAULT_PREFIX = "tracker:"
 _VARIABLE = re.compile(r"\$\{([^}]+)\}")
-_EVENTS = table("events", column("sender_id"))
+# Rasa's SQLTrackerStore table, as far as needlecheck touches it (erasure, retention,
+# key rotation); in the screening database only when the tracker store shares it.
+EVENTS = table("events", column("id"), column("sender_id"), column("timestamp"), column("data"))
+
+
+def has_events_table(session: Any) -> bool:
+    return inspect(session.connection()).has_table("events")
 
 
 class TrackerStoreNotErased(RuntimeError):
@@ -91,7 +97,22 @@ def erase_events(
     environ: Mapping[str, str] | None = None,
 ) -> int:
     """Delete the conversations' events from the configured tracker store; how many
-    events (SQL), keys (Redis) or conversations (in memory) went."""
+    events (SQL), keys (Redis) or conversations (in memory) went. A store that fails
+    raises TrackerStoreNotErased, whatever its client library raised."""
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return _erase_events(conversations, screening_database_url, environ)
+    except (RedisError, SQLAlchemyError, OSError) as error:
+        raise TrackerStoreNotErased(
+            f"the tracker store failed ({error.__class__.__name__}): try again"
+        ) from None
+
+
+def _erase_events(
+    conversations: set[str], screening_database_url: str, environ: Mapping[str, str] | None
+) -> int:
     env = os.environ if environ is None else environ
     if not conversations:
         return 0
@@ -109,7 +130,7 @@ def erase_events(
         try:
             with engine.begin() as connection:
                 result = connection.execute(
-                    delete(_EVENTS).where(_EVENTS.c.sender_id.in_(sorted(conversations)))
+                    delete(EVENTS).where(EVENTS.c.sender_id.in_(sorted(conversations)))
                 )
             return result.rowcount or 0
         finally:

@@ -87,3 +87,32 @@ def test_the_server_gets_its_body_cap_time_limits_and_guard() -> None:
     assert (app.config.REQUEST_TIMEOUT, app.config.RESPONSE_TIMEOUT) == (15, 60)
     assert REQUEST_TIMEOUT < RESPONSE_TIMEOUT
     assert [m.__name__ for m in app.request_middleware] == ["guard"]
+
+
+def test_the_guard_counts_addresses_but_not_signed_webhooks_or_readiness() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from sanic import Sanic
+
+    from needlecheck.security.rasa_guard import harden_app
+
+    app = Sanic("needlecheck_guard_budget_test")
+    harden_app(app, {"NEEDLECHECK_ADDRESS_RATE": "1/60", "NEEDLECHECK_PROFILE": "production"})
+    (guard,) = app.request_middleware
+
+    def status(method: str, path: str, ip: str = "203.0.113.5") -> int | None:
+        request = SimpleNamespace(method=method, path=path, ip=ip, headers={})
+        answer = asyncio.run(guard(request))
+        return None if answer is None else answer.status
+
+    assert status("POST", "/webhooks/rest/webhook") is None
+    assert status("POST", "/webhooks/rest/webhook") == 429
+    assert status("POST", "/webhooks/rest/webhook", ip="203.0.113.6") is None
+    for path in (
+        "/webhooks/twilio/webhook",
+        "/webhooks/telegram/webhook",
+        "/webhooks/health/ready",
+    ):
+        assert status("POST", path) is None
+    assert status("PUT", "/model", ip="203.0.113.7") == 403
