@@ -40,6 +40,10 @@ class Settings:
     events_queue: str = "needlecheck_frontdesk"
     # Production: the action servers' load balancer (the servers take the next ports).
     action_port: int = 5055
+    # A fixed date for every "today" (NEEDLECHECK_TODAY): the held-out evaluation and the
+    # conversation simulator read relative dates ("two months ago") against the date their
+    # labels were written on. Never set it for a clinic.
+    fixed_today: date | None = None
 
     @property
     def chat_server_url(self) -> str:
@@ -59,6 +63,8 @@ class Settings:
 
     def today(self, now: datetime | None = None) -> date:
         """The current date where the clinic is (the server's local date if no zone is set)."""
+        if self.fixed_today is not None:
+            return self.fixed_today
         if self.timezone is None:
             return (now.astimezone() if now else datetime.now().astimezone()).date()
         return (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(self.timezone)).date()
@@ -68,6 +74,7 @@ class Settings:
         env = os.environ if environ is None else environ
         var_dir = Path(env.get("NEEDLECHECK_VAR_DIR") or "var").resolve()
         return cls(
+            fixed_today=_date(env, "NEEDLECHECK_TODAY"),
             var_dir=var_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'needlecheck.db'}",
             policy_file=env.get("NEEDLECHECK_POLICY") or None,
@@ -92,6 +99,16 @@ class Settings:
             events_queue=env.get("NEEDLECHECK_EVENTS_QUEUE") or "needlecheck_frontdesk",
             action_port=_port(env, "NEEDLECHECK_ACTION_PORT", 5055),
         )
+
+
+def _date(env: Mapping[str, str], name: str) -> date | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a date of the form YYYY-MM-DD") from None
 
 
 def _zone(name: str | None) -> str | None:

@@ -8,7 +8,6 @@ whether the person denied it. Nothing here knows about Rasa.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rapidfuzz import fuzz, process
 
 from needlecheck.nlu.timeexpr import NUMBER, TimeExpression, find_time_expressions, parse_number
 
@@ -35,9 +35,10 @@ KEEPS_HISTORY = {
     "treatment_area",
     "allergies",
 }
-# Typos are looked up only for words this long, against lexicon words as long.
+# Typos are looked up only for words this long, against lexicon words as long; the
+# cutoff is rapidfuzz's normalised similarity (100 = the same word).
 FUZZY_MIN_LENGTH = 5
-FUZZY_CUTOFF = 0.84
+FUZZY_CUTOFF = 84
 AGE_RANGE = range(1, 121)
 _AGE_PATTERNS = [
     re.compile(
@@ -45,6 +46,11 @@ _AGE_PATTERNS = [
     ),
     re.compile(rf"\b(?P<n>{NUMBER})\s*(?:years? old|yrs? old|y/?o|year-old)\b"),
 ]
+
+
+_NEGATION = re.compile(
+    r"\b(?:never|not|no|nope|nah|didn'?t|haven'?t|hasn'?t|don'?t|wasn'?t|none)\b"
+)
 
 
 class LexiconError(ValueError):
@@ -85,6 +91,11 @@ class Lexicon:
     current_cues: tuple[str, ...]
     still_going: tuple[str, ...]
     date_unknown: tuple[str, ...]
+    # How people answer without naming anything on a list (see lexicon.yml).
+    answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    outside_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    filler_words: frozenset[str] = frozenset()
+    short_answer_words: int = 8
 
     @classmethod
     def load(cls, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -104,8 +115,16 @@ class Lexicon:
                         raise LexiconError(f"{path}: terms.{fact}.{raw_value}: {error}") from None
                 for entry in phrases:
                     terms.append(_term(path, fact, value, entry))
+        outside = data.get("outside_lists") or {}
+        for fact in outside:
+            if fact not in FACTS:
+                raise LexiconError(f"{path}: outside_lists.{fact}: not a fact of SCREENING.md")
         return cls(
             terms=tuple(terms),
+            answers=_phrase_lists(data.get("answers") or {}),
+            outside_lists=_phrase_lists(outside),
+            filler_words=frozenset(str(w).lower() for w in data.get("answer_filler_words") or ()),
+            short_answer_words=int(data.get("short_answer_words") or 8),
             **{
                 key: tuple(str(item).lower() for item in data.get(key) or ())
                 for key in (
@@ -117,6 +136,14 @@ class Lexicon:
                 )
             },
         )
+
+
+def _phrase_lists(data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    # Longest first, so that "not that i know of" is matched before "not".
+    return {
+        str(key): tuple(sorted({str(p).lower() for p in phrases or ()}, key=len, reverse=True))
+        for key, phrases in data.items()
+    }
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -227,6 +254,9 @@ class Extractor:
         short_answer = len(doc) <= 4
         for span in doc.ents:
             mentions.extend(self._interpret(span, times, age_now, today, short_answer))
+        course = self._course_reading(text, times, age_now, today)
+        if course is not None:
+            mentions.append(Mention("course", course, 0, len(text), text))
         # Time expressions of their own answer the date follow-up questions.
         for expression in times:
             value = (
@@ -238,6 +268,40 @@ class Extractor:
                 Mention("time", value, expression.start, expression.end, expression.text)
             )
         return mentions
+
+    def _course_reading(
+        self, text: str, times: list[TimeExpression], age_now: int | None, today: date
+    ) -> dict[str, Any] | None:
+        """The message read as a statement about a course of treatment called "it".
+
+        An answer to "have you taken isotretinoin?" often does not name it: "I never took
+        it", "was on it for 6 months in 2019", "still on it". The dialogue uses this only
+        for the course question being asked, and only when the message names no course.
+        """
+        lowered = text.lower()
+        when = times[0] if times else None
+        negated = bool(_NEGATION.search(lowered))
+        current = any(
+            _contains_cue(lowered, (cue,))
+            and not re.search(rf"\b(?:not|no longer)\s+{re.escape(cue)}\b", lowered)
+            for cue in self.lexicon.current_cues
+        )
+        ongoing = when is not None and when.text.lower().startswith("since")
+        if (
+            current
+            and (ongoing or when is None)
+            and not _contains_cue(lowered, self.lexicon.past_cues)
+        ):
+            return {"status": "current"}
+        if negated and when is None:
+            return {"status": "never"}
+        if when is not None or _contains_cue(lowered, self.lexicon.past_cues):
+            course: dict[str, Any] = {"status": "past"}
+            resolved = when.resolve(age_now, today) if when else None
+            if resolved is not None:
+                course["date"] = resolved.isoformat()
+            return course
+        return None
 
     def _ages(self, text: str) -> list[Mention]:
         lowered = text.lower()
@@ -261,8 +325,10 @@ class Extractor:
             word = token.lower_
             if token.i in covered or not token.is_alpha or len(word) < FUZZY_MIN_LENGTH:
                 continue
-            close = difflib.get_close_matches(word, self._fuzzy_words, n=1, cutoff=FUZZY_CUTOFF)
-            if not close:
+            close = process.extractOne(
+                word, self._fuzzy_words, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF
+            )
+            if close is None:
                 continue
             term = next(t for t in self.lexicon.terms if t.phrase == close[0])
             span = span_class(doc, token.i, token.i + 1, label=term.fact)

@@ -131,6 +131,37 @@ FACTS: dict[str, FactType] = {
 
 FACT_NAMES: tuple[str, ...] = tuple(FACTS)
 
+# The table's shapes, derived once so that the NLU, the dialogue and the domain agree.
+# Facts answered with a list (a procedure list included): items add up across messages.
+LIST_FACTS: tuple[str, ...] = tuple(
+    name for name, kind in FACTS.items() if isinstance(kind, ListFact | ProcedureListFact)
+)
+# Facts with a status and a date field ("isotretinoin" -> "last_dose").
+COURSE_FACTS: dict[str, str] = {
+    name: kind.date_field for name, kind in FACTS.items() if isinstance(kind, ObjectFact)
+}
+PROCEDURE_TYPES: tuple[str, ...] = next(
+    kind.types for kind in FACTS.values() if isinstance(kind, ProcedureListFact)
+)
+PROCEDURE_FACT: str = next(
+    name for name, kind in FACTS.items() if isinstance(kind, ProcedureListFact)
+)
+# The follow-up question that asks for each date a fact may lack, in asking order.
+DATE_FOLLOW_UPS: dict[str, str] = {
+    **{f"{name}_{field}": name for name, field in COURSE_FACTS.items()},
+    f"{PROCEDURE_FACT}_date": PROCEDURE_FACT,
+}
+
+
+def list_values(name: str) -> tuple[str, ...]:
+    """The values a list fact takes (procedure types for the procedure list)."""
+    kind = FACTS[name]
+    if isinstance(kind, ProcedureListFact):
+        return kind.types
+    if isinstance(kind, ListFact):
+        return kind.values
+    raise KeyError(f"{name} is not a list fact")
+
 
 @dataclass(frozen=True)
 class Procedure:

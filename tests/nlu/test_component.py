@@ -28,6 +28,9 @@ def test_facts_become_entities_named_after_them(component) -> None:
     assert entities == [
         ("active_skin_issues", "inflammatory_acne", "denied", "ScreeningFactExtractor"),
         ("topical_products", "retinoid", None, "ScreeningFactExtractor"),
+        # The whole message read as a statement about a course ("it"): used only at the
+        # isotretinoin and cancer treatment questions.
+        ("course", {"status": "current"}, None, "ScreeningFactExtractor"),
     ]
     assert message.get("intent")["name"] == "inform"
 

@@ -21,7 +21,7 @@ def read(extractor: Extractor, text: str) -> set[tuple]:
     """(fact, value, denied) for each mention, values made hashable."""
     found = set()
     for m in extractor.extract(text, TODAY):
-        if m.fact == "time":
+        if m.fact in ("time", "course"):
             continue
         value = tuple(sorted(m.value.items())) if isinstance(m.value, dict) else m.value
         found.add((m.fact, value, m.denied))
@@ -166,20 +166,34 @@ def test_sentences_are_read_in_context(extractor, text, expected) -> None:
 
 
 def test_a_time_expression_alone_is_its_own_entity(extractor) -> None:
-    (mention,) = extractor.extract("two months ago", TODAY)
+    (mention,) = [m for m in extractor.extract("two months ago", TODAY) if m.fact == "time"]
     assert (mention.fact, mention.value, mention.text) == (
         "time",
         {"date": "2026-09-27"},
         "two months ago",
     )
-    (stage,) = extractor.extract("as a teenager", TODAY)
+    (stage,) = [m for m in extractor.extract("as a teenager", TODAY) if m.fact == "time"]
     assert stage.value == {"at_age": 19}
 
 
 def test_mentions_point_at_the_words(extractor) -> None:
     text = "I use Differin nightly"
-    (mention,) = extractor.extract(text, TODAY)
+    (mention,) = [m for m in extractor.extract(text, TODAY) if m.fact != "course"]
     assert text[mention.start : mention.end] == "Differin"
+
+
+def test_a_message_is_also_read_as_a_statement_about_a_course(extractor) -> None:
+    def course_of(text: str) -> dict | None:
+        found = [m.value for m in extractor.extract(text, TODAY) if m.fact == "course"]
+        return found[0] if found else None
+
+    assert course_of("my doctor suggested it but I never took it") == {"status": "never"}
+    assert course_of("was on it for 6 months in 2019") == {"status": "past", "date": "2019-12-31"}
+    assert course_of("still on it") == {"status": "current"}
+    assert course_of("not currently, but I was in 2020") == {
+        "status": "past",
+        "date": "2020-12-31",
+    }
 
 
 def test_a_broken_lexicon_names_the_place(tmp_path: Path) -> None:

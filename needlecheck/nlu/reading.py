@@ -1,0 +1,573 @@
+"""How one message answers the open question, and what it says about the person.
+
+Plain Python with no Rasa import: the fact reader and the screening form's validation (in
+actions/) and `make nlu-eval` all call `read_message`, so what is measured is what the
+dialogue does.
+
+The rules that keep people from being stranded or misread:
+- An open question owns the message: it is first read as that question's answer. Only a
+  clear other purpose (an intent in `OTHER_PURPOSES`) takes it elsewhere, and an answer
+  that also asks something is both recorded and handed over.
+- Hedges ("not that I know of", "nah") are answers; "not sure" never is (except that a
+  possible pregnancy counts as one, and an unknown date is recorded as unknown).
+- Things named that are not on the question's list mean "none of the listed"; their names
+  are kept as notes for the staff. An unknown medicine name is checked with the person.
+- Every fact a message states is recorded, whatever was asked; one that contradicts an
+  earlier "no" is recorded and checked with the person.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from typing import Any
+
+from needlecheck.nlu.answers import (
+    Said,
+    merge_course,
+    merge_list,
+    said_by_fact,
+    undated_procedures,
+)
+from needlecheck.nlu.extractor import Lexicon, contains_phrase
+from needlecheck.screening.dates import add_months
+from needlecheck.screening.facts import (
+    COURSE_FACTS,
+    DATE_FOLLOW_UPS,
+    FACT_NAMES,
+    LIST_FACTS,
+    PROCEDURE_FACT,
+)
+
+ANSWER = "answer"
+UNCLEAR = "unclear"
+CHECK_MEDICINE = "check_medicine"
+WHICH_ONES = "which_ones"
+CORRECTION = "correction"
+
+INTENT_AFFIRM = "affirm"
+INTENT_DENY = "deny"
+INTENT_CORRECT = "correct"
+INTENT_RED_FLAG = "report_red_flag"
+FAQ_PREFIX = "faq_"
+CLINIC_PREFIX = "clinic_"
+
+# Intents that mean something other than an answer. Each has a rule that deals with it
+# and then brings the open question back (or ends the questions, for goodbye).
+OTHER_PURPOSES = frozenset(
+    {
+        "ask_why",
+        "start_over",
+        "request_handoff",
+        "request_contact",
+        "goodbye",
+        "thank",
+        "greet",
+        "out_of_scope",
+    }
+)
+# How sure the classifier must be before a message that answers nothing is handed over;
+# below it, the message counts as an unclear answer and the question is asked again.
+HANDOVER_CONFIDENCE = 0.5
+# "Out of scope" is what the classifier says of much that it has not seen.
+OUT_OF_SCOPE_CONFIDENCE = 0.75
+
+MEDICINES = "medications"
+PREGNANCY = "pregnant_or_breastfeeding"
+AGE = "age"
+NEVER = {"isotretinoin": "never", "cancer_treatment": "none"}
+
+_QUESTION_START = re.compile(
+    r"(?:^|[.!?;]\s*|\b(?:but|and|so|also|btw|oh)\s+)"
+    r"(?:how|what|whats|what's|when|where|why|who|which|can|could|do|does|did|is|are|will|"
+    r"would|should|shall|may|am|any|has|have)\b"
+)
+_WORD = re.compile(r"[a-zà-ÿ][a-zà-ÿ'\-]*")
+
+
+def is_other_purpose(intent: str | None) -> bool:
+    return bool(intent) and (
+        intent in OTHER_PURPOSES
+        or intent.startswith(FAQ_PREFIX)
+        or intent.startswith(CLINIC_PREFIX)
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    """A parsed message: its text, the classifier's intent and the extracted entities."""
+
+    text: str
+    intent: str | None = None
+    confidence: float = 1.0
+    entities: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def from_parse(cls, parse: Mapping[str, Any]) -> Message:
+        intent = parse.get("intent") or {}
+        return cls(
+            text=str(parse.get("text") or ""),
+            intent=intent.get("name"),
+            confidence=float(intent.get("confidence") or 0.0),
+            entities=tuple(parse.get("entities") or ()),
+        )
+
+    @property
+    def is_button(self) -> bool:
+        return self.text.startswith("/")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a message changes, and what the dialogue should do next.
+
+    `slots` holds only values that change: facts, `answered_facts`, `dates_unknown`,
+    `fact_notes` and `pending_check`. `route` is `answer`, `unclear`, `check_medicine`,
+    `which_ones`, `correction`, or the intent of another purpose to hand the message to.
+    """
+
+    route: str
+    answered: bool = False
+    slots: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def facts(self) -> dict[str, Any]:
+        return {name: value for name, value in self.slots.items() if name in FACT_NAMES}
+
+
+@dataclass
+class _Turn:
+    """Working state while one message is read."""
+
+    message: Message
+    asked: str | None
+    before: Mapping[str, Any]
+    today: date
+    words: Lexicon
+    slots: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    answered: bool = False
+    route: str | None = None
+
+    def get(self, name: str) -> Any:
+        return self.slots[name] if name in self.slots else self.before.get(name)
+
+    def set(self, name: str, value: Any) -> None:
+        if value != self.before.get(name) or name in self.slots:
+            self.slots[name] = value
+
+    def note(self, fact: str, names: Iterable[str]) -> None:
+        for name in names:
+            kept = self.notes.setdefault(fact, [])
+            if name not in kept:
+                kept.append(name)
+
+
+def read_message(
+    message: Message,
+    asked: str | None,
+    before: Mapping[str, Any],
+    today: date,
+    words: Lexicon | None = None,
+) -> Reading:
+    """Read `message`, sent while `asked` (a fact or a date follow-up, or None) was open.
+
+    `before` holds the slots as they were before the message: the facts and the form's
+    bookkeeping (`answered_facts`, `dates_unknown`, `fact_notes`, `pending_check`).
+    """
+    turn = _Turn(message, asked, before, today, words or default_lexicon())
+    said = said_by_fact(_flattened(message.entities), FACT_NAMES)
+    _record_mentions(turn, said)
+    if asked in DATE_FOLLOW_UPS:
+        _read_date(turn)
+    elif asked in LIST_FACTS:
+        _read_list_answer(turn, said.get(asked, Said()))
+    elif asked in COURSE_FACTS:
+        _read_course(turn, said)
+    elif asked == PREGNANCY:
+        _read_pregnancy(turn, said)
+    elif asked == AGE:
+        turn.answered = AGE in said
+    _decide_route(turn, said)
+    if turn.notes:
+        notes = {k: list(v) for k, v in (before.get("fact_notes") or {}).items()}
+        for fact, names in turn.notes.items():
+            notes[fact] = list(dict.fromkeys([*notes.get(fact, []), *names]))
+        turn.set("fact_notes", notes)
+    return Reading(turn.route or UNCLEAR, turn.answered, turn.slots, turn.notes)
+
+
+@cache
+def default_lexicon() -> Lexicon:
+    return Lexicon.load()
+
+
+# --- every fact the message states ---------------------------------------------------
+
+
+def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
+    answered = list(turn.before.get("answered_facts") or [])
+    check = None
+    for fact in LIST_FACTS:
+        told = said.get(fact)
+        if told is None or fact == turn.asked:
+            continue
+        before = turn.before.get(fact)
+        merged = merge_list(fact, before, told, asked=False)
+        if merged is None or merged == before:
+            continue
+        turn.set(fact, merged)
+        added = [v for v in told.affirmed if not _has_item(before, fact, v)]
+        # An item added to a list the person said "no" to is kept (a gap must never turn
+        # into "eligible"), and checked with them unless they said it was a correction.
+        if (
+            added
+            and fact in answered
+            and before == []
+            and turn.message.intent != INTENT_CORRECT
+            and check is None
+        ):
+            check = {"fact": fact, "kind": "contradiction", "value": _item_name(added[0])}
+    for fact in COURSE_FACTS:
+        if fact in said and said[fact].affirmed:
+            value = said[fact].affirmed[-1]
+            if isinstance(value, Mapping):
+                turn.set(fact, merge_course(turn.before.get(fact), dict(value)))
+    if AGE in said and said[AGE].affirmed:
+        turn.set(AGE, said[AGE].affirmed[-1])
+    if PREGNANCY in said:
+        told = said[PREGNANCY]
+        value = told.affirmed[-1] if told.affirmed else None
+        if told.denied and value is None:
+            value = False
+        if isinstance(value, bool):
+            turn.set(PREGNANCY, value)
+    if check is not None and turn.before.get("pending_check") is None:
+        turn.set("pending_check", check)
+
+
+def _has_item(items: Any, fact: str, value: Any) -> bool:
+    if not items:
+        return False
+    key = _item_name(value)
+    return any(_item_name(item) == key for item in items)
+
+
+def _item_name(value: Any) -> Any:
+    return value.get("type") if isinstance(value, Mapping) else value
+
+
+# --- the open question ---------------------------------------------------------------
+
+
+def _read_list_answer(turn: _Turn, own: Said) -> None:
+    fact = turn.asked
+    assert fact is not None
+    text = turn.message.text
+    before = turn.before.get(fact)
+    answered = list(turn.before.get("answered_facts") or [])
+    check = turn.before.get("pending_check")
+    checking = isinstance(check, Mapping) and check.get("fact") == fact
+    value: list[Any] | None = None
+    if checking and check.get("kind") == "contradiction" and not own.affirmed:
+        # "Earlier you said no blood thinners. Do you take warfarin?"
+        if _says_yes(turn):
+            value, turn.answered = list(before or []), True
+        elif _says_none(turn) or own.denied:
+            value = [v for v in before or [] if _item_name(v) != check.get("value")]
+            turn.answered = True
+    if not turn.answered:
+        if own.affirmed or own.denied:
+            value = merge_list(fact, before, own, asked=True)
+            turn.answered = True
+        elif _says_none(turn):
+            value = list(before or [])
+            turn.answered = True
+        else:
+            outside = _outside_list(turn, fact)
+            if outside:
+                turn.note(fact, outside)
+                value = list(before or [])
+                turn.answered = True
+                if fact == "skin_concerns":
+                    value = merge_list(fact, before, Said(affirmed=("other",)), asked=True)
+            elif fact == MEDICINES and not checking and not _is_question(text):
+                unknown = _unknown_names(turn)
+                if unknown:
+                    turn.note(fact, unknown)
+                    turn.set(
+                        "pending_check", {"fact": fact, "kind": "medicine", "value": unknown[0]}
+                    )
+                    turn.route = CHECK_MEDICINE
+                    return
+            elif _says_yes(turn) and not _is_question(text):
+                turn.route = WHICH_ONES
+                return
+    if turn.answered:
+        if value is not None:
+            turn.set(fact, value or [])
+        if fact not in answered:
+            turn.set("answered_facts", [*answered, fact])
+        if checking:
+            turn.set("pending_check", None)
+        leftovers = _outside_list(turn, fact)
+        if leftovers and own.affirmed:
+            turn.note(fact, leftovers)
+
+
+def _read_course(turn: _Turn, said: Mapping[str, Said]) -> None:
+    fact = turn.asked
+    assert fact is not None
+    own = said.get(fact)
+    if own is not None and own.affirmed:
+        turn.answered = True
+        return
+    value: dict[str, Any] | None = None
+    course = said.get("course")
+    if course is not None and course.affirmed and isinstance(course.affirmed[-1], Mapping):
+        reading = dict(course.affirmed[-1])
+        status = reading.get("status")
+        if status == "never":
+            value = {"status": NEVER[fact]}
+        elif status == "current":
+            value = {"status": "current"}
+        elif status == "past":
+            value = {"status": "past"}
+            if reading.get("date"):
+                value[COURSE_FACTS[fact]] = reading["date"]
+    if value is None and _says_none(turn):
+        value = {"status": NEVER[fact]}
+    if value is None and _says_yes(turn) and not _is_question(turn.message.text):
+        value = {"status": "past"}
+    if value is not None:
+        turn.set(fact, merge_course(turn.before.get(fact), value))
+        turn.answered = True
+
+
+def _read_pregnancy(turn: _Turn, said: Mapping[str, Said]) -> None:
+    if PREGNANCY in said:
+        turn.answered = True
+    elif _says_unsure(turn) or _says_yes(turn):
+        # A possible pregnancy is treated as one until the consultation says otherwise.
+        turn.set(PREGNANCY, True)
+        turn.answered = True
+    elif _says_none(turn):
+        turn.set(PREGNANCY, False)
+        turn.answered = True
+
+
+def _read_date(turn: _Turn) -> None:
+    asked = turn.asked
+    assert asked is not None
+    fact = DATE_FOLLOW_UPS[asked]
+    unknown = list(turn.before.get("dates_unknown") or [])
+    if fact == PROCEDURE_FACT:
+        procedures = turn.get(fact) or []
+        pending = undated_procedures(procedures, unknown)
+        if not pending:
+            turn.answered = True
+            return
+        key = f"{fact}.{pending[0]}"
+    else:
+        key = f"{fact}.{COURSE_FACTS[fact]}"
+    answer = date_answer(turn.message, turn.get(AGE), turn.today, turn.words)
+    if answer is None:
+        # The message may have dated the procedure itself ("botox 3 weeks ago").
+        turn.answered = fact == PROCEDURE_FACT and not undated_procedures(turn.get(fact), unknown)
+        return
+    turn.answered = True
+    if answer == "unknown":
+        turn.set("dates_unknown", [*unknown, key])
+    elif fact == PROCEDURE_FACT:
+        if answer == "ongoing":
+            turn.answered = False
+            return
+        kind = key.split(".", 1)[1]
+        done = False
+        dated = []
+        for item in turn.get(fact) or []:
+            if not done and item.get("type") == kind and not item.get("date"):
+                item = {**item, "date": answer}
+                done = True
+            dated.append(item)
+        turn.set(fact, dated)
+    elif answer == "ongoing":
+        turn.set(fact, {"status": "current"})
+    else:
+        turn.set(fact, {"status": "past", COURSE_FACTS[fact]: answer})
+
+
+def date_answer(
+    message: Message, age: Any, today: date, words: Lexicon | None = None
+) -> str | None:
+    """An ISO date, "ongoing", "unknown", or None when the message gave none of them."""
+    words = words or default_lexicon()
+    for entity in message.entities:
+        value = entity.get("value")
+        if entity.get("entity") != "time" or not isinstance(value, Mapping):
+            continue
+        if value.get("date"):
+            return str(value["date"])
+        at_age = value.get("at_age")
+        if at_age is not None and isinstance(age, int) and age >= at_age:
+            return add_months(today, -12 * max(age - at_age - 1, 0)).isoformat()
+    text = message.text
+    if contains_phrase(text, words.date_unknown) or _says_unsure_text(text, words):
+        return "unknown"
+    if contains_phrase(text, words.still_going):
+        return "ongoing"
+    parsed = _dateparser(text, today)
+    return parsed.isoformat() if parsed else None
+
+
+def _dateparser(text: str, today: date) -> date | None:
+    """Dates the hand-written expressions miss ("3rd of feb", "Feb 2024", "14/06/2025")."""
+    if not re.search(r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", text.lower()):
+        return None
+    import datetime as dt
+
+    import dateparser
+
+    settings = {
+        "RELATIVE_BASE": dt.datetime.combine(today, dt.time()),
+        "PREFER_DATES_FROM": "past",
+        "PREFER_DAY_OF_MONTH": "last",
+        "DATE_ORDER": "DMY",
+        "RETURN_AS_TIMEZONE_AWARE": False,
+    }
+    cleaned = re.sub(r"\b(?:on|in|around|about|roughly|the|of|maybe|approx)\b", " ", text.lower())
+    parsed = dateparser.parse(cleaned.strip(" .!?"), languages=["en"], settings=settings)
+    if parsed is None:
+        return None
+    when = parsed.date()
+    return when if when <= today else None
+
+
+# --- what kind of answer the text is ---------------------------------------------------
+
+
+def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
+    message = turn.message
+    if turn.route is not None:
+        return
+    asks_other = is_other_purpose(message.intent) and _confident(message)
+    if message.intent == INTENT_RED_FLAG or said.get("red_flags", Said()).affirmed:
+        turn.route = ANSWER
+        return
+    if turn.answered:
+        handover = asks_other and (_is_question(message.text) or message.is_button)
+        turn.route = message.intent if handover and message.intent else ANSWER
+    elif asks_other:
+        turn.route = message.intent
+    elif turn.asked is None:
+        turn.route = message.intent or UNCLEAR
+    elif message.intent == INTENT_CORRECT or _facts_changed(turn):
+        turn.route = CORRECTION
+    else:
+        turn.route = UNCLEAR
+
+
+def _facts_changed(turn: _Turn) -> bool:
+    return any(name in FACT_NAMES for name in turn.slots)
+
+
+def _confident(message: Message) -> bool:
+    if message.is_button:
+        return True
+    floor = OUT_OF_SCOPE_CONFIDENCE if message.intent == "out_of_scope" else HANDOVER_CONFIDENCE
+    return message.confidence >= floor
+
+
+def _is_question(text: str) -> bool:
+    lowered = text.lower().strip()
+    return "?" in lowered or bool(_QUESTION_START.search(lowered))
+
+
+def _short(text: str, words: Lexicon) -> bool:
+    return len(_WORD.findall(text.lower())) <= words.short_answer_words
+
+
+def _says(turn: _Turn, kind: str) -> bool:
+    text = turn.message.text.lower().strip()
+    phrases = turn.words.answers.get(kind, ())
+    if not phrases:
+        return False
+    if _short(text, turn.words):
+        return contains_phrase(text, phrases)
+    # A longer message counts when it starts with the answer ("nope, I only use ...").
+    return any(re.match(rf"{re.escape(p)}(?![\w'])", text) for p in phrases)
+
+
+def _says_none(turn: _Turn) -> bool:
+    if turn.message.intent == INTENT_DENY and not _says_unsure(turn):
+        return True
+    return _says(turn, "none") and not _says_unsure(turn)
+
+
+def _says_yes(turn: _Turn) -> bool:
+    if turn.message.intent == INTENT_AFFIRM and not _says(turn, "none"):
+        return True
+    return _says(turn, "yes") and not _says(turn, "none")
+
+
+def _says_unsure(turn: _Turn) -> bool:
+    return _says_unsure_text(turn.message.text, turn.words)
+
+
+def _says_unsure_text(text: str, words: Lexicon) -> bool:
+    return contains_phrase(text, words.answers.get("unsure", ()))
+
+
+def _outside_list(turn: _Turn, fact: str) -> list[str]:
+    """Names in the message that the lexicon lists as outside this question's list, and
+    what follows "just" / "only" when it names nothing on the list."""
+    text = turn.message.text
+    lowered = text.lower()
+    found: list[str] = []
+    covered: list[tuple[int, int]] = []
+    for phrase in turn.words.outside_lists.get(fact, ()):
+        for match in re.finditer(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", lowered):
+            span = match.span()
+            if any(s < span[1] and span[0] < e for s, e in covered):
+                continue
+            covered.append(span)
+            found.append(text[span[0] : span[1]])
+    if not found and not _is_question(text):
+        for cue in turn.words.answers.get("only", ()):
+            match = re.search(rf"(?<![\w']){re.escape(cue)}\s+(.+)", lowered)
+            if match:
+                rest = match.group(1).strip(" .!,")
+                named = [w for w in _WORD.findall(rest) if w not in turn.words.filler_words]
+                if named:
+                    found.append(text[match.start(1) : match.start(1) + len(rest)])
+                break
+    return found
+
+
+def _unknown_names(turn: _Turn) -> list[str]:
+    """Words at the medicines question that no list knows: probably a medicine's name."""
+    words = turn.words
+    known = {w for t in words.terms for w in t.phrase.split()}
+    known |= {w for phrases in words.outside_lists.values() for p in phrases for w in p.split()}
+    for phrases in words.answers.values():
+        known |= {w for p in phrases for w in p.split()}
+    return [
+        w
+        for w in _WORD.findall(turn.message.text.lower())
+        if len(w) >= 4 and w not in words.filler_words and w not in known
+    ]
+
+
+def _flattened(entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    # A button payload gives a whole list as one entity's value.
+    flat: list[dict[str, Any]] = []
+    for entity in entities:
+        value = entity.get("value")
+        if isinstance(value, list):
+            flat.extend({**entity, "value": item} for item in value)
+        else:
+            flat.append(dict(entity))
+    return flat
