@@ -20,6 +20,7 @@ from actions.names import (
     SLOT_CONSENT,
     SLOT_CONSENT_AT,
     SLOT_CONSENT_VERSION,
+    SLOT_FACT_NOTES,
     SLOT_SCREENING_ID,
     SLOT_SCREENING_OUTCOME,
     SLOT_SCREENING_RULES,
@@ -77,6 +78,7 @@ class ActionAssessScreening(Action):
                     evidence(tracker.events, facts_from_slots(tracker)),
                     transcript(tracker.events),
                     taken_by,
+                    tracker.get_slot(SLOT_FACT_NOTES) or None,
                 )
             except SQLAlchemyError as error:
                 # The person still gets their result; the clinic sees the gap in the logs.
@@ -167,6 +169,7 @@ def _store(
     words: dict[str, list[str]],
     lines: list[dict[str, str]],
     taken_by: str | None = None,
+    notes: dict[str, list[str]] | None = None,
 ) -> int:
     with sessions.begin() as session:
         screening = save_screening(
@@ -180,6 +183,7 @@ def _store(
             transcript=lines,
             taken_by=taken_by,
             idempotency_key=key,
+            notes=notes,
         )
         return screening.id
 

@@ -4,6 +4,7 @@ tests/actions/test_names.py checks each of them against domain.yml.
 """
 
 from needlecheck.screening import FACT_NAMES
+from needlecheck.screening.facts import DATE_FOLLOW_UPS
 
 FORM_SCREENING = "screening_form"
 FORM_CONTACT = "contact_form"
@@ -14,17 +15,21 @@ ACTION_RECORD_CONSENT = "action_record_consent"
 ACTION_EXPLAIN_QUESTION = "action_explain_question"
 ACTION_ANSWER_FAQ = "action_answer_faq"
 ACTION_START_OVER = "action_start_over"
-ACTION_ASK_PROCEDURE_DATE = "action_ask_recent_procedures_date"
+ACTION_READ_FACTS = "action_read_facts"
+ACTION_ASK_PREFIX = "action_ask_"
+ACTION_TAKE_OFFER = "action_take_offer"
+ACTION_HANDLE_UNCLEAR = "action_handle_unclear"
 ACTION_SUBMIT_CONTACT = "action_submit_contact"
 ACTION_REQUEST_HANDOFF = "action_request_handoff"
 
 FACT_SLOTS: tuple[str, ...] = FACT_NAMES
-SLOT_ISOTRETINOIN_LAST_DOSE = "isotretinoin_last_dose"
-SLOT_CANCER_TREATMENT_ENDED = "cancer_treatment_ended"
-SLOT_PROCEDURE_DATE = "recent_procedures_date"
-FOLLOW_UP_SLOTS = (SLOT_ISOTRETINOIN_LAST_DOSE, SLOT_CANCER_TREATMENT_ENDED, SLOT_PROCEDURE_DATE)
+FOLLOW_UP_SLOTS: tuple[str, ...] = tuple(DATE_FOLLOW_UPS)
 SLOT_ANSWERED_FACTS = "answered_facts"
 SLOT_DATES_UNKNOWN = "dates_unknown"
+SLOT_FACT_NOTES = "fact_notes"
+SLOT_PENDING_CHECK = "pending_check"
+SLOT_QUESTION_STATE = "question_state"
+QUESTIONS: tuple[str, ...] = (*FACT_SLOTS, *FOLLOW_UP_SLOTS)
 SLOT_CONSENT = "health_data_consent"
 SLOT_CONSENT_VERSION = "consent_version"
 SLOT_CONSENT_AT = "consent_at"
@@ -73,3 +78,14 @@ UTTER_CONTACT_UNAVAILABLE = "utter_contact_unavailable"
 UTTER_HANDOFF_REQUESTED = "utter_handoff_requested"
 UTTER_HANDOFF_UNAVAILABLE = "utter_handoff_unavailable"
 UTTER_DEFAULT = "utter_default"
+UTTER_ASK_PREFIX = "utter_ask_"
+UTTER_REPHRASE_PREFIX = "utter_rephrase_"
+UTTER_OPTIONS = "utter_options"
+UTTER_OPTIONS_TYPED = "utter_options_typed"
+UTTER_OFFER_PERSON = "utter_offer_person"
+UTTER_CHECK_CONTRADICTION = "utter_check_contradiction"
+UTTER_CHECK_MEDICINE = "utter_check_medicine"
+UTTER_OFFER_SCREENING = "utter_offer_screening"
+UTTER_OFFER_CONTACT = "utter_offer_contact"
+INTENT_START_SCREENING = "start_screening"
+CLINIC_INTENT_PREFIX = "clinic_"

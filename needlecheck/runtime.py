@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import sessionmaker
 
+from needlecheck.clinic import Clinic
 from needlecheck.config import Settings
 from needlecheck.screening import Policy, load_policy
 from needlecheck.store.database import create_db_engine, session_factory
@@ -27,3 +28,9 @@ def services() -> Services:
         policy=load_policy(settings.policy_file),
         sessions=session_factory(create_db_engine(settings.database_url)),
     )
+
+
+@functools.cache
+def clinic() -> Clinic:
+    """The clinic's details and answers (clinic.yml, or NEEDLECHECK_CLINIC)."""
+    return Clinic.load()

@@ -39,16 +39,21 @@ class Said:
     none: bool = False
 
 
-def said_by_fact(entities: Iterable[dict[str, Any]], facts: Iterable[str]) -> dict[str, Said]:
-    """Group a message's entities (Rasa's shape) by fact."""
+def said_by_fact(
+    entities: Iterable[dict[str, Any]], facts: Iterable[str], asked: str | None = None
+) -> dict[str, Said]:
+    """Group a message's entities (Rasa's shape) by fact. A mention with the role
+    `possible` counts only for the question being asked; one with the role `past` ("had a
+    cold sore last month") answers that question as "not now" and counts nowhere else."""
     wanted = set(facts)
     affirmed: dict[str, list[Any]] = {}
     denied: dict[str, list[Any]] = {}
     for entity in entities:
         name = entity.get("entity")
-        if name not in wanted:
+        role = entity.get("role")
+        if name not in wanted or (role in ("possible", "past") and name != asked):
             continue
-        target = denied if entity.get("role") == "denied" else affirmed
+        target = denied if role in ("denied", "past") else affirmed
         target.setdefault(name, []).append(entity.get("value"))
     return {
         name: Said(tuple(affirmed.get(name, ())), tuple(denied.get(name, ())))

@@ -29,6 +29,8 @@ from needlecheck.nlu.extractor import DEFAULT_CONTEXT_RULES, DEFAULT_LEXICON, Ex
 logger = logging.getLogger(__name__)
 
 DENIED_ROLE = "denied"
+POSSIBLE_ROLE = "possible"
+PAST_ROLE = "past"
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
@@ -89,13 +91,13 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
 
 
 def _entities(mentions: list[Mention]) -> list[dict[str, Any]]:
-    seen: set[tuple[str, str, bool, int, int]] = set()
+    seen: set[tuple[str, str, tuple[bool, bool, bool], int, int]] = set()
     entities = []
     for mention in mentions:
         key = (
             mention.fact,
             json.dumps(mention.value, sort_keys=True),
-            mention.denied,
+            (mention.denied, mention.possible, mention.past),
             mention.start,
             mention.end,
         )
@@ -111,5 +113,9 @@ def _entities(mentions: list[Mention]) -> list[dict[str, Any]]:
         }
         if mention.denied:
             entity["role"] = DENIED_ROLE
+        elif mention.possible:
+            entity["role"] = POSSIBLE_ROLE
+        elif mention.past:
+            entity["role"] = PAST_ROLE
         entities.append(entity)
     return entities

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from needlecheck.nlu.timeexpr import NUMBER, TimeExpression, find_time_expressions, parse_number
 
@@ -35,11 +36,15 @@ KEEPS_HISTORY = {
     "treatment_area",
     "allergies",
 }
-# Typos are looked up only for words this long, against lexicon words as long; the
-# cutoff is rapidfuzz's normalised similarity (100 = the same word).
-FUZZY_MIN_LENGTH = 5
-FUZZY_CUTOFF = 84
+# Typos: a word no list knows and that is not an English word (pyspellchecker's frequency
+# list; at least this common) is read as the lexicon word that is one edit away ("fcae",
+# "eczma"; two edits for words of 8 letters or more) and starts with the same letter.
+# Four-letter words are corrected only for swapped letters.
+FUZZY_MIN_LENGTH = 4
+REAL_WORD_FREQUENCY = 100
 AGE_RANGE = range(1, 121)
+# A skin problem dated this recently is taken as still there.
+RECENT_DAYS = 14
 _AGE_PATTERNS = [
     re.compile(
         rf"\b(?:i'?m|i am|im|age|aged|age is|turning|turned)\s+(?P<n>{NUMBER})\b(?!\s*(?:days?|weeks?|months?|%|percent))"
@@ -72,6 +77,12 @@ class Mention:
     end: int
     text: str
     denied: bool = False
+    # Said without the words that make it count ("earrings make my ears itch" is an
+    # allergy only in answer to the allergy question).
+    possible: bool = False
+    # A mention only in the past of a fact about now ("had a cold sore last month"): it
+    # answers that fact's question ("not now") and adds nothing.
+    past: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,25 @@ class Term:
     phrase: str
     also: dict[str, str] = field(default_factory=dict)
     when: str | None = None
+    # A token pattern (lexicon.yml's compact form, see `token_pattern`) instead of the
+    # phrase's words: "lip|lips|tongue ? ? swollen|puffy" finds "my lips are swollen".
+    pattern: tuple[dict[str, Any], ...] | None = None
+
+
+def token_pattern(spec: str) -> tuple[dict[str, Any], ...]:
+    """A spaCy token pattern from the lexicon's compact form, one token a word:
+    `a|b|c` is any of those words, `?` any one word or none, anything else that word."""
+    tokens: list[dict[str, Any]] = []
+    for part in spec.lower().split():
+        if part == "?":
+            tokens.append({"OP": "?"})
+        elif "|" in part:
+            tokens.append({"LOWER": {"IN": part.split("|")}})
+        else:
+            tokens.append({"LOWER": part})
+    if not tokens or "OP" in tokens[0] or "OP" in tokens[-1]:
+        raise ValueError(f"pattern {spec!r} must start and end with a word")
+    return tuple(tokens)
 
 
 @dataclass(frozen=True)
@@ -173,6 +203,14 @@ def _as_fact(fact: str, value: Any) -> Any:
 def _term(path: Path, fact: str, value: Any, entry: Any) -> Term:
     if isinstance(entry, str):
         return Term(fact, value, entry.lower())
+    if isinstance(entry, dict) and isinstance(entry.get("pattern"), str):
+        try:
+            pattern = token_pattern(entry["pattern"])
+        except ValueError as error:
+            raise LexiconError(f"{path}: terms.{fact}.{value}: {error}") from None
+        return Term(
+            fact, value, entry["pattern"].lower(), dict(entry.get("also") or {}), None, pattern
+        )
     if isinstance(entry, dict) and isinstance(entry.get("phrase"), str):
         when = entry.get("when")
         if when not in (None, "current"):
@@ -201,13 +239,44 @@ class Extractor:
         self.lexicon = Lexicon.load(lexicon_path)
         self.context_path = context_path
         self._by_phrase = {(t.fact, t.phrase): t for t in self.lexicon.terms}
-        single_words = {
-            t.phrase
+        self._vocabulary = frozenset(
+            word
             for t in self.lexicon.terms
-            if " " not in t.phrase and len(t.phrase) >= FUZZY_MIN_LENGTH
-        }
-        self._fuzzy_words = sorted(single_words)
+            for chunk in t.phrase.split()
+            for word in chunk.split("|")
+            if len(word) >= FUZZY_MIN_LENGTH and word.isalpha()
+        )
+        self._by_initial: dict[str, list[str]] = {}
+        for word in sorted(self._vocabulary):
+            self._by_initial.setdefault(word[0], []).append(word)
         self._context_rules = _context_rules(context_path)
+
+    @cached_property
+    def _word_frequency(self):
+        from spellchecker import SpellChecker
+
+        return SpellChecker().word_frequency
+
+    def spelling(self, word: str) -> str | None:
+        """The lexicon word a typo stands for, or None when `word` is not a typo of one."""
+        word = word.lower()
+        if (
+            len(word) < FUZZY_MIN_LENGTH
+            or not word.isalpha()
+            or word in self._vocabulary
+            or word in self.lexicon.filler_words
+            or self._word_frequency[word] >= REAL_WORD_FREQUENCY
+        ):
+            return None
+        candidates = self._by_initial.get(word[0], [])
+        limit = 2 if len(word) >= 8 else 1
+        best = process.extractOne(word, candidates, scorer=OSA.distance, score_cutoff=limit)
+        if best is None:
+            return None
+        match = best[0]
+        if len(word) == 4 and sorted(match) != sorted(word):
+            return None
+        return match
 
     @cached_property
     def nlp(self):
@@ -220,7 +289,12 @@ class Extractor:
         matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": None})
         matcher.add(
             [
-                TargetRule(t.phrase, t.fact, metadata={"phrase": t.phrase})
+                TargetRule(
+                    t.phrase,
+                    t.fact,
+                    pattern=[dict(token) for token in t.pattern] if t.pattern else None,
+                    metadata={"phrase": t.phrase},
+                )
                 for t in self.lexicon.terms
             ]
         )
@@ -229,11 +303,20 @@ class Extractor:
         return nlp
 
     def extract(self, text: str, today: date) -> list[Mention]:
-        from spacy.tokens import Span
+        from spacy.tokens import Doc
         from spacy.util import filter_spans
 
         nlp = self.nlp
-        doc = nlp.make_doc(text)
+        original = nlp.make_doc(text)
+        corrected = [self.spelling(token.text) for token in original]
+        if any(corrected):
+            doc = Doc(
+                nlp.vocab,
+                words=[c or t.text for c, t in zip(corrected, original, strict=True)],
+                spaces=[bool(t.whitespace_) for t in original],
+            )
+        else:
+            doc = original
         for name, pipe in nlp.pipeline:
             if name == "medspacy_context":
                 break
@@ -242,7 +325,6 @@ class Extractor:
                 spans = list(result)
             else:
                 doc = result
-        spans.extend(self._typos(doc, spans, Span))
         doc.ents = filter_spans(spans)
         doc = nlp.get_pipe("medspacy_context")(doc)
 
@@ -253,7 +335,7 @@ class Extractor:
         age_now = mentions[0].value if mentions else None
         short_answer = len(doc) <= 4
         for span in doc.ents:
-            mentions.extend(self._interpret(span, times, age_now, today, short_answer))
+            mentions.extend(self._interpret(span, original, times, age_now, today, short_answer))
         course = self._course_reading(text, times, age_now, today)
         if course is not None:
             mentions.append(Mention("course", course, 0, len(text), text))
@@ -318,27 +400,10 @@ class Extractor:
                     return [Mention("age", number, start, end, text[start:end])]
         return []
 
-    def _typos(self, doc, spans, span_class) -> list[Any]:
-        covered = {i for span in spans for i in range(span.start, span.end)}
-        found = []
-        for token in doc:
-            word = token.lower_
-            if token.i in covered or not token.is_alpha or len(word) < FUZZY_MIN_LENGTH:
-                continue
-            close = process.extractOne(
-                word, self._fuzzy_words, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF
-            )
-            if close is None:
-                continue
-            term = next(t for t in self.lexicon.terms if t.phrase == close[0])
-            span = span_class(doc, token.i, token.i + 1, label=term.fact)
-            span._.target_rule = _FuzzyRule(term.phrase)
-            found.append(span)
-        return found
-
     def _interpret(
         self,
         span,
+        original,
         times: list[TimeExpression],
         age_now: int | None,
         today: date,
@@ -348,14 +413,23 @@ class Extractor:
         if term is None or span._.is_family or span._.is_hypothetical:
             return []
         sentence = span.sent.text.lower()
-        start, end = span.start_char, span.end_char
+        # Where the words stand in the message as written (spelling may have been mended).
+        first, last = original[span.start], original[span.end - 1]
+        start, end = first.idx, last.idx + len(last)
+        words = original.text[start:end]
         when = _nearest(times, span.sent.start_char, span.sent.end_char, start, end)
         historical = span._.is_historical or _contains_cue(sentence, self.lexicon.past_cues)
         current = _contains_cue(sentence, self.lexicon.current_cues)
-        denied = span._.is_negated
+        after = span.doc[span.end : span.sent.end].text.lower()
+        if (when is not None and when.text.lower().startswith("since")) or re.match(
+            r"\W*(?:\w+\W+){0,3}since\b", after
+        ):
+            # "Xarelto since my DVT last year": going on since then.
+            historical, current = False, True
+        denied = _negated(span)
 
         def mention(fact: str, value: Any, denied: bool = False) -> Mention:
-            return Mention(fact, value, start, end, span.text, denied)
+            return Mention(fact, value, start, end, words, denied)
 
         fact = term.fact
         # What a mention implies ("a cold sore" now -> a history of cold sores).
@@ -365,11 +439,15 @@ class Extractor:
                 mention(fact, self._course(fact, denied, historical, current, when, age_now, today))
             ]
         if fact == "pregnant_or_breastfeeding":
-            return [] if span._.is_historical else [mention(fact, not denied)]
+            if span._.is_historical and not current:
+                return [Mention(fact, True, start, end, words, past=True)]
+            return [mention(fact, not denied)]
         if fact == "allergies" and not (
             _contains_cue(sentence, self.lexicon.allergy_cues) or short_answer
         ):
-            return []
+            if denied:
+                return []
+            return [Mention(fact, term.value, start, end, words, possible=True)]
         if fact == "recent_procedures":
             if denied:
                 return [mention(fact, term.value, denied=True)]
@@ -378,10 +456,21 @@ class Extractor:
             if resolved is not None:
                 value["date"] = resolved.isoformat()
             return [mention(fact, value)]
+        if fact == "active_skin_issues" and historical and not denied and when is not None:
+            # "sunburn from the beach 3 days ago" is still there.
+            resolved = when.resolve(age_now, today)
+            if resolved is not None and (today - resolved).days <= RECENT_DAYS:
+                historical = False
+                current = True
         if term.when == "current" and not denied and historical and not current:
-            return also
-        if span._.is_historical and fact not in KEEPS_HISTORY and not denied:
-            return also
+            return [*also, Mention(fact, term.value, start, end, words, past=True)]
+        if (
+            (historical or span._.is_historical)
+            and not current
+            and fact not in KEEPS_HISTORY
+            and not denied
+        ):
+            return [*also, Mention(fact, term.value, start, end, words, past=True)]
         return [mention(fact, term.value, denied), *also]
 
     def _course(
@@ -407,15 +496,21 @@ class Extractor:
         return course
 
 
-@dataclass(frozen=True)
-class _FuzzyRule:
-    """Stands in for a medspaCy TargetRule on a span found by spelling similarity."""
+# Words that end a negation's reach: "no, but I'm pregnant". medspaCy's own TERMINATE
+# rules (context.yml) do this, except when another modifier follows the mention.
+_CLAUSE_BREAKS = frozenset({"but", "though", "however", "although", "except", "apart", ";"})
 
-    phrase: str
 
-    @property
-    def metadata(self) -> dict[str, str]:
-        return {"phrase": self.phrase}
+def _negated(span) -> bool:
+    doc = span.doc
+    for modifier in span._.modifiers:
+        if modifier.category != "NEGATED_EXISTENCE":
+            continue
+        start, end = modifier.modifier_span
+        between = doc[end : span.start] if end <= span.start else doc[span.end : start]
+        if not any(token.lower_ in _CLAUSE_BREAKS for token in between):
+            return True
+    return False
 
 
 def _nearest(

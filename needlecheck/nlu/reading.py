@@ -38,8 +38,10 @@ from needlecheck.screening.facts import (
     COURSE_FACTS,
     DATE_FOLLOW_UPS,
     FACT_NAMES,
+    FACTS,
     LIST_FACTS,
     PROCEDURE_FACT,
+    ListFact,
 )
 
 ANSWER = "answer"
@@ -151,6 +153,7 @@ class _Turn:
     notes: dict[str, list[str]] = field(default_factory=dict)
     answered: bool = False
     route: str | None = None
+    said: Mapping[str, Said] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
         return self.slots[name] if name in self.slots else self.before.get(name)
@@ -179,7 +182,8 @@ def read_message(
     bookkeeping (`answered_facts`, `dates_unknown`, `fact_notes`, `pending_check`).
     """
     turn = _Turn(message, asked, before, today, words or default_lexicon())
-    said = said_by_fact(_flattened(message.entities), FACT_NAMES)
+    said = said_by_fact(_flattened(message.entities), (*FACT_NAMES, "course"), asked)
+    turn.said = said
     _record_mentions(turn, said)
     if asked in DATE_FOLLOW_UPS:
         _read_date(turn)
@@ -190,7 +194,7 @@ def read_message(
     elif asked == PREGNANCY:
         _read_pregnancy(turn, said)
     elif asked == AGE:
-        turn.answered = AGE in said
+        _read_age(turn, said)
     _decide_route(turn, said)
     if turn.notes:
         notes = {k: list(v) for k, v in (before.get("fact_notes") or {}).items()}
@@ -208,6 +212,11 @@ def default_lexicon() -> Lexicon:
 # --- every fact the message states ---------------------------------------------------
 
 
+# Facts whose mention comes with a place on the body that is where the problem is, not
+# an area the person wants treated ("a wart on my hand").
+_LOCATED = ("active_skin_issues", "conditions", "red_flags", "allergies", "recent_procedures")
+
+
 def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
     answered = list(turn.before.get("answered_facts") or [])
     check = None
@@ -215,6 +224,19 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
         told = said.get(fact)
         if told is None or fact == turn.asked:
             continue
+        if (
+            fact == "treatment_area"
+            and any(said.get(other, Said()).affirmed for other in _LOCATED)
+            and not said.get("skin_concerns", Said()).affirmed
+        ):
+            continue
+        if fact == "conditions" and "dermatitis_flare" in _affirmed(said, "active_skin_issues"):
+            # A flaring eczema or rosacea is the flare (SCREENING.md: "not flaring now").
+            told = Said(
+                tuple(v for v in told.affirmed if v != "chronic_skin_condition"), told.denied
+            )
+            if not told.affirmed and not told.denied:
+                continue
         before = turn.before.get(fact)
         merged = merge_list(fact, before, told, asked=False)
         if merged is None or merged == before:
@@ -249,6 +271,10 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
         turn.set("pending_check", check)
 
 
+def _affirmed(said: Mapping[str, Said], fact: str) -> tuple[Any, ...]:
+    return said[fact].affirmed if fact in said else ()
+
+
 def _has_item(items: Any, fact: str, value: Any) -> bool:
     if not items:
         return False
@@ -279,11 +305,18 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
         elif _says_none(turn) or own.denied:
             value = [v for v in before or [] if _item_name(v) != check.get("value")]
             turn.answered = True
+    kind = FACTS[fact]
+    # "Which area?" and "what to improve?" need something named: "no" does not answer them.
+    needs_one = isinstance(kind, ListFact) and kind.min_items > 0
+    if fact == "conditions" and "dermatitis_flare" in _affirmed(turn.said, "active_skin_issues"):
+        own = Said(tuple(v for v in own.affirmed if v != "chronic_skin_condition"), own.denied)
     if not turn.answered:
         if own.affirmed or own.denied:
             value = merge_list(fact, before, own, asked=True)
-            turn.answered = True
-        elif _says_none(turn):
+            turn.answered = bool(value) or not needs_one
+        elif needs_one and fact != "skin_concerns":
+            pass
+        elif _says_none(turn) and not needs_one:
             value = list(before or [])
             turn.answered = True
         else:
@@ -294,6 +327,11 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
                 turn.answered = True
                 if fact == "skin_concerns":
                     value = merge_list(fact, before, Said(affirmed=("other",)), asked=True)
+            elif fact == "skin_concerns" and _describes_something(turn):
+                # Something to improve that is not on the list ("saggy jowls").
+                turn.note(fact, [text.strip()])
+                value = merge_list(fact, before, Said(affirmed=("other",)), asked=True)
+                turn.answered = True
             elif fact == MEDICINES and not checking and not _is_question(text):
                 unknown = _unknown_names(turn)
                 if unknown:
@@ -357,6 +395,88 @@ def _read_pregnancy(turn: _Turn, said: Mapping[str, Said]) -> None:
     elif _says_none(turn):
         turn.set(PREGNANCY, False)
         turn.answered = True
+
+
+_NUMBER_WORDS = {
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+_UNITS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+}
+_AGE_NUMBER = re.compile(
+    r"(?<![\d/.-])(\d{1,3})(?![\d/.:]|\s*(?:days?|weeks?|wks?|months?|mg|%|x\b|am\b|pm\b|years? ago|yrs? ago))"
+    r"|\b(" + "|".join(_NUMBER_WORDS) + r")(?:[\s-]+(" + "|".join(_UNITS) + r"))?\b"
+    r"|\b(" + "|".join(_UNITS) + r")\b"
+)
+# "turning 40", "40 next month", "I'll be 25 on Friday": a birthday still to come.
+_COMING = re.compile(r"\b(?:turning|turn|be|will be|i'll be|ill be)\s+$|^\s*(?:next|on|in|this)\b")
+_BORN = re.compile(r"\b(?:born|dob|d\.o\.b|birthday is)\b")
+
+
+def _read_age(turn: _Turn, said: Mapping[str, Said]) -> None:
+    """How old: an age the extractor found, else the first number that reads as one."""
+    if AGE in said and said[AGE].affirmed:
+        turn.answered = True
+        return
+    age = age_in(turn.message.text, turn.today)
+    if age is not None:
+        turn.set(AGE, age)
+        turn.answered = True
+
+
+def age_in(text: str, today: date) -> int | None:
+    lowered = re.sub(r"\b(\d)-0\b", r"\g<1>0", text.lower())  # "the big 6-0"
+    if _BORN.search(lowered):
+        born = _dateparser(
+            _BORN.sub(" ", re.sub(r"\b(?:i was|i am|i'm|im|my|is)\b", " ", lowered)), today
+        )
+        if born is not None and born.year < today.year:
+            years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+            return years if 0 < years <= 120 else None
+    for match in _AGE_NUMBER.finditer(lowered):
+        digits, tens, unit, alone = match.groups()
+        if digits:
+            value = int(digits)
+        elif tens:
+            value = _NUMBER_WORDS[tens] + (_UNITS[unit] if unit else 0)
+        else:
+            value = _UNITS[alone]
+        if not 1 <= value <= 120:
+            continue
+        before, after = lowered[: match.start()], lowered[match.end() :]
+        if _COMING.search(before) or re.match(
+            r"\s*(?:next|on (?:mon|tue|wed|thu|fri|sat|sun)|in (?:a|\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))",
+            after,
+        ):
+            value -= 1
+        return value if 1 <= value <= 120 else None
+    return None
 
 
 def _read_date(turn: _Turn) -> None:
@@ -502,9 +622,12 @@ def _says(turn: _Turn, kind: str) -> bool:
 
 
 def _says_none(turn: _Turn) -> bool:
-    if turn.message.intent == INTENT_DENY and not _says_unsure(turn):
+    if _says_unsure(turn):
+        return False
+    if turn.message.intent == INTENT_DENY:
         return True
-    return _says(turn, "none") and not _says_unsure(turn)
+    lowered = turn.message.text.lower()
+    return _says(turn, "none") or contains_phrase(lowered, turn.words.answers.get("none_now", ()))
 
 
 def _says_yes(turn: _Turn) -> bool:
@@ -545,6 +668,19 @@ def _outside_list(turn: _Turn, fact: str) -> list[str]:
                     found.append(text[match.start(1) : match.start(1) + len(rest)])
                 break
     return found
+
+
+def _describes_something(turn: _Turn) -> bool:
+    text = turn.message.text
+    if (
+        _is_question(text)
+        or _says_unsure(turn)
+        or _says_none(turn)
+        or (is_other_purpose(turn.message.intent) and _confident(turn.message))
+    ):
+        return False
+    content = [w for w in _WORD.findall(text.lower()) if w not in turn.words.filler_words]
+    return len(content) >= 1 and len(text) >= 4
 
 
 def _unknown_names(turn: _Turn) -> list[str]:

@@ -139,7 +139,8 @@ class EncryptedJSON(EncryptedText):
 # What is encrypted, by table: the migration and `needlecheck keys rotate` read this.
 ENCRYPTED_COLUMNS = {
     "contact_requests": ("name", "phone", "email", "preferred_time"),
-    "screenings": ("evidence", "transcript"),
+    "screenings": ("evidence", "transcript", "notes"),
+    "handoff_requests": ("transcript",),
 }
 
 

@@ -80,6 +80,9 @@ class Screening(Base):
     # conversation, encrypted at rest (needlecheck.store.encryption).
     evidence = Column(EncryptedJSON, nullable=True)
     transcript = Column(EncryptedJSON, nullable=True)
+    # Names the person gave that are outside the screening's lists ({fact: [name]}): "the
+    # pill" at the medicines question. Encrypted like the words.
+    notes = Column(EncryptedJSON, nullable=True)
     # The staff member who ran the screening for a caller (channel `frontdesk`), else NULL.
     taken_by = Column(String(64), nullable=True)
     # One per conversation and screening: a retried write (a lost connection, an action
@@ -163,6 +166,9 @@ class HandoffRequest(Base):
         Integer, ForeignKey("screenings.id", ondelete="SET NULL"), nullable=True, index=True
     )
     reason = Column(Text, nullable=False)
+    # The conversation so far, when the assistant itself asked for a person (answers it
+    # could not understand); encrypted at rest.
+    transcript = Column(EncryptedJSON, nullable=True)
     status = Column(String(16), nullable=False, default="open", index=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)

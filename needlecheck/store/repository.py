@@ -40,6 +40,7 @@ def save_screening(
     transcript: list[dict[str, str]] | None = None,
     taken_by: str | None = None,
     idempotency_key: str | None = None,
+    notes: dict[str, list[str]] | None = None,
 ) -> Screening:
     """Store a screening; health answers are kept only with the person's consent.
 
@@ -68,6 +69,7 @@ def save_screening(
         assessed_on=assessment.today,
         evidence=evidence,
         transcript=transcript,
+        notes=notes or None,
         taken_by=taken_by,
         findings=[
             ScreeningFinding(
@@ -192,12 +194,20 @@ def add_contact_request(
 
 
 def add_handoff_request(
-    session: Session, *, conversation_id: str, reason: str, screening_id: int | None = None
+    session: Session,
+    *,
+    conversation_id: str,
+    reason: str,
+    screening_id: int | None = None,
+    transcript: list[dict[str, str]] | None = None,
 ) -> HandoffRequest:
     _require(conversation_id, "conversation_id")
     _require(reason, "reason")
     request = HandoffRequest(
-        conversation_id=conversation_id, reason=reason.strip(), screening_id=screening_id
+        conversation_id=conversation_id,
+        reason=reason.strip(),
+        screening_id=screening_id,
+        transcript=transcript or None,
     )
     session.add(request)
     session.flush()

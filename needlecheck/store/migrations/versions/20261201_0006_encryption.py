@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from needlecheck.store.encryption import ENCRYPTED_COLUMNS, keyring
+from needlecheck.store.encryption import keyring
 
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
@@ -20,6 +20,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # The types before this revision, for the way back.
+# The columns this revision encrypts, frozen: later revisions add their own encrypted
+# columns, which do not exist yet at this point of the history.
+ENCRYPTED_COLUMNS = {
+    "contact_requests": ("name", "phone", "email", "preferred_time"),
+    "screenings": ("evidence", "transcript"),
+}
 PLAIN_TYPES = {
     ("contact_requests", "name"): sa.String(length=200),
     ("contact_requests", "phone"): sa.String(length=32),

@@ -1,0 +1,72 @@
+"""The clinic's own details and its answers to questions about it (clinic.yml).
+
+Clinics edit the file; the assistant reads it when it first answers a clinic question.
+An answer whose placeholders lack a value falls back to its default, so an unfilled file
+still gives plain, honest answers.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_FILE = Path(__file__).resolve().parents[1] / "clinic.yml"
+CLINIC_ENV = "NEEDLECHECK_CLINIC"
+DETAILS = ("name", "phone", "address", "opening_hours")
+
+
+class ClinicFileError(ValueError):
+    """A clinic file that cannot be used, naming the place it went wrong."""
+
+
+@dataclass(frozen=True)
+class Clinic:
+    details: dict[str, str] = field(default_factory=dict)
+    answers: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+
+    def answer(self, topic: str) -> str | None:
+        """The answer to a clinic question (`clinic_price`...), or None for an unknown topic."""
+        if topic not in self.answers:
+            return None
+        text, default = self.answers[topic]
+        if text:
+            names = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+            if all(self.details.get(name) for name in names):
+                return text.format(**{name: self.details[name] for name in names})
+        return default
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Clinic:
+        path = path or Path(os.environ.get(CLINIC_ENV) or DEFAULT_FILE)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise ClinicFileError(f"{path}: {error}") from None
+        if not isinstance(data, dict):
+            raise ClinicFileError(f"{path}: expected a mapping at the top level")
+        details = {k: str(data[k]).strip() for k in DETAILS if data.get(k)}
+        answers: dict[str, tuple[str | None, str]] = {}
+        for topic, entry in (data.get("answers") or {}).items():
+            answers[str(topic)] = _answer(path, str(topic), entry)
+        return cls(details, answers)
+
+
+def _answer(path: Path, topic: str, entry: Any) -> tuple[str | None, str]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("default"), str):
+        raise ClinicFileError(f"{path}: answers.{topic}: needs a 'default' text")
+    text = entry.get("text")
+    if text is not None and not isinstance(text, str):
+        raise ClinicFileError(f"{path}: answers.{topic}.text: expected text")
+    if text:
+        for _, name, _, _ in string.Formatter().parse(text):
+            if name and name not in DETAILS:
+                raise ClinicFileError(
+                    f"{path}: answers.{topic}.text: unknown placeholder {{{name}}}; "
+                    f"use {', '.join('{' + d + '}' for d in DETAILS)}"
+                )
+    return (text or None), " ".join(entry["default"].split())
