@@ -13,7 +13,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest audit browser nlu-eval bench bench-channels clean
+.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest audit browser nlu-eval converse bench bench-channels clean
 
 help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
@@ -27,6 +27,7 @@ help:
 	@echo "make db      apply database migrations"
 	@echo "make browser install Debian's chromium for the browser test (make test does it)"
 	@echo "make nlu-eval  NLU cross-validation; updates the README's table"
+	@echo "make converse  1000 whole conversations from the held-out corpus, checked against the engine"
 	@echo "make bench   latency, start-up, training and memory, beside a rasa init bot"
 	@echo "make bench-channels  latency of each messaging channel's webhook, against fake providers"
 
@@ -133,6 +134,9 @@ nlu-eval: .venv/.synced
 	$(UV) run rasa test nlu --nlu data/nlu --config config.yml --cross-validation \
 		--folds $(NLU_FOLDS) --out var/nlu-eval
 	$(UV) run python bench/nlu_report.py var/nlu-eval README.md $(NLU_FOLDS)
+
+converse: $(MODEL) db
+	$(UV) run python -m bench.converse --conversations 1000
 
 bench: .venv/.synced
 	$(UV) run python bench/bench.py

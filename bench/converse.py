@@ -86,7 +86,7 @@ INTERJECTIONS_PER_QUESTION = 1
 UNCLEAR_PER_QUESTION = 1
 # Consent attempts, and turns with no open question, before the conversation is stranded.
 CONSENT_ATTEMPTS = 3
-IDLE_TURNS = 4
+IDLE_TURNS = 3
 
 CONSENT_WORDS = (
     "yes",
@@ -101,7 +101,7 @@ CONSENT_WORDS = (
 CONFIRM_WORDS = ("yes", "yes that's right", "yep")
 DENY_WORDS = ("no", "no I don't")
 NEITHER_WORDS = ("neither",)
-# Sent when the questions stopped with no result: a `screening` opening with no facts.
+# Sent when the questions stopped with no result and the corpus has no fact-free opening.
 RESUME_WORDS = "am I a candidate for microneedling?"
 
 SCREENING_FORM = "screening_form"
@@ -128,6 +128,8 @@ class Corpus:
     openings: list[Example]
     greetings: list[Example]
     interjections: list[Example]
+    # `screening` openings that state no fact: what a person says to get the questions back.
+    resumes: list[Example] = field(default_factory=list)
 
     @classmethod
     def load(cls, examples: Iterable[Example] | None = None) -> Corpus:
@@ -148,6 +150,11 @@ class Corpus:
             interjections=[
                 e for e in examples if e.kind in ("interjection", "opening") and _is_interjection(e)
             ],
+            resumes=[
+                e
+                for e in examples
+                if e.kind == "opening" and e.route == "screening" and not e.facts
+            ],
         )
 
 
@@ -167,8 +174,8 @@ def _item_key(fact: str, item: Any) -> Any:
 def conflict(expected: Mapping[str, Any], facts: Mapping[str, Any], asked: str | None) -> str:
     """Why `facts` (an example's labels) cannot join the person's story; "" when they can.
 
-    A course's status may only go from `past` to `current`, and only at its own date
-    question ("when was your last dose?" "still on it"): that is what the question offers.
+    A course's status may only go from an undated `past` to `current`, and only at its own
+    date question ("when was your last dose?" "still on it"): that is what it offers.
     """
     for name, value in facts.items():
         if name not in expected:
@@ -179,7 +186,8 @@ def conflict(expected: Mapping[str, Any], facts: Mapping[str, Any], asked: str |
             status, was = value.get("status"), before.get("status")
             if status != was:
                 follow_up = DATE_FOLLOW_UPS.get(asked or "") == name
-                if not (follow_up and was == "past" and status == "current"):
+                undated = not before.get(field_name)
+                if not (follow_up and undated and was == "past" and status == "current"):
                     return f"{name}: {was} then {status}"
             elif (
                 before.get(field_name)
@@ -491,6 +499,8 @@ class Person:
         self.tracker: dict[str, Any] = {}
         self.interjections: Counter[str] = Counter()
         self.unclear: Counter[str] = Counter()
+        # The last answer given to each question.
+        self.said: dict[str, Example] = {}
 
     # -- sending
 
@@ -583,11 +593,16 @@ class Person:
         while self.result.turns < MAX_TURNS and not _assessments(self.tracker):
             asked = _asked(self.tracker)
             if not asked:
+                # The questions stopped with no result: ask for them again, a few times
+                # and in different words, as a person would.
                 idle += 1
                 if idle > IDLE_TURNS:
                     break
-                self.result.problems.append("questions stopped: no question open, no result")
-                self.send(RESUME_WORDS, "resume", None)
+                if idle == 1:
+                    self.result.problems.append("questions stopped: no question open, no result")
+                resume = self.pick(self.corpus.resumes, None)
+                text = resume.text if resume else RESUME_WORDS
+                self.send(text, "resume", None, resume)
                 continue
             idle = 0
             self._turn(asked)
@@ -606,7 +621,10 @@ class Person:
             example = self.interjection_for(asked)
             if example is not None:
                 self.tell(example, "interjection", asked)
-                self._still_open(asked, f"interjection ({example.route})")
+                # One that also states the asked fact ("I'm 38, how long is the
+                # downtime?") may answer the question as well.
+                if DATE_FOLLOW_UPS.get(asked, asked) not in example.facts:
+                    self._still_open(asked, f"interjection ({example.route})")
                 return
         if (
             draw < P_INTERJECTION + P_UNCLEAR
@@ -620,7 +638,12 @@ class Person:
             return
         example, believed = self.answer_for(asked)
         if example is None:
-            raise RuntimeError(f"no answer in the corpus fits the story at {asked}")
+            # Asked again after an answer it did not take, with no other answer in the
+            # corpus that fits the story: the person says the same again.
+            example = self.said.get(asked)
+            if example is None:
+                raise RuntimeError(f"no answer in the corpus fits the story at {asked}")
+        self.said[asked] = example
         if not believed:
             self.result.problems.append(
                 f"asked about something never said: {asked} ({example.procedure or ''})"
@@ -910,6 +933,30 @@ def start_servers(model: Path = MODEL, timeout: float = 600.0) -> Servers:
 # --- command line ---------------------------------------------------------------------------
 
 
+def show(path: Path, limit: int | None = None) -> str:
+    """The failures file as readable transcripts."""
+    out: list[str] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines[:limit]:
+        c = json.loads(line)
+        out += [
+            "=" * 78,
+            f"{c['sender']}: {c['turns']} turns; {', '.join(c['kinds'])}",
+            f"  expected {c['expected'].get('outcome')} {c['expected'].get('rules')}",
+            f"  got      {c['got'].get('outcome')} {c['got'].get('rules')}",
+        ]
+        out += [f"  ! {p}" for p in c["problems"]]
+        out += [f"  ~ {d}" for d in c["differences"]]
+        if c.get("error"):
+            out.append(f"  error: {c['error']}")
+        for t in c["transcript"]:
+            label = f" {t['facts']}" if t["facts"] else ""
+            where = f"@{t['asked']}" if t["asked"] else ""
+            out.append(f"  [{t['kind']}{where}] {t['person']!r}  ({t['source']}){label}")
+            out += ["      > " + a.replace("\n", " / ") for a in t["assistant"]]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.converse", description=__doc__.split("\n\n")[0]
@@ -926,7 +973,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="give each conversation its own X-Forwarded-For address (rate budgets)",
     )
+    parser.add_argument(
+        "--show",
+        nargs="?",
+        const=FAILURES,
+        type=Path,
+        metavar="FAILURES",
+        help="print a failures file as transcripts and exit",
+    )
     args = parser.parse_args(argv)
+    if args.show:
+        print(show(args.show))
+        return 0
     policy = load_policy(os.environ.get("NEEDLECHECK_POLICY") or None)
     servers = None
     if args.url:

@@ -8,6 +8,7 @@ whether the person denied it. Nothing here knows about Rasa.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class Lexicon:
     # How people answer without naming anything on a list (see lexicon.yml).
     answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     outside_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    question_answers: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     filler_words: frozenset[str] = frozenset()
     short_answer_words: int = 8
 
@@ -151,9 +153,18 @@ class Lexicon:
                 raise LexiconError(f"{path}: outside_lists.{fact}: not a fact of SCREENING.md")
         return cls(
             terms=tuple(terms),
-            answers=_phrase_lists(data.get("answers") or {}),
-            outside_lists=_phrase_lists(outside),
-            filler_words=frozenset(str(w).lower() for w in data.get("answer_filler_words") or ()),
+            answers=_phrase_lists(data.get("answers") or {}, "answers."),
+            outside_lists=_phrase_lists(outside, "outside_lists."),
+            question_answers={
+                str(question): _phrase_lists(kinds or {}, f"question_answers.{question}.")
+                for question, kinds in (data.get("question_answers") or {}).items()
+            },
+            filler_words=frozenset(
+                str(w).lower()
+                for w in _phrase_lists(
+                    {"words": data.get("answer_filler_words") or []}, "answer_filler_"
+                )["words"]
+            ),
             short_answer_words=int(data.get("short_answer_words") or 8),
             **{
                 key: tuple(str(item).lower() for item in data.get(key) or ())
@@ -168,12 +179,23 @@ class Lexicon:
         )
 
 
-def _phrase_lists(data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+def _phrase_lists(data: dict[str, Any], where: str = "") -> dict[str, tuple[str, ...]]:
     # Longest first, so that "not that i know of" is matched before "not".
-    return {
-        str(key): tuple(sorted({str(p).lower() for p in phrases or ()}, key=len, reverse=True))
-        for key, phrases in data.items()
-    }
+    lists = {}
+    for key, phrases in data.items():
+        _check_text(key, f"{where}{key}")
+        for phrase in phrases or ():
+            _check_text(phrase, f"{where}{key}")
+        lists[str(key)] = tuple(
+            sorted({str(p).lower() for p in phrases or ()}, key=len, reverse=True)
+        )
+    return lists
+
+
+def _check_text(value: Any, where: str) -> None:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        # YAML reads a bare yes, no, on or off as true or false.
+        raise LexiconError(f"{where}: {value!r} is not text; put quotes around it")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -410,7 +432,7 @@ class Extractor:
         short_answer: bool,
     ) -> list[Mention]:
         term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))
-        if term is None or span._.is_family or span._.is_hypothetical:
+        if term is None or _modified(span, "FAMILY") or _modified(span, "HYPOTHETICAL"):
             return []
         sentence = span.sent.text.lower()
         # Where the words stand in the message as written (spelling may have been mended).
@@ -418,7 +440,8 @@ class Extractor:
         start, end = first.idx, last.idx + len(last)
         words = original.text[start:end]
         when = _nearest(times, span.sent.start_char, span.sent.end_char, start, end)
-        historical = span._.is_historical or _contains_cue(sentence, self.lexicon.past_cues)
+        in_past = _modified(span, "HISTORICAL")
+        historical = in_past or _contains_cue(sentence, self.lexicon.past_cues)
         current = _contains_cue(sentence, self.lexicon.current_cues)
         after = span.doc[span.end : span.sent.end].text.lower()
         if (when is not None and when.text.lower().startswith("since")) or re.match(
@@ -439,7 +462,7 @@ class Extractor:
                 mention(fact, self._course(fact, denied, historical, current, when, age_now, today))
             ]
         if fact == "pregnant_or_breastfeeding":
-            if span._.is_historical and not current:
+            if in_past and not current:
                 return [Mention(fact, True, start, end, words, past=True)]
             return [mention(fact, not denied)]
         if fact == "allergies" and not (
@@ -456,20 +479,15 @@ class Extractor:
             if resolved is not None:
                 value["date"] = resolved.isoformat()
             return [mention(fact, value)]
-        if fact == "active_skin_issues" and historical and not denied and when is not None:
+        if fact == "active_skin_issues" and in_past and not denied and when is not None:
             # "sunburn from the beach 3 days ago" is still there.
             resolved = when.resolve(age_now, today)
             if resolved is not None and (today - resolved).days <= RECENT_DAYS:
-                historical = False
+                in_past = historical = False
                 current = True
         if term.when == "current" and not denied and historical and not current:
             return [*also, Mention(fact, term.value, start, end, words, past=True)]
-        if (
-            (historical or span._.is_historical)
-            and not current
-            and fact not in KEEPS_HISTORY
-            and not denied
-        ):
+        if in_past and fact not in KEEPS_HISTORY and not denied:
             return [*also, Mention(fact, term.value, start, end, words, past=True)]
         return [mention(fact, term.value, denied), *also]
 
@@ -502,14 +520,24 @@ _CLAUSE_BREAKS = frozenset({"but", "though", "however", "although", "except", "a
 
 
 def _negated(span) -> bool:
+    return _modified(span, "NEGATED_EXISTENCE")
+
+
+def _modified(span, category: str) -> bool:
+    """Whether a ConText modifier of `category` reaches the mention, not across a clause
+    break ("no, but I'm pregnant"; "tretinoin, and I took roaccutane years ago")."""
     doc = span.doc
     for modifier in span._.modifiers:
-        if modifier.category != "NEGATED_EXISTENCE":
+        if modifier.category != category:
             continue
         start, end = modifier.modifier_span
         between = doc[end : span.start] if end <= span.start else doc[span.end : start]
-        if not any(token.lower_ in _CLAUSE_BREAKS for token in between):
-            return True
+        words = [token.lower_ for token in between]
+        if any(w in _CLAUSE_BREAKS for w in words):
+            continue
+        if any(a == "and" and b in ("i", "i'm", "im") for a, b in itertools.pairwise(words)):
+            continue
+        return True
     return False
 
 

@@ -74,8 +74,10 @@ OTHER_PURPOSES = frozenset(
 # How sure the classifier must be before a message that answers nothing is handed over;
 # below it, the message counts as an unclear answer and the question is asked again.
 HANDOVER_CONFIDENCE = 0.5
-# "Out of scope" is what the classifier says of much that it has not seen.
-OUT_OF_SCOPE_CONFIDENCE = 0.75
+# "Out of scope", a greeting or thanks are what the classifier says of much that it has not
+# seen: they take a message from its question only when the classifier is sure.
+SMALL_TALK = frozenset({"out_of_scope", "greet", "thank"})
+SMALL_TALK_CONFIDENCE = 0.75
 
 MEDICINES = "medications"
 PREGNANCY = "pregnant_or_breastfeeding"
@@ -224,12 +226,16 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
         told = said.get(fact)
         if told is None or fact == turn.asked:
             continue
-        if (
-            fact == "treatment_area"
-            and any(said.get(other, Said()).affirmed for other in _LOCATED)
-            and not said.get("skin_concerns", Said()).affirmed
-        ):
+        if fact == "treatment_area" and not _wants_area(turn, said):
             continue
+        if fact == "active_skin_issues" and _scars_from_acne(turn, said):
+            told = Said(tuple(v for v in told.affirmed if v != "inflammatory_acne"), told.denied)
+        if fact == PROCEDURE_FACT and "surgical_scars" in _affirmed(said, "skin_concerns"):
+            # "the scar from my c-section" is what they want treated, not a recent operation.
+            told = Said(
+                tuple(v for v in told.affirmed if _item_name(v) != "surgery" or v.get("date")),
+                told.denied,
+            )
         if fact == "conditions" and "dermatitis_flare" in _affirmed(said, "active_skin_issues"):
             # A flaring eczema or rosacea is the flare (SCREENING.md: "not flaring now").
             told = Said(
@@ -271,6 +277,31 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
         turn.set("pending_check", check)
 
 
+_WANTS = re.compile(
+    r"\b(?:want|wanted|wanting|like|love|treat|treated|treating|treatment|done|do|doing|help|"
+    r"improve|fix|get rid|microneedl\w*|for my|area|areas)\b"
+)
+
+
+def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
+    """A body part named outside the area question is an area to treat only with a skin
+    concern or words of wanting ("I'd like my neck done"), not where a problem is ("a wart
+    on my hand", "salicylic face wash")."""
+    if _affirmed(said, "skin_concerns"):
+        return True
+    if any(_affirmed(said, other) for other in _LOCATED):
+        return False
+    return bool(_WANTS.search(turn.message.text.lower()))
+
+
+def _scars_from_acne(turn: _Turn, said: Mapping[str, Said]) -> bool:
+    """ "Scars from teenage acne": the acne is their cause, not a breakout now."""
+    concerns = set(_affirmed(said, "skin_concerns"))
+    if not concerns & {"acne_scars", "hyperpigmentation", "other"}:
+        return False
+    return not contains_phrase(turn.message.text, (*turn.words.current_cues, "active"))
+
+
 def _affirmed(said: Mapping[str, Said], fact: str) -> tuple[Any, ...]:
     return said[fact].affirmed if fact in said else ()
 
@@ -310,6 +341,12 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
     needs_one = isinstance(kind, ListFact) and kind.min_items > 0
     if fact == "conditions" and "dermatitis_flare" in _affirmed(turn.said, "active_skin_issues"):
         own = Said(tuple(v for v in own.affirmed if v != "chronic_skin_condition"), own.denied)
+    if _asks_what_it_means(text):
+        # "what's a retinoid?" names one but answers nothing.
+        return
+    everything = turn.words.question_answers.get(fact, {}).get("all")
+    if everything and _says(turn, "all") and not own.denied:
+        own = Said(tuple(dict.fromkeys([*own.affirmed, *everything])), ())
     if not turn.answered:
         if own.affirmed or own.denied:
             value = merge_list(fact, before, own, asked=True)
@@ -320,7 +357,7 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
             value = list(before or [])
             turn.answered = True
         else:
-            outside = _outside_list(turn, fact)
+            outside = [] if _says_unsure(turn) else _outside_list(turn, fact)
             if outside:
                 turn.note(fact, outside)
                 value = list(before or [])
@@ -386,7 +423,11 @@ def _read_course(turn: _Turn, said: Mapping[str, Said]) -> None:
 
 
 def _read_pregnancy(turn: _Turn, said: Mapping[str, Said]) -> None:
+    none = turn.words.question_answers.get(PREGNANCY, {}).get("none", ())
     if PREGNANCY in said:
+        turn.answered = True
+    elif contains_phrase(turn.message.text, none):
+        turn.set(PREGNANCY, False)
         turn.answered = True
     elif _says_unsure(turn) or _says_yes(turn):
         # A possible pregnancy is treated as one until the consultation says otherwise.
@@ -597,7 +638,7 @@ def _facts_changed(turn: _Turn) -> bool:
 def _confident(message: Message) -> bool:
     if message.is_button:
         return True
-    floor = OUT_OF_SCOPE_CONFIDENCE if message.intent == "out_of_scope" else HANDOVER_CONFIDENCE
+    floor = SMALL_TALK_CONFIDENCE if message.intent in SMALL_TALK else HANDOVER_CONFIDENCE
     return message.confidence >= floor
 
 
@@ -681,6 +722,16 @@ def _describes_something(turn: _Turn) -> bool:
         return False
     content = [w for w in _WORD.findall(text.lower()) if w not in turn.words.filler_words]
     return len(content) >= 1 and len(text) >= 4
+
+
+_WHAT_IT_MEANS = re.compile(
+    r"\bwhat(?:'s| is| are| does| do|s)?\b.*\bmeans?\b|^\s*what(?:'s|s| is| are)\s+(?:an?\s+)?\w+\s*\??\s*$"
+    r"|\bwhat(?:'s| is|s) (?:an?|that)\b"
+)
+
+
+def _asks_what_it_means(text: str) -> bool:
+    return bool(_WHAT_IT_MEANS.search(text.lower()))
 
 
 def _unknown_names(turn: _Turn) -> list[str]:

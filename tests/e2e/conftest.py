@@ -69,6 +69,9 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
         "NEEDLECHECK_API_TOKEN": TOKEN,
         "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
         "DATABASE_URL": "",
+        # The date the held-out corpus's labels are relative to (tests/language/README.md):
+        # the simulated conversations (test_conversations.py) are checked against them.
+        "NEEDLECHECK_TODAY": "2026-12-01",
         # The most verbose level there is: the logs must hold no personal data even here.
         "NEEDLECHECK_LOG_LEVEL": "DEBUG",
         # Every test request comes from 127.0.0.1; the limits' own tests use other
