@@ -264,6 +264,20 @@ def undated_procedures(procedures: Any, unknown: Iterable[str] = ()) -> list[str
     ]
 
 
+def own_answer(example: Example, asked: str) -> str | None:
+    """What an answer says to its own question, comparable across answers (None when its
+    labels do not say)."""
+    fact = DATE_FOLLOW_UPS.get(asked, asked)
+    if example.route == "check_medicine":
+        return "[]"
+    if fact not in example.facts:
+        return None
+    value = example.facts[fact]
+    if isinstance(value, list):
+        return json.dumps(sorted(json.dumps(v, sort_keys=True) for v in value))
+    return json.dumps(value, sort_keys=True)
+
+
 def normalised(facts: Mapping[str, Any]) -> dict[str, Any]:
     """Facts as the engine's validator returns them (dates as ISO strings)."""
     return validate_facts(dict(facts)).to_json()
@@ -408,6 +422,7 @@ class Turn:
     asked: str | None
     assistant: list[str]
     source: str = ""
+    route: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
 
 
@@ -499,8 +514,8 @@ class Person:
         self.tracker: dict[str, Any] = {}
         self.interjections: Counter[str] = Counter()
         self.unclear: Counter[str] = Counter()
-        # The last answer given to each question.
-        self.said: dict[str, Example] = {}
+        # The last answer given to each question (and procedure, for its date).
+        self.said: dict[tuple[str, str], Example] = {}
 
     # -- sending
 
@@ -514,6 +529,7 @@ class Person:
                 asked=asked,
                 assistant=[str(r.get("text") or "") for r in replies if r.get("text")],
                 source=example.source if example else "",
+                route=example.route if example else "",
                 facts=dict(example.facts) if example else {},
             )
         )
@@ -537,27 +553,34 @@ class Person:
         usable = [e for e in candidates if not conflict(self.story, e.facts, asked)]
         return self.rng.choice(usable) if usable else None
 
-    def answer_for(self, asked: str) -> tuple[Example | None, bool]:
-        """An answer to `asked`, and whether it belongs to the story (False when the
-        assistant asks for the date of something the person never said)."""
+    def answer_for(self, asked: str) -> tuple[Example | None, bool, tuple[str, str]]:
+        """An answer to `asked`; whether it belongs to the story (False when the assistant
+        asks for the date of something the person never said); and what it answers (the
+        question, and the procedure whose date is asked)."""
         pool = self.corpus.answers.get(asked, [])
         if asked == "red_flags":
             pool = [e for e in pool if names_red_flag(e) == self.names_red_flag]
         else:
             pool = [e for e in pool if not names_red_flag(e)]
         believed = True
+        procedure = ""
         fact = DATE_FOLLOW_UPS.get(asked)
         if fact == PROCEDURE_FACT:
             slots = _slots(self.tracker)
             pending = undated_procedures(slots.get(PROCEDURE_FACT), slots.get("dates_unknown"))
-            procedure = pending[0] if pending else None
+            procedure = pending[0] if pending else ""
             pool = [e for e in pool if e.procedure == procedure]
             believed = procedure in {p["type"] for p in self.story.get(PROCEDURE_FACT, [])}
         elif fact is not None:
             believed = fact in self.story
+        key = (asked, procedure)
         if not believed:
-            return (self.rng.choice(pool) if pool else None), False
-        return self.pick(pool, asked), True
+            return (self.rng.choice(pool) if pool else None), False, key
+        before = self.said.get(key)
+        if before is not None and own_answer(before, asked) is not None:
+            # Asked again: the same answer in other words, never a different one.
+            pool = [e for e in pool if own_answer(e, asked) == own_answer(before, asked)]
+        return self.pick(pool, asked), True, key
 
     def interjection_for(self, asked: str) -> Example | None:
         # A "why" is about its own question; questions about microneedling fit anywhere.
@@ -636,14 +659,14 @@ class Person:
             self.tell(example, "unclear", asked)
             self._still_open(asked, "unclear answer")
             return
-        example, believed = self.answer_for(asked)
+        example, believed, key = self.answer_for(asked)
         if example is None:
             # Asked again after an answer it did not take, with no other answer in the
-            # corpus that fits the story: the person says the same again.
-            example = self.said.get(asked)
+            # corpus that says the same: the person repeats it.
+            example = self.said.get(key)
             if example is None:
                 raise RuntimeError(f"no answer in the corpus fits the story at {asked}")
-        self.said[asked] = example
+        self.said[key] = example
         if not believed:
             self.result.problems.append(
                 f"asked about something never said: {asked} ({example.procedure or ''})"
@@ -952,7 +975,8 @@ def show(path: Path, limit: int | None = None) -> str:
         for t in c["transcript"]:
             label = f" {t['facts']}" if t["facts"] else ""
             where = f"@{t['asked']}" if t["asked"] else ""
-            out.append(f"  [{t['kind']}{where}] {t['person']!r}  ({t['source']}){label}")
+            route = f", {t['route']}" if t.get("route") not in (None, "", "answer") else ""
+            out.append(f"  [{t['kind']}{where}] {t['person']!r}  ({t['source']}{route}){label}")
             out += ["      > " + a.replace("\n", " / ") for a in t["assistant"]]
     return "\n".join(out)
 

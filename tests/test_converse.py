@@ -4,6 +4,7 @@ corpus's labels perfectly every conversation comes out right (and a wrong one wr
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from bench.converse import (
     fact_differences,
     has_loop,
     merge,
+    own_answer,
     simulate,
     undated_procedures,
 )
@@ -446,3 +448,45 @@ def test_an_unclear_answer_taken_as_an_answer_is_reported(corpus) -> None:
         if any(p.startswith("unclear answer moved the question") for p in c.problems)
     ]
     assert flagged and all(not c.right for c in flagged)
+
+
+def test_a_question_asked_again_gets_the_same_answer_in_other_words(corpus) -> None:
+    class HardOfHearing(FakeAssistant):
+        """Takes no first answer to a question (but records its other facts): asks again."""
+
+        heard: set[tuple[str, str]] = set()
+
+        def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+            state = self.conversations.get(sender)
+            asked = state and state["active"] and state["slots"].get("requested_slot")
+            example = self.answers.get((asked, text)) if asked else None
+            if (
+                example is not None
+                and example.route == "answer"
+                and not state["slots"].get("pending_check")
+            ):
+                procedure = undated_procedures(state["slots"].get(PROCEDURE_FACT))[:1]
+                key = (sender, f"{asked}{procedure}")
+                if key not in self.heard:
+                    # Every fact is recorded, as action_read_facts does; the question's
+                    # own answer is not taken.
+                    self.heard.add(key)
+                    own = DATE_FOLLOW_UPS.get(asked, asked)
+                    self.apply(state["slots"], {k: v for k, v in example.facts.items() if k != own})
+                    return [{"text": "Sorry?"}, *self.next_question(state)]
+            return super().say(sender, text)
+
+    summary = simulate(HardOfHearing(corpus), 60, seed=5, workers=4, corpus=corpus)
+    assert all(c.right for c in summary.conversations), summary.report()
+    repeated = 0
+    for c in summary.conversations:
+        answers = [t for t in c.transcript if t.kind == "answer"]
+        for first, second in itertools.pairwise(answers):
+            if first.asked == second.asked and first.assistant[0] == "Sorry?":
+                said = [
+                    Example("answer", t.asked, t.person, t.route, t.facts) for t in (first, second)
+                ]
+                if own_answer(said[0], first.asked) is not None:
+                    repeated += 1
+                    assert own_answer(said[1], first.asked) == own_answer(said[0], first.asked)
+    assert repeated > 100

@@ -42,6 +42,7 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
             "lexicon": None,
             "context_rules": None,
             "red_flag_intent": "report_red_flag",
+            "unconfirmed_red_flag_intent": "start_screening",
         }
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -79,6 +80,8 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
             message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
             if any(m.fact == "red_flags" and not m.denied for m in mentions):
                 self._raise_red_flag(message)
+            elif (message.get(INTENT) or {}).get("name") == self._config["red_flag_intent"]:
+                self._lower_red_flag(message)
         return messages
 
     def _raise_red_flag(self, message: Message) -> None:
@@ -88,6 +91,14 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
         ]
         message.set(INTENT, intent, add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+    def _lower_red_flag(self, message: Message) -> None:
+        # The urgent path follows the lexicon's red flags only, never the classifier's
+        # guess: a message it thinks urgent with no red flag in it starts the screening,
+        # whose first question is about the red flags.
+        intent = dict(message.get(INTENT))
+        intent["name"] = self._config["unconfirmed_red_flag_intent"]
+        message.set(INTENT, intent, add_to_output=True)
 
 
 def _entities(mentions: list[Mention]) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from needlecheck.nlu.answers import (
     undated_procedures,
 )
 from needlecheck.nlu.extractor import Lexicon, contains_phrase
+from needlecheck.nlu.timeexpr import find_time_expressions
 from needlecheck.screening.dates import add_months
 from needlecheck.screening.facts import (
     COURSE_FACTS,
@@ -71,6 +72,10 @@ OTHER_PURPOSES = frozenset(
         "out_of_scope",
     }
 )
+# Purposes that win over what looks like an answer ("no more questions please"), when the
+# classifier is this sure of them.
+STRONG_PURPOSES = frozenset({"goodbye", "start_over", "request_handoff", "request_contact"})
+STRONG_CONFIDENCE = 0.7
 # How sure the classifier must be before a message that answers nothing is handed over;
 # below it, the message counts as an unclear answer and the question is asked again.
 HANDOVER_CONFIDENCE = 0.5
@@ -369,7 +374,13 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
                 turn.note(fact, [text.strip()])
                 value = merge_list(fact, before, Said(affirmed=("other",)), asked=True)
                 turn.answered = True
-            elif fact == MEDICINES and not checking and not _is_question(text):
+            elif (
+                fact == MEDICINES
+                and not checking
+                and not _is_question(text)
+                and not (is_other_purpose(turn.message.intent) and _confident(turn.message))
+                and not _facts_told(turn.said, exclude=fact)
+            ):
                 unknown = _unknown_names(turn)
                 if unknown:
                     turn.note(fact, unknown)
@@ -402,6 +413,9 @@ def _read_course(turn: _Turn, said: Mapping[str, Said]) -> None:
         return
     value: dict[str, Any] | None = None
     course = said.get("course")
+    # "I use a glycolic toner most nights" is about the toner, not "it".
+    if _facts_told(said, exclude=fact):
+        course = None
     if course is not None and course.affirmed and isinstance(course.affirmed[-1], Mapping):
         reading = dict(course.affirmed[-1])
         status = reading.get("status")
@@ -580,8 +594,19 @@ def date_answer(
         return "unknown"
     if contains_phrase(text, words.still_going):
         return "ongoing"
+    # At a date question "about 6 weeks" means six weeks ago.
+    bare = re.sub(_BARE_PERIOD, r"\1 ago", text.lower())
+    if bare != text.lower():
+        found = [e for e in find_time_expressions(bare, today) if e.when]
+        if found:
+            return found[0].when.isoformat()
     parsed = _dateparser(text, today)
     return parsed.isoformat() if parsed else None
+
+
+_BARE_PERIOD = re.compile(
+    r"\b(days?|weeks?|wks?|fortnights?|months?|mths?|years?|yrs?)\b(?!\s+(?:ago|back))"
+)
 
 
 def _dateparser(text: str, today: date) -> date | None:
@@ -617,6 +642,18 @@ def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
     asks_other = is_other_purpose(message.intent) and _confident(message)
     if message.intent == INTENT_RED_FLAG or said.get("red_flags", Said()).affirmed:
         turn.route = ANSWER
+        return
+    if (
+        turn.answered
+        and asks_other
+        and message.intent in STRONG_PURPOSES
+        and (message.confidence >= STRONG_CONFIDENCE or message.is_button)
+    ):
+        # "no more questions please" is not a "no": the answer is not taken.
+        for name in (turn.asked, DATE_FOLLOW_UPS.get(turn.asked or ""), "answered_facts"):
+            turn.slots.pop(name or "", None)
+        turn.answered = False
+        turn.route = message.intent or UNCLEAR
         return
     if turn.answered:
         handover = asks_other and (_is_question(message.text) or message.is_button)
@@ -734,6 +771,10 @@ def _asks_what_it_means(text: str) -> bool:
     return bool(_WHAT_IT_MEANS.search(text.lower()))
 
 
+# A word this common in English is not a medicine's name ("enough", "questions").
+COMMON_WORD_FREQUENCY = 50
+
+
 def _unknown_names(turn: _Turn) -> list[str]:
     """Words at the medicines question that no list knows: probably a medicine's name."""
     words = turn.words
@@ -741,11 +782,26 @@ def _unknown_names(turn: _Turn) -> list[str]:
     known |= {w for phrases in words.outside_lists.values() for p in phrases for w in p.split()}
     for phrases in words.answers.values():
         known |= {w for p in phrases for w in p.split()}
+    frequency = _english_frequency()
     return [
         w
         for w in _WORD.findall(turn.message.text.lower())
-        if len(w) >= 4 and w not in words.filler_words and w not in known
+        if len(w) >= 4
+        and w not in words.filler_words
+        and w not in known
+        and frequency[w] < COMMON_WORD_FREQUENCY
     ]
+
+
+@cache
+def _english_frequency():
+    from spellchecker import SpellChecker
+
+    return SpellChecker().word_frequency
+
+
+def _facts_told(said: Mapping[str, Said], exclude: str | None = None) -> bool:
+    return any(s.affirmed for name, s in said.items() if name not in (exclude, "course"))
 
 
 def _flattened(entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -28,7 +28,18 @@ _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 _MONTHS["sept"] = 9
 _MONTH = r"(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_UNIT = r"(?P<unit>day|week|month|year)s?"
+_UNIT = r"(?P<unit>day|week|fortnight|month|year|wk|mth|mo|yr)s?"
+_UNIT_NAMES = {"wk": "week", "mth": "month", "mo": "month", "yr": "year"}
+# A season ends on the last day of its last month (northern hemisphere: a clinic whose
+# seasons differ edits this); winter runs into the next year.
+_SEASONS = {"spring": 5, "summer": 8, "autumn": 11, "fall": 11, "winter": 2}
+_SEASON = r"(?P<season>spring|summer|autumn|fall|winter)"
+_WEEKDAYS = {
+    name: i
+    for i, name in enumerate(
+        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    )
+}
 # "a couple of" is two; "a few" and "several" are taken as two as well: the most recent
 # reading keeps a waiting period on the safe side.
 _FUZZY_COUNTS = {
@@ -102,6 +113,9 @@ def _past_month(month: int, today: date, year: int | None) -> date:
 
 
 def _ago(count: int, unit: str, today: date) -> date:
+    unit = _UNIT_NAMES.get(unit, unit)
+    if unit == "fortnight":
+        return today - timedelta(weeks=2 * count)
     if unit == "day":
         return today - timedelta(days=count)
     if unit == "week":
@@ -109,6 +123,23 @@ def _ago(count: int, unit: str, today: date) -> date:
     if unit == "month":
         return add_months(today, -count)
     return add_months(today, -12 * count)
+
+
+def _season(name: str, year: int | None, today: date) -> date | None:
+    """The last day of the named season: of `year`, or the latest one that has ended."""
+    month = _SEASONS[name]
+    if year is not None:
+        end_year = year + 1 if name == "winter" else year
+        end = _month_end(end_year, month)
+        return min(end, today)
+    end = _month_end(today.year, month)
+    return end if end <= today else _month_end(today.year - 1, month)
+
+
+def _weekday(name: str, today: date) -> date:
+    """The latest such day before today ("on friday", "last saturday")."""
+    back = (today.weekday() - _WEEKDAYS[name]) % 7 or 7
+    return today - timedelta(days=back)
 
 
 def _last(unit: str, today: date) -> date:
@@ -126,6 +157,20 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"\b(?P<count>{NUMBER})\s+{_UNIT}\s+(?:ago|back)\b"), "ago"),
     (re.compile(rf"\b(?P<fuzzy>{_FUZZY})\s+{_UNIT}\s+(?:ago|back)\b"), "fuzzy_ago"),
     (re.compile(r"\b(?:last|past)\s+(?P<unit>week|month|year)\b"), "last"),
+    (
+        re.compile(
+            rf"\b(?:(?P<prefix>last|this past|in the|in|during the|during|over the|since the|since)\s+)?"
+            rf"{_SEASON}(?:\s+(?:of\s+)?(?P<year>(?:19|20)\d{{2}}))?\b"
+        ),
+        "season",
+    ),
+    (
+        re.compile(
+            r"\b(?:last|this past|on|this|past)\s+(?P<weekday>monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+        ),
+        "weekday",
+    ),
+    (re.compile(r"\b(?:a|one)\s+fortnight\s+(?:ago|back)\b"), "fortnight"),
     (re.compile(r"\b(?:this|earlier this)\s+(?P<unit>week|month|year)\b"), "this"),
     (re.compile(r"\byesterday\b"), "yesterday"),
     (re.compile(r"\b(?:today|this morning)\b"), "today"),
@@ -189,6 +234,16 @@ def _interpret(
         if kind == "ago":
             count = parse_number(groups["count"])
             return None if count is None else (_ago(count, groups["unit"], today), None)
+        if kind == "season":
+            year = int(groups["year"]) if groups.get("year") else None
+            if year is None and not groups.get("prefix"):
+                # "I had a fall", "summer holiday plans": not a time without more.
+                return None
+            return _season(groups["season"], year, today), None
+        if kind == "weekday":
+            return _weekday(groups["weekday"], today), None
+        if kind == "fortnight":
+            return today - timedelta(weeks=2), None
         if kind == "fuzzy_ago":
             return _ago(_FUZZY_COUNTS[groups["fuzzy"]], groups["unit"], today), None
         if kind == "last":
@@ -230,6 +285,10 @@ def _interpret(
                         "until",
                         "till",
                         "from",
+                        "of",
+                        "end",
+                        "start",
+                        "beginning",
                     }
                 )
             ):
