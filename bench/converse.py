@@ -13,8 +13,14 @@ Each conversation is a simulated person with a consistent story:
   answer labelled `unclear` (after which, too, the same question must still be open);
 - an answer is never picked when its labels contradict what the person already said (a
   different age, a different status of a course or pregnancy, another date for the same
-  course or procedure); list facts add up; red flags are named only in a few
-  conversations, so that most reach the end;
+  course or procedure, "none" for a list already holding items); list facts add up;
+  red flags are named only in a few conversations, so that most reach the end;
+- a question asked again after an answer the assistant did not take gets the same
+  answer in other words (the same labelled value), or the same sentence again when the
+  corpus has no other; a date asked for a course or procedure the person never named
+  is answered, but its labels do not join the story (the assistant misread earlier);
+- when the questions stop with no result (another form took over, say), the person asks
+  for them again, up to three times in different words;
 - a check is answered truthfully: "yes" to "Earlier you said none, but you mentioned X"
   when X is in the person's story ("no" when it is not: the assistant misread), and
   "neither" to "is that a blood thinner...?" (the corpus's unknown medicines are neither).
@@ -24,7 +30,7 @@ read. A conversation is right when the assistant's stored outcome and its set of
 (every rule, `prepare` and `note` ones included: actions/assessment.py stores all of
 them in `screening_rules`) equal the expected ones, and every interjection and unclear
 answer left the question open. It is stranded when there is no result after
-`MAX_TURNS` person turns, and loops when one assistant sentence comes in the replies to
+`MAX_TURNS` person turns (or after the questions could not be got back), and loops when one assistant sentence comes in the replies to
 `LOOP_REPEATS` consecutive person turns. "wrong" counts every conversation that is not
 right, stranded and looping ones included.
 
@@ -42,6 +48,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -639,7 +646,9 @@ class Person:
             self._answer_check(asked, check)
             return
         draw = rng.random()
-        if draw < P_INTERJECTION and self.interjections[asked] < INTERJECTIONS_PER_QUESTION:
+        interject = draw < P_INTERJECTION
+        unclear = P_INTERJECTION <= draw < P_INTERJECTION + P_UNCLEAR
+        if interject and self.interjections[asked] < INTERJECTIONS_PER_QUESTION:
             self.interjections[asked] += 1
             example = self.interjection_for(asked)
             if example is not None:
@@ -650,7 +659,7 @@ class Person:
                     self._still_open(asked, f"interjection ({example.route})")
                 return
         if (
-            draw < P_INTERJECTION + P_UNCLEAR
+            unclear
             and self.unclear[asked] < UNCLEAR_PER_QUESTION
             and self.corpus.unclear.get(asked)
         ):
@@ -668,9 +677,8 @@ class Person:
                 raise RuntimeError(f"no answer in the corpus fits the story at {asked}")
         self.said[key] = example
         if not believed:
-            self.result.problems.append(
-                f"asked about something never said: {asked} ({example.procedure or ''})"
-            )
+            about = f" ({example.procedure})" if example.procedure else ""
+            self.result.problems.append(f"asked about something never said: {asked}{about}")
         self.tell(example, "answer", asked, believed=believed)
 
     def _answer_check(self, asked: str, check: Mapping[str, Any]) -> None:
@@ -860,6 +868,7 @@ class Servers:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        shutil.rmtree(self.var, ignore_errors=True)
 
 
 def start_servers(model: Path = MODEL, timeout: float = 600.0) -> Servers:

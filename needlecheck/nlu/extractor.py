@@ -308,7 +308,10 @@ class Extractor:
 
         nlp = spacy.blank("en")
         nlp.add_pipe("sentencizer")
-        matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": None})
+        # Unpruned: overlapping mentions of different facts are all read (extract()).
+        matcher = nlp.add_pipe(
+            "medspacy_target_matcher", config={"result_type": None, "prune": False}
+        )
         matcher.add(
             [
                 TargetRule(
@@ -325,7 +328,7 @@ class Extractor:
         return nlp
 
     def extract(self, text: str, today: date) -> list[Mention]:
-        from spacy.tokens import Doc
+        from spacy.tokens import Doc, Span
         from spacy.util import filter_spans
 
         nlp = self.nlp
@@ -347,8 +350,33 @@ class Extractor:
                 spans = list(result)
             else:
                 doc = result
-        doc.ents = filter_spans(spans)
+        kept = filter_spans(spans)
+        doc.ents = kept
         doc = nlp.get_pipe("medspacy_context")(doc)
+        docs = [doc]
+        # A mention of another fact inside a longer one ("scar revision op" in "a scar
+        # revision op": surgery, and surgical scars) is read in a second pass.
+        # (A plain phrase that contains another, "acne scars" over "acne", wins alone.)
+        overlapped = []
+        for span in spans:
+            if span in kept:
+                continue
+            over = [k for k in kept if k.start < span.end and span.start < k.end]
+            if over and all(k.label_ != span.label_ and self._is_pattern(k) for k in over):
+                overlapped.append(span)
+        if overlapped:
+            second = Doc(
+                doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]
+            )
+            for name, pipe in nlp.pipeline:
+                if name == "sentencizer":
+                    second = pipe(second)
+            second.ents = filter_spans(
+                [Span(second, s.start, s.end, label=s.label_) for s in overlapped]
+            )
+            for ent, source in zip(second.ents, filter_spans(overlapped), strict=True):
+                ent._.target_rule = source._.target_rule
+            docs.append(nlp.get_pipe("medspacy_context")(second))
 
         times = find_time_expressions(text, today)
         mentions = self._ages(text)
@@ -356,7 +384,7 @@ class Extractor:
         times = [t for t in times if not any(t.start < e and t.end > s for s, e in age_spans)]
         age_now = mentions[0].value if mentions else None
         short_answer = len(doc) <= 4
-        for span in doc.ents:
+        for span in (ent for each in docs for ent in each.ents):
             mentions.extend(self._interpret(span, original, times, age_now, today, short_answer))
         course = self._course_reading(text, times, age_now, today)
         if course is not None:
@@ -373,6 +401,10 @@ class Extractor:
             )
         return mentions
 
+    def _is_pattern(self, span) -> bool:
+        term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))
+        return term is not None and term.pattern is not None
+
     def _course_reading(
         self, text: str, times: list[TimeExpression], age_now: int | None, today: date
     ) -> dict[str, Any] | None:
@@ -382,8 +414,34 @@ class Extractor:
         it", "was on it for 6 months in 2019", "still on it". The dialogue uses this only
         for the course question being asked, and only when the message names no course.
         """
-        lowered = text.lower()
-        when = times[0] if times else None
+        readings = []
+        for clause_start, clause_end in _text_clauses(text):
+            clause_times = [t for t in times if t.start >= clause_start and t.end <= clause_end]
+            reading = self._clause_course(
+                text[clause_start:clause_end].lower(), clause_times, age_now, today
+            )
+            if reading is not None:
+                readings.append(reading)
+        if not readings:
+            return None
+        # The clause that asks most caution: "I said I'd never had it, but I'm still on it".
+        rank = {"never": 0, "past": 1, "current": 3}
+        return max(
+            readings,
+            key=lambda r: (
+                rank[r["status"]] + (1 if r["status"] == "past" and "date" not in r else 0),
+                r.get("date", ""),
+            ),
+        )
+
+    def _clause_course(
+        self, lowered: str, times: list[TimeExpression], age_now: int | None, today: date
+    ) -> dict[str, Any] | None:
+        when = max(
+            (t for t in times if t.resolve(age_now, today) is not None),
+            key=lambda t: t.resolve(age_now, today),
+            default=None,
+        )
         negated = bool(_NEGATION.search(lowered))
         current = any(
             _contains_cue(lowered, (cue,))
@@ -432,14 +490,28 @@ class Extractor:
         short_answer: bool,
     ) -> list[Mention]:
         term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))
-        if term is None or _modified(span, "FAMILY") or _modified(span, "HYPOTHETICAL"):
+        if term is None or _modified(span, "FAMILY"):
             return []
-        sentence = span.sent.text.lower()
+        hypothetical = _modified(span, "HYPOTHETICAL")
+        if hypothetical and not (
+            # "I might be pregnant" is treated as pregnant until a test says otherwise.
+            term.fact == "pregnant_or_breastfeeding" and _modified(span, "HYPOTHETICAL", _MAYBE)
+        ):
+            return []
+        # Cues and dates count within the mention's own clause ("still having hormone
+        # therapy, but chemo finished last year": one course now, one in the past).
+        clause_start, clause_end = _clause(span)
+        sentence = span.doc[clause_start:clause_end].text.lower()
         # Where the words stand in the message as written (spelling may have been mended).
         first, last = original[span.start], original[span.end - 1]
         start, end = first.idx, last.idx + len(last)
         words = original.text[start:end]
-        when = _nearest(times, span.sent.start_char, span.sent.end_char, start, end)
+        # Character offsets of the clause in the message as written.
+        clause_chars = (
+            original[clause_start].idx,
+            original[clause_end - 1].idx + len(original[clause_end - 1]),
+        )
+        when = _nearest(times, clause_chars[0], clause_chars[1], start, end)
         in_past = _modified(span, "HISTORICAL")
         historical = in_past or _contains_cue(sentence, self.lexicon.past_cues)
         current = _contains_cue(sentence, self.lexicon.current_cues)
@@ -448,7 +520,8 @@ class Extractor:
             r"\W*(?:\w+\W+){0,3}since\b", after
         ):
             # "Xarelto since my DVT last year": going on since then.
-            historical, current = False, True
+            in_past = historical = False
+            current = True
         denied = _negated(span)
 
         def mention(fact: str, value: Any, denied: bool = False) -> Mention:
@@ -458,8 +531,14 @@ class Extractor:
         # What a mention implies ("a cold sore" now -> a history of cold sores).
         also = [] if denied else [mention(f, v) for f, v in term.also.items()]
         if fact in {"isotretinoin", "cancer_treatment"}:
+            # The latest date said about a course counts ("in 2022 and again this year,
+            # stopped in July"): a later last dose can only lengthen a wait.
+            latest = _latest(times, clause_chars[0], clause_chars[1], age_now, today)
             return [
-                mention(fact, self._course(fact, denied, historical, current, when, age_now, today))
+                mention(
+                    fact,
+                    self._course(fact, denied, historical, current, latest or when, age_now, today),
+                )
             ]
         if fact == "pregnant_or_breastfeeding":
             if in_past and not current:
@@ -475,6 +554,9 @@ class Extractor:
             if denied:
                 return [mention(fact, term.value, denied=True)]
             value: dict[str, Any] = {"type": term.value}
+            if re.match(r"\W*since\b", after):
+                # "some botox since": after that date, but when is not known.
+                when = None
             resolved = when.resolve(age_now, today) if when else None
             if resolved is not None:
                 value["date"] = resolved.isoformat()
@@ -487,6 +569,20 @@ class Extractor:
                 current = True
         if term.when == "current" and not denied and historical and not current:
             return [*also, Mention(fact, term.value, start, end, words, past=True)]
+        if (
+            not in_past
+            and not current
+            and not denied
+            and fact not in KEEPS_HISTORY
+            and when is not None
+            and (resolved_when := when.resolve(age_now, today)) is not None
+            and (today - resolved_when).days > RECENT_DAYS
+        ):
+            # "my eczema flared in the spring": dated well before now.
+            in_past = True
+        if fact == "red_flags" and current:
+            # "swelled up an hour ago and still swollen": a warning sign is taken as now.
+            in_past = False
         if in_past and fact not in KEEPS_HISTORY and not denied:
             return [*also, Mention(fact, term.value, start, end, words, past=True)]
         return [mention(fact, term.value, denied), *also]
@@ -516,14 +612,73 @@ class Extractor:
 
 # Words that end a negation's reach: "no, but I'm pregnant". medspaCy's own TERMINATE
 # rules (context.yml) do this, except when another modifier follows the mention.
-_CLAUSE_BREAKS = frozenset({"but", "though", "however", "although", "except", "apart", ";"})
+_CLAUSE_BREAKS = frozenset(
+    {"but", "though", "however", "although", "except", "apart", "maybe", "possibly", ";"}
+)
+_SUBJECTS = frozenset({"i", "i'm", "im", "my", "we", "we're"})
+_CLAUSE_JOINS = frozenset({"and", ",", "-", "\u2013", "."})
+
+
+# Hypotheticals that still count for a pregnancy.
+_MAYBE = frozenset({"might", "may", "could"})
+
+
+_CLAUSE_SPLIT = re.compile(
+    r"\b(?:but|though|however|although)\b|;|\.\s+|,\s*(?=(?:i|i'm|im|my|we)\b)|\s[-\u2013]\s",
+    re.IGNORECASE,
+)
+
+
+def _text_clauses(text: str) -> list[tuple[int, int]]:
+    """Character spans of a message's clauses."""
+    bounds = [0]
+    for match in _CLAUSE_SPLIT.finditer(text):
+        bounds.extend([match.start(), match.end()])
+    bounds.append(len(text))
+    return [
+        (bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2) if bounds[i + 1] > bounds[i]
+    ]
+
+
+def _clause(span) -> tuple[int, int]:
+    """Token bounds of the span's clause within its sentence."""
+    sent = span.sent
+    start, end = sent.start, sent.end
+    for token in span.doc[sent.start : span.start]:
+        if _breaks_clause(token):
+            start = token.i + 1
+    for token in span.doc[span.end : sent.end]:
+        if _breaks_clause(token):
+            end = token.i
+            break
+    return start, max(end, span.end)
+
+
+def _breaks_clause(token) -> bool:
+    if token.lower_ in _CLAUSE_BREAKS - {"maybe", "possibly"}:
+        return True
+    following = token.nbor(1) if token.i + 1 < len(token.doc) else None
+    return (
+        token.lower_ in _CLAUSE_JOINS
+        and token.lower_ != "and"
+        and following is not None
+        and following.lower_ in _SUBJECTS
+    )
+
+
+def _latest(
+    times: list[TimeExpression], start: int, end: int, age_now: int | None, today: date
+) -> TimeExpression | None:
+    dated = [(t.resolve(age_now, today), t) for t in times if t.start >= start and t.end <= end]
+    dated = [(d, t) for d, t in dated if d is not None]
+    return max(dated, key=lambda pair: pair[0])[1] if dated else None
 
 
 def _negated(span) -> bool:
     return _modified(span, "NEGATED_EXISTENCE")
 
 
-def _modified(span, category: str) -> bool:
+def _modified(span, category: str, literals: frozenset[str] | None = None) -> bool:
     """Whether a ConText modifier of `category` reaches the mention, not across a clause
     break ("no, but I'm pregnant"; "tretinoin, and I took roaccutane years ago")."""
     doc = span.doc
@@ -531,11 +686,18 @@ def _modified(span, category: str) -> bool:
         if modifier.category != category:
             continue
         start, end = modifier.modifier_span
+        if literals is not None and doc[start:end].text.lower() not in literals:
+            continue
+        if doc[start].sent.start != span.sent.start:
+            # A scope in tokens may reach into the next sentence ("Nope, never. I'm ...").
+            continue
         between = doc[end : span.start] if end <= span.start else doc[span.end : start]
         words = [token.lower_ for token in between]
         if any(w in _CLAUSE_BREAKS for w in words):
             continue
-        if any(a == "and" and b in ("i", "i'm", "im") for a, b in itertools.pairwise(words)):
+        pairs = list(itertools.pairwise(words))
+        # "..., and I took it" / "never, I'm pregnant": a new clause about the person.
+        if any(a in _CLAUSE_JOINS and b in _SUBJECTS for a, b in pairs):
             continue
         return True
     return False

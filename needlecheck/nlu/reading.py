@@ -266,9 +266,20 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
             check = {"fact": fact, "kind": "contradiction", "value": _item_name(added[0])}
     for fact in COURSE_FACTS:
         if fact in said and said[fact].affirmed:
-            value = said[fact].affirmed[-1]
-            if isinstance(value, Mapping):
-                turn.set(fact, merge_course(turn.before.get(fact), dict(value)))
+            value = strongest_course([v for v in said[fact].affirmed if isinstance(v, Mapping)])
+            course = _course_of_message(said, fact)
+            # "I said I'd never had roaccutane but I'm actually still taking it"
+            if (
+                course is not None
+                and value.get("status") != "current"
+                and (
+                    course.get("status") == "current"
+                    or (value.get("status") == NEVER[fact] and course.get("status") == "past")
+                )
+            ):
+                value = course
+            if value:
+                turn.set(fact, merge_course(turn.before.get(fact), value))
     if AGE in said and said[AGE].affirmed:
         turn.set(AGE, said[AGE].affirmed[-1])
     if PREGNANCY in said:
@@ -305,6 +316,47 @@ def _scars_from_acne(turn: _Turn, said: Mapping[str, Said]) -> bool:
     if not concerns & {"acne_scars", "hyperpigmentation", "other"}:
         return False
     return not contains_phrase(turn.message.text, (*turn.words.current_cues, "active"))
+
+
+def strongest_course(values: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several things said of one course: the one that asks most caution. Going on now
+    beats past; past beats never; of past ones, an unknown date (counted as recent) beats
+    a known one, and a later date an earlier one."""
+    if not values:
+        return {}
+
+    def caution(value: Mapping[str, Any]) -> tuple[int, str]:
+        status = value.get("status")
+        dated = next((v for k, v in value.items() if k != "status" and v), None)
+        if status == "current":
+            return (3, "")
+        if status == "past":
+            return (2, "9999") if dated is None else (1, str(dated))
+        return (0, "")
+
+    return dict(max(values, key=caution))
+
+
+def _course_of_message(said: Mapping[str, Said], fact: str) -> dict[str, Any] | None:
+    """The whole message read as about "it", as this course fact's value; None when the
+    message names another fact, which "it" would then be."""
+    course = said.get("course")
+    if course is None or not course.affirmed or _facts_told(said, exclude=fact):
+        return None
+    reading = course.affirmed[-1]
+    if not isinstance(reading, Mapping):
+        return None
+    status = reading.get("status")
+    if status == "never":
+        return {"status": NEVER[fact]}
+    if status == "current":
+        return {"status": "current"}
+    if status == "past":
+        value = {"status": "past"}
+        if reading.get("date"):
+            value[COURSE_FACTS[fact]] = reading["date"]
+        return value
+    return None
 
 
 def _affirmed(said: Mapping[str, Said], fact: str) -> tuple[Any, ...]:
@@ -411,22 +463,7 @@ def _read_course(turn: _Turn, said: Mapping[str, Said]) -> None:
     if own is not None and own.affirmed:
         turn.answered = True
         return
-    value: dict[str, Any] | None = None
-    course = said.get("course")
-    # "I use a glycolic toner most nights" is about the toner, not "it".
-    if _facts_told(said, exclude=fact):
-        course = None
-    if course is not None and course.affirmed and isinstance(course.affirmed[-1], Mapping):
-        reading = dict(course.affirmed[-1])
-        status = reading.get("status")
-        if status == "never":
-            value = {"status": NEVER[fact]}
-        elif status == "current":
-            value = {"status": "current"}
-        elif status == "past":
-            value = {"status": "past"}
-            if reading.get("date"):
-                value[COURSE_FACTS[fact]] = reading["date"]
+    value = _course_of_message(said, fact)
     if value is None and _says_none(turn):
         value = {"status": NEVER[fact]}
     if value is None and _says_yes(turn) and not _is_question(turn.message.text):
@@ -548,6 +585,10 @@ def _read_date(turn: _Turn) -> None:
         key = f"{fact}.{pending[0]}"
     else:
         key = f"{fact}.{COURSE_FACTS[fact]}"
+    if fact != PROCEDURE_FACT and (turn.slots.get(fact) or {}).get("status") == "current":
+        # "chemo ended in April but I'm still doing immunotherapy"
+        turn.answered = True
+        return
     answer = date_answer(turn.message, turn.get(AGE), turn.today, turn.words)
     if answer is None:
         # The message may have dated the procedure itself ("botox 3 weeks ago").
