@@ -126,6 +126,7 @@ class Lexicon:
     answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     outside_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
     question_answers: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    purpose_cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
     filler_words: frozenset[str] = frozenset()
     short_answer_words: int = 8
 
@@ -155,6 +156,7 @@ class Lexicon:
             terms=tuple(terms),
             answers=_phrase_lists(data.get("answers") or {}, "answers."),
             outside_lists=_phrase_lists(outside, "outside_lists."),
+            purpose_cues=_phrase_lists(data.get("purpose_cues") or {}, "purpose_cues."),
             question_answers={
                 str(question): _phrase_lists(kinds or {}, f"question_answers.{question}.")
                 for question, kinds in (data.get("question_answers") or {}).items()

@@ -430,7 +430,9 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
                 fact == MEDICINES
                 and not checking
                 and not _is_question(text)
-                and not (is_other_purpose(turn.message.intent) and _confident(turn.message))
+                and not (
+                    is_other_purpose(turn.message.intent) and _confident(turn.message, turn.words)
+                )
                 and not _facts_told(turn.said, exclude=fact)
             ):
                 unknown = _unknown_names(turn)
@@ -680,7 +682,7 @@ def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
     message = turn.message
     if turn.route is not None:
         return
-    asks_other = is_other_purpose(message.intent) and _confident(message)
+    asks_other = is_other_purpose(message.intent) and _confident(message, turn.words)
     if message.intent == INTENT_RED_FLAG or said.get("red_flags", Said()).affirmed:
         turn.route = ANSWER
         return
@@ -713,9 +715,12 @@ def _facts_changed(turn: _Turn) -> bool:
     return any(name in FACT_NAMES for name in turn.slots)
 
 
-def _confident(message: Message) -> bool:
+def _confident(message: Message, words: Lexicon | None = None) -> bool:
     if message.is_button:
         return True
+    cues = (words or default_lexicon()).purpose_cues.get(message.intent or "")
+    if cues is not None and not contains_phrase(message.text, cues):
+        return False
     floor = SMALL_TALK_CONFIDENCE if message.intent in SMALL_TALK else HANDOVER_CONFIDENCE
     return message.confidence >= floor
 
@@ -795,7 +800,7 @@ def _describes_something(turn: _Turn) -> bool:
         _is_question(text)
         or _says_unsure(turn)
         or _says_none(turn)
-        or (is_other_purpose(turn.message.intent) and _confident(turn.message))
+        or (is_other_purpose(turn.message.intent) and _confident(turn.message, turn.words))
     ):
         return False
     content = [w for w in _WORD.findall(text.lower()) if w not in turn.words.filler_words]
