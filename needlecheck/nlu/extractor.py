@@ -96,6 +96,9 @@ class Term:
     # A token pattern (lexicon.yml's compact form, see `token_pattern`) instead of the
     # phrase's words: "lip|lips|tongue ? ? swollen|puffy" finds "my lips are swollen".
     pattern: tuple[dict[str, Any], ...] | None = None
+    # A pattern whose words mean nothing more on their own ("my scars go thick and
+    # raised" is a keloid history, not also scars to improve).
+    alone: bool = False
 
 
 def token_pattern(spec: str) -> tuple[dict[str, Any], ...]:
@@ -122,6 +125,8 @@ class Lexicon:
     current_cues: tuple[str, ...]
     still_going: tuple[str, ...]
     date_unknown: tuple[str, ...]
+    # Said of a course that was never begun ("too scared to start").
+    course_never: tuple[str, ...] = ()
     # How people answer without naming anything on a list (see lexicon.yml).
     answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     outside_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -176,6 +181,7 @@ class Lexicon:
                     "current_cues",
                     "still_going",
                     "date_unknown",
+                    "course_never",
                 )
             },
         )
@@ -233,7 +239,13 @@ def _term(path: Path, fact: str, value: Any, entry: Any) -> Term:
         except ValueError as error:
             raise LexiconError(f"{path}: terms.{fact}.{value}: {error}") from None
         return Term(
-            fact, value, entry["pattern"].lower(), dict(entry.get("also") or {}), None, pattern
+            fact,
+            value,
+            entry["pattern"].lower(),
+            dict(entry.get("also") or {}),
+            None,
+            pattern,
+            bool(entry.get("alone")),
         )
     if isinstance(entry, dict) and isinstance(entry.get("phrase"), str):
         when = entry.get("when")
@@ -405,7 +417,7 @@ class Extractor:
 
     def _is_pattern(self, span) -> bool:
         term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))
-        return term is not None and term.pattern is not None
+        return term is not None and term.pattern is not None and not term.alone
 
     def _course_reading(
         self, text: str, times: list[TimeExpression], age_now: int | None, today: date
@@ -444,7 +456,20 @@ class Extractor:
             key=lambda t: t.resolve(age_now, today),
             default=None,
         )
+        if _FAMILY_CLAUSE.search(lowered) or (
+            _PRESCRIBED.search(lowered) and not _contains_cue(lowered, self.lexicon.past_cues)
+        ):
+            # "my brother was on it"; "my doctor suggested it".
+            return None
+        if _contains_cue(lowered, self.lexicon.course_never):
+            return {"status": "never"}
         negated = bool(_NEGATION.search(lowered))
+        if negated and when is None:
+            return {"status": "never"}
+        if re.search(r"\b(?:started|began|begun|starting)\b", lowered) and not re.search(
+            r"\b(?:stopped|finished|ended|came off|quit)\b", lowered
+        ):
+            return {"status": "current"}
         current = any(
             _contains_cue(lowered, (cue,))
             and not re.search(rf"\b(?:not|no longer)\s+{re.escape(cue)}\b", lowered)
@@ -505,6 +530,13 @@ class Extractor:
         clause_start, clause_end = _clause(span)
         sentence = span.doc[clause_start:clause_end].text.lower()
         # Where the words stand in the message as written (spelling may have been mended).
+        if (
+            span.sent.text.rstrip().endswith("?")
+            and any(t.lower_ in _QUESTION_WORDS for t in span.doc[span.sent.start : span.start])
+            and not any(t.lower_ in _FIRST_PERSON for t in span.doc[clause_start:clause_end])
+        ):
+            # "is that the tablets for spots?" says nothing about the person.
+            return []
         first, last = original[span.start], original[span.end - 1]
         start, end = first.idx, last.idx + len(last)
         words = original.text[start:end]
@@ -559,6 +591,9 @@ class Extractor:
             if re.match(r"\W*since\b", after):
                 # "some botox since": after that date, but when is not known.
                 when = None
+            if when is not None and when.at_age is not None and age_now is None:
+                # "fixed with surgery as a baby": long ago for anyone asked, not recent.
+                return []
             resolved = when.resolve(age_now, today) if when else None
             if resolved is not None:
                 value["date"] = resolved.isoformat()
@@ -618,6 +653,31 @@ _CLAUSE_BREAKS = frozenset(
     {"but", "though", "however", "although", "except", "apart", "maybe", "possibly", ";"}
 )
 _SUBJECTS = frozenset({"i", "i'm", "im", "my", "we", "we're"})
+_QUESTION_WORDS = frozenset(
+    {
+        "is",
+        "are",
+        "does",
+        "do",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "what",
+        "whats",
+        "what's",
+        "how",
+        "when",
+        "why",
+        "where",
+        "which",
+        "who",
+    }
+)
+_FIRST_PERSON = frozenset(
+    {"i", "i'm", "im", "my", "me", "i've", "ive", "i'd", "mine", "myself", "'m", "m"}
+)
 _CLAUSE_JOINS = frozenset({"and", ",", "-", "\u2013", "."})
 
 
@@ -625,6 +685,12 @@ _CLAUSE_JOINS = frozenset({"and", ",", "-", "\u2013", "."})
 _MAYBE = frozenset({"might", "may", "could"})
 
 
+_FAMILY_CLAUSE = re.compile(
+    r"\b(?:my|his|her|our)\s+(?:mom|mum|mother|dad|father|sister|brother|aunt|uncle|"
+    r"grandmother|grandma|nan|grandfather|grandpa|cousin|son|daughter|husband|wife|partner|"
+    r"friend|friends|boyfriend|girlfriend|niece|nephew|family)\b"
+)
+_PRESCRIBED = re.compile(r"\b(?:prescribed|suggested|recommended|offered|mentioned|wants? me)\b")
 _CLAUSE_SPLIT = re.compile(
     r"\b(?:but|though|however|although)\b|;|\.\s+|,\s*(?=(?:i|i'm|im|my|we)\b)|\s[-\u2013]\s",
     re.IGNORECASE,

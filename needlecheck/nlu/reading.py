@@ -192,7 +192,10 @@ def read_message(
     said = said_by_fact(_flattened(message.entities), (*FACT_NAMES, "course"), asked)
     turn.said = said
     _record_mentions(turn, said)
-    if asked in DATE_FOLLOW_UPS:
+    if asked is not None and _asks_what_it_means(message.text):
+        # "what's isotretinoin?" names it but answers nothing.
+        pass
+    elif asked in DATE_FOLLOW_UPS:
         _read_date(turn)
     elif asked in LIST_FACTS:
         _read_list_answer(turn, said.get(asked, Said()))
@@ -398,9 +401,6 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
     needs_one = isinstance(kind, ListFact) and kind.min_items > 0
     if fact == "conditions" and "dermatitis_flare" in _affirmed(turn.said, "active_skin_issues"):
         own = Said(tuple(v for v in own.affirmed if v != "chronic_skin_condition"), own.denied)
-    if _asks_what_it_means(text):
-        # "what's a retinoid?" names one but answers nothing.
-        return
     everything = turn.words.question_answers.get(fact, {}).get("all")
     if everything and _says(turn, "all") and not own.denied:
         own = Said(tuple(dict.fromkeys([*own.affirmed, *everything])), ())
@@ -464,6 +464,9 @@ def _read_course(turn: _Turn, said: Mapping[str, Said]) -> None:
     own = said.get(fact)
     if own is not None and own.affirmed:
         turn.answered = True
+        return
+    if _says_unsure(turn):
+        # "not sure, I had some acne tablets years ago": which tablets is not known.
         return
     value = _course_of_message(said, fact)
     if value is None and _says_none(turn):
