@@ -99,6 +99,8 @@ class Term:
     # A pattern whose words mean nothing more on their own ("my scars go thick and
     # raised" is a keloid history, not also scars to improve).
     alone: bool = False
+    # Words that, just before the phrase, make it something else ("hay fever").
+    not_after: tuple[str, ...] = ()
 
 
 def token_pattern(spec: str) -> tuple[dict[str, Any], ...]:
@@ -132,6 +134,7 @@ class Lexicon:
     outside_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
     question_answers: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     purpose_cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    purpose_phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     filler_words: frozenset[str] = frozenset()
     short_answer_words: int = 8
 
@@ -162,6 +165,7 @@ class Lexicon:
             answers=_phrase_lists(data.get("answers") or {}, "answers."),
             outside_lists=_phrase_lists(outside, "outside_lists."),
             purpose_cues=_phrase_lists(data.get("purpose_cues") or {}, "purpose_cues."),
+            purpose_phrases=_phrase_lists(data.get("purpose_phrases") or {}, "purpose_phrases."),
             question_answers={
                 str(question): _phrase_lists(kinds or {}, f"question_answers.{question}.")
                 for question, kinds in (data.get("question_answers") or {}).items()
@@ -243,18 +247,31 @@ def _term(path: Path, fact: str, value: Any, entry: Any) -> Term:
             value,
             entry["pattern"].lower(),
             dict(entry.get("also") or {}),
-            None,
+            _when(path, fact, value, entry),
             pattern,
             bool(entry.get("alone")),
         )
     if isinstance(entry, dict) and isinstance(entry.get("phrase"), str):
-        when = entry.get("when")
-        if when not in (None, "current"):
-            raise LexiconError(f"{path}: terms.{fact}.{value}: 'when' must be 'current'")
-        return Term(fact, value, entry["phrase"].lower(), dict(entry.get("also") or {}), when)
+        return Term(
+            fact,
+            value,
+            entry["phrase"].lower(),
+            dict(entry.get("also") or {}),
+            _when(path, fact, value, entry),
+            not_after=tuple(str(w).lower() for w in entry.get("not_after") or ()),
+        )
     raise LexiconError(
         f"{path}: terms.{fact}.{value}: {entry!r} is neither a phrase nor {{phrase: ...}}"
     )
+
+
+def _when(path: Path, fact: str, value: Any, entry: dict[str, Any]) -> str | None:
+    """`current`: not when the sentence is about the past; `now`: only with a word of now
+    ("still", "right now") or a time within the last day ("swelled up an hour ago")."""
+    when = entry.get("when")
+    if when not in (None, "current", "now"):
+        raise LexiconError(f"{path}: terms.{fact}.{value}: 'when' must be 'current' or 'now'")
+    return when
 
 
 def contains_phrase(text: str, phrases: Iterable[str]) -> bool:
@@ -502,6 +519,9 @@ class Extractor:
             match = pattern.search(lowered)
             if match:
                 number = parse_number(match.group("n"))
+                if number is not None and re.search(r"\bturning\s*$", lowered[: match.start("n")]):
+                    # "turning 40 in May": 39 until then.
+                    number -= 1
                 if number is not None and number in AGE_RANGE:
                     start, end = match.span("n")
                     return [Mention("age", number, start, end, text[start:end])]
@@ -604,6 +624,12 @@ class Extractor:
             if resolved is not None and (today - resolved).days <= RECENT_DAYS:
                 in_past = historical = False
                 current = True
+        if term.not_after and span.start > 0 and span.doc[span.start - 1].lower_ in term.not_after:
+            return []
+        if term.when == "now" and not denied and not current:
+            resolved = when.resolve(age_now, today) if when else None
+            if resolved is None or (today - resolved).days > 1:
+                return [*also, Mention(fact, term.value, start, end, words, past=True)]
         if term.when == "current" and not denied and historical and not current:
             return [*also, Mention(fact, term.value, start, end, words, past=True)]
         if (

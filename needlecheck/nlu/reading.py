@@ -404,6 +404,14 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
     everything = turn.words.question_answers.get(fact, {}).get("all")
     if everything and _says(turn, "all") and not own.denied:
         own = Said(tuple(dict.fromkeys([*own.affirmed, *everything])), ())
+    possible = [e.get("value") for e in turn.message.entities if e.get("role") == "possible"]
+    if (
+        own.affirmed
+        and all(v in possible for v in own.affirmed)
+        and contains_phrase(turn.message.text, turn.words.answers.get("none_now", ()))
+    ):
+        # "had lidocaine at the dentist loads of times, no issues"
+        own = Said((), own.denied)
     if not turn.answered:
         if own.affirmed or own.denied:
             value = merge_list(fact, before, own, asked=True)
@@ -443,7 +451,7 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
                     )
                     turn.route = CHECK_MEDICINE
                     return
-            elif _says_yes(turn) and not _is_question(text):
+            elif _says_yes(turn) and not _is_question(text) and not _facts_told(turn.said, fact):
                 turn.route = WHICH_ONES
                 return
     if turn.answered:
@@ -527,7 +535,7 @@ _UNITS = {
     "nine": 9,
 }
 _AGE_NUMBER = re.compile(
-    r"(?<![\d/.-])(\d{1,3})(?![\d/.:]|\s*(?:days?|weeks?|wks?|months?|mg|%|x\b|am\b|pm\b|years? ago|yrs? ago))"
+    r"(?<![\d/.-])(\d{1,3})(?![\d/:]|\.\d|\s*(?:days?|weeks?|wks?|months?|mg|%|x\b|am\b|pm\b|years? ago|yrs? ago))"
     r"|\b(" + "|".join(_NUMBER_WORDS) + r")(?:[\s-]+(" + "|".join(_UNITS) + r"))?\b"
     r"|\b(" + "|".join(_UNITS) + r")\b"
 )
@@ -685,33 +693,51 @@ def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
     message = turn.message
     if turn.route is not None:
         return
-    asks_other = is_other_purpose(message.intent) and _confident(message, turn.words)
     if message.intent == INTENT_RED_FLAG or said.get("red_flags", Said()).affirmed:
         turn.route = ANSWER
         return
-    if (
-        turn.answered
-        and asks_other
-        and message.intent in STRONG_PURPOSES
-        and (message.confidence >= STRONG_CONFIDENCE or message.is_button)
-    ):
+    # Words that say the purpose outright ("forget it", "can the nurse ring me") count
+    # even when the classifier missed them.
+    said_outright = _purpose_said_outright(turn)
+    intent = said_outright or message.intent
+    asks_other = bool(said_outright) or (
+        is_other_purpose(message.intent) and _confident(message, turn.words)
+    )
+    strong = intent in STRONG_PURPOSES and (
+        bool(said_outright) or message.confidence >= STRONG_CONFIDENCE or message.is_button
+    )
+    if turn.answered and asks_other and strong:
         # "no more questions please" is not a "no": the answer is not taken.
         for name in (turn.asked, DATE_FOLLOW_UPS.get(turn.asked or ""), "answered_facts"):
             turn.slots.pop(name or "", None)
         turn.answered = False
-        turn.route = message.intent or UNCLEAR
+        turn.route = intent or UNCLEAR
         return
     if turn.answered:
         handover = asks_other and (_is_question(message.text) or message.is_button)
-        turn.route = message.intent if handover and message.intent else ANSWER
-    elif asks_other:
-        turn.route = message.intent
-    elif turn.asked is None:
-        turn.route = message.intent or UNCLEAR
+        turn.route = intent if handover and intent else ANSWER
+    elif turn.asked is None or (
+        asks_other and (strong or _is_question(message.text) or said_outright)
+    ):
+        turn.route = intent or UNCLEAR
     elif message.intent == INTENT_CORRECT or _facts_changed(turn):
         turn.route = CORRECTION
+    elif _asks_what_it_means(message.text) or (
+        _says_unsure(turn) and intent not in (*STRONG_PURPOSES, "ask_why")
+    ):
+        # "what's a local anaesthetic?", "not sure yet": the question, put more plainly.
+        turn.route = UNCLEAR
+    elif asks_other:
+        turn.route = intent or UNCLEAR
     else:
         turn.route = UNCLEAR
+
+
+def _purpose_said_outright(turn: _Turn) -> str | None:
+    for purpose, phrases in turn.words.purpose_phrases.items():
+        if contains_phrase(turn.message.text, phrases):
+            return purpose
+    return None
 
 
 def _facts_changed(turn: _Turn) -> bool:
@@ -812,7 +838,7 @@ def _describes_something(turn: _Turn) -> bool:
 
 _WHAT_IT_MEANS = re.compile(
     r"\bwhat(?:'s| is| are| does| do|s)?\b.*\bmeans?\b|^\s*what(?:'s|s| is| are)\s+(?:an?\s+)?\w+\s*\??\s*$"
-    r"|\bwhat(?:'s| is|s) (?:an?|that)\b"
+    r"|\bwhat(?:'s| is|s) an?\b"
 )
 
 
