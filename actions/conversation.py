@@ -128,8 +128,18 @@ class ActionAnswerFaq(Action):
         else:
             dispatcher.utter_message(response=UTTER_DEFAULT)
         if tracker.active_loop_name is None:
+            if about_the_person(tracker) and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED:
+                # "I use tretinoin, can I still have it?": answered, and the questions start.
+                if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
+                    return [FollowupAction(FORM_SCREENING)]
+                return [FollowupAction(UTTER_ASK_CONSENT)]
             dispatcher.utter_message(response=next_step_offer(tracker))
         return []
+
+
+def about_the_person(tracker: Tracker) -> bool:
+    """Whether the latest message said something about the person's health or skin."""
+    return bool(read_latest_message(tracker, None, {}).facts())
 
 
 def next_step_offer(tracker: Tracker) -> str:
@@ -166,8 +176,7 @@ class ActionHandleUnclear(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        about_them = read_latest_message(tracker, None, {}).facts()
-        if about_them and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED:
+        if about_the_person(tracker) and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED:
             if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
                 return [FollowupAction(FORM_SCREENING)]
             return [FollowupAction(UTTER_ASK_CONSENT)]

@@ -551,7 +551,7 @@ class Extractor:
         sentence = span.doc[clause_start:clause_end].text.lower()
         # Where the words stand in the message as written (spelling may have been mended).
         if (
-            span.sent.text.rstrip().endswith("?")
+            (span.sent.text.rstrip().endswith("?") or span.sent[0].lower_ in _QUESTION_WORDS)
             and any(t.lower_ in _QUESTION_WORDS for t in span.doc[span.sent.start : span.start])
             and not any(t.lower_ in _FIRST_PERSON for t in span.doc[clause_start:clause_end])
         ):

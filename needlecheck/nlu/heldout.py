@@ -53,13 +53,15 @@ ROUTE_INTENTS = {
     "stop": "goodbye",
     "red_flag": "report_red_flag",
 }
+ROUTE_NAMES = {v: k for k, v in ROUTE_INTENTS.items()}
 # What the assistant does with a first message, by intent (data/rules/ says the same).
 OPENING_ROUTES = {
     "start_screening": "screening",
     "inform": "screening",
     "correct": "screening",
     "report_red_flag": "red_flag",
-    "greet": "greet",
+    # A greeting is answered with the introduction and the consent question.
+    "greet": "screening",
     "thank": "thanks",
     "goodbye": "goodbye",
     "ask_why": "why",
@@ -166,9 +168,18 @@ def score(example: Example, parse: Parse, today: date = CORPUS_TODAY) -> Result:
         result.correct, result.reason = _answer_correct(example, reading, produced, before)
     else:
         expected = example.route
-        result.correct = result.routed == expected or (
-            expected == "screening" and result.routed == "screening"
+        # A greeting and an opening about the person both get the consent question.
+        if example.kind == "opening" and expected == "greet":
+            expected = "screening"
+        # A question about microneedling that says something about the person is answered
+        # and then starts the questions (action_answer_faq): right for either label.
+        answered_then_screening = (
+            example.kind == "opening"
+            and expected == "screening"
+            and (result.routed.startswith("faq_") or result.routed == "why")
+            and bool(reading.facts())
         )
+        result.correct = result.routed == expected or answered_then_screening
         if not result.correct:
             result.reason = f"routed to {result.routed}, expected {expected}"
     return result
@@ -179,11 +190,16 @@ def _route_name(example: Example, parsed: Mapping[str, Any], reading: Reading) -
     if reading.facts().get("red_flags"):
         return "red_flag"
     if example.kind == "opening":
-        if intent.startswith(("faq_", "clinic_")):
+        # What the dialogue does with a first message (data/rules, action_answer_faq,
+        # action_handle_unclear): a question about microneedling that says something
+        # about the person is answered and starts the questions, as does anything else
+        # about them; a greeting is answered with the consent question too.
+        if intent.startswith("faq_") or intent == "ask_why":
+            return ROUTE_NAMES.get(intent, intent)
+        if intent.startswith("clinic_"):
             return intent
         if intent in OPENING_ROUTES:
             return OPENING_ROUTES[intent]
-        # Anything else that states a fact about the person starts the questions.
         return "screening" if reading.facts() else "unclear"
     route = reading.route
     if route == CORRECTION:
