@@ -19,8 +19,9 @@ Each conversation is a simulated person with a consistent story:
   answer in other words (the same labelled value), or the same sentence again when the
   corpus has no other; a date asked for a course or procedure the person never named
   is answered, but its labels do not join the story (the assistant misread earlier);
-- when the questions stop with no result (another form took over, say), the person asks
-  for them again, up to three times in different words;
+- consent, and the offer of the questions, are answered "yes" in varied words; when no
+  question is open and none is offered (another form took over, say), the person asks
+  for the questions again, in different words each time;
 - a check is answered truthfully: "yes" to "Earlier you said none, but you mentioned X"
   when X is in the person's story ("no" when it is not: the assistant misread), and
   "neither" to "is that a blood thinner...?" (the corpus's unknown medicines are neither).
@@ -91,9 +92,9 @@ P_GREETING = 0.3
 # assistant's "three unclear answers: a person" step is not what is being measured.
 INTERJECTIONS_PER_QUESTION = 1
 UNCLEAR_PER_QUESTION = 1
-# Consent attempts, and turns with no open question, before the conversation is stranded.
-CONSENT_ATTEMPTS = 3
-IDLE_TURNS = 3
+# Turns in a row with no question open (consent, or asking for the questions again)
+# before the conversation counts as stranded.
+IDLE_TURNS = 6
 
 CONSENT_WORDS = (
     "yes",
@@ -112,6 +113,8 @@ NEITHER_WORDS = ("neither",)
 RESUME_WORDS = "am I a candidate for microneedling?"
 
 SCREENING_FORM = "screening_form"
+# Responses that ask for consent or offer the questions: answered with a "yes".
+OFFERS = ("utter_ask_consent", "utter_offer_screening")
 ASSESS_ACTION = "action_assess_screening"
 INTERJECTION_ROUTES = ("why",)
 INTERJECTION_PREFIXES = ("faq_", "clinic_")
@@ -485,6 +488,19 @@ def _assessments(tracker: Mapping[str, Any]) -> int:
     )
 
 
+def _offers_questions(tracker: Mapping[str, Any]) -> bool:
+    """Whether the assistant's latest reply asks for consent or offers the questions."""
+    for event in reversed(tracker.get("events") or ()):
+        kind = event.get("event")
+        if kind == "user":
+            return False
+        if kind == "action" and event.get("name") in OFFERS:
+            return True
+        if kind == "bot" and (event.get("metadata") or {}).get("utter_action") in OFFERS:
+            return True
+    return False
+
+
 def _asked(tracker: Mapping[str, Any]) -> str | None:
     return _slots(tracker).get("requested_slot") if _form_active(tracker) else None
 
@@ -615,27 +631,31 @@ class Person:
         else:
             opening = self.pick(self.corpus.openings, None) or rng.choice(self.corpus.greetings)
         self.tell(opening, "opening", None)
-        for _ in range(CONSENT_ATTEMPTS):
-            if _form_active(self.tracker) or _assessments(self.tracker):
-                break
-            self.send(rng.choice(CONSENT_WORDS), "consent", None)
         idle = 0
+        started = False
         while self.result.turns < MAX_TURNS and not _assessments(self.tracker):
             asked = _asked(self.tracker)
-            if not asked:
-                # The questions stopped with no result: ask for them again, a few times
-                # and in different words, as a person would.
-                idle += 1
-                if idle > IDLE_TURNS:
-                    break
-                if idle == 1:
-                    self.result.problems.append("questions stopped: no question open, no result")
-                resume = self.pick(self.corpus.resumes, None)
-                text = resume.text if resume else RESUME_WORDS
-                self.send(text, "resume", None, resume)
+            if asked:
+                started, idle = True, 0
+                self._turn(asked)
                 continue
-            idle = 0
-            self._turn(asked)
+            idle += 1
+            if idle > IDLE_TURNS:
+                break
+            if _offers_questions(self.tracker):
+                # "May I ask you some health questions...?" / "Shall I check whether...?"
+                self.send(rng.choice(CONSENT_WORDS), "consent", None)
+                continue
+            # No question open, none offered, no result: ask for the questions (again),
+            # in different words each time, as a person would.
+            if not any(p.startswith("questions") for p in self.result.problems):
+                self.result.problems.append(
+                    "questions stopped: no question open, no result"
+                    if started
+                    else "questions not started: neither asked nor offered"
+                )
+            resume = self.pick(self.corpus.resumes, None)
+            self.send(resume.text if resume else RESUME_WORDS, "resume", None, resume)
         if not _assessments(self.tracker):
             self.result.stranded = True
 

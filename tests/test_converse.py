@@ -252,6 +252,7 @@ class FakeAssistant:
             sender, {"slots": {"answered_facts": []}, "active": False, "events": []}
         )
         slots = state["slots"]
+        state["events"].append({"event": "user", "text": text})
         if not state["active"]:
             if text in CONSENT_WORDS:
                 state["active"] = True
@@ -259,6 +260,7 @@ class FakeAssistant:
             example = self.said.get(text)
             if example is not None:
                 self.apply(slots, example.facts)
+            state["events"].append({"event": "action", "name": "utter_ask_consent"})
             return [{"text": "May I ask you some health questions?"}]
         asked = slots["requested_slot"]
         check = slots.get("pending_check")
@@ -490,3 +492,48 @@ def test_a_question_asked_again_gets_the_same_answer_in_other_words(corpus) -> N
                     repeated += 1
                     assert own_answer(said[1], first.asked) == own_answer(said[0], first.asked)
     assert repeated > 100
+
+
+def test_an_offer_of_the_questions_and_then_consent_are_both_answered_yes(corpus) -> None:
+    class Roundabout(FakeAssistant):
+        """Answers the first message with an offer of the questions, then asks consent."""
+
+        def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+            state = self.conversations.get(sender)
+            if state is None:
+                super().say(sender, text)
+                state = self.conversations[sender]
+                state["events"][-1] = {"event": "action", "name": "action_answer_faq"}
+                state["events"].append(
+                    {"event": "bot", "metadata": {"utter_action": "utter_offer_screening"}}
+                )
+                return [{"text": "Shall I check whether it suits you?"}]
+            if not state["active"] and not state.get("offered"):
+                state["offered"] = True
+                state["events"] += [
+                    {"event": "user", "text": text},
+                    {"event": "action", "name": "utter_ask_consent"},
+                ]
+                return [{"text": "May I ask you some health questions?"}]
+            return super().say(sender, text)
+
+    result = Person(corpus, Roundabout(corpus), "roundabout", random.Random(3)).run()
+    assert result.right, result.record()
+    assert [t.kind for t in result.transcript[:3]] == ["opening", "consent", "consent"]
+
+
+def test_questions_neither_asked_nor_offered_are_asked_for_and_reported(corpus) -> None:
+    class Forgetful(FakeAssistant):
+        """Says something unhelpful to the first message, offering nothing."""
+
+        def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+            if sender not in self.conversations:
+                super().say(sender, text)
+                self.conversations[sender]["events"].pop()
+                return [{"text": "Sorry, I'm not sure I understood."}]
+            return super().say(sender, text)
+
+    result = Person(corpus, Forgetful(corpus), "forgetful", random.Random(3)).run()
+    assert [t.kind for t in result.transcript[:3]] == ["opening", "resume", "consent"]
+    assert result.problems == ["questions not started: neither asked nor offered"]
+    assert not result.right and not result.stranded

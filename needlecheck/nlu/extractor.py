@@ -474,7 +474,7 @@ class Extractor:
             default=None,
         )
         if _FAMILY_CLAUSE.search(lowered) or (
-            _PRESCRIBED.search(lowered) and not _contains_cue(lowered, self.lexicon.past_cues)
+            _PRESCRIBED.search(lowered) and not _TAKEN.search(lowered)
         ):
             # "my brother was on it"; "my doctor suggested it".
             return None
@@ -607,6 +607,11 @@ class Extractor:
         if fact == "recent_procedures":
             if denied:
                 return [mention(fact, term.value, denied=True)]
+            if _LONG_AGO.search(sentence) and (
+                when is None or when.resolve(age_now, today) is None
+            ):
+                # "fillers years ago": long before the six months asked about.
+                return [Mention(fact, term.value, start, end, words, past=True)]
             value: dict[str, Any] = {"type": term.value}
             if re.match(r"\W*since\b", after):
                 # "some botox since": after that date, but when is not known.
@@ -717,6 +722,11 @@ _FAMILY_CLAUSE = re.compile(
     r"friend|friends|boyfriend|girlfriend|niece|nephew|family)\b"
 )
 _PRESCRIBED = re.compile(r"\b(?:prescribed|suggested|recommended|offered|mentioned|wants? me)\b")
+_LONG_AGO = re.compile(
+    r"\b(?:years ago|ages ago|long time ago|long ago|years back|as a (?:kid|child|teen|teenager)"
+    r"|when i was|in my (?:teens|twenties|20s|thirties|30s))\b"
+)
+_TAKEN = re.compile(r"\b(?:took|taken|taking|was on|were on|finished|stopped|course|came off)\b")
 _CLAUSE_SPLIT = re.compile(
     r"\b(?:but|though|however|although)\b|;|\.\s+|,\s*(?=(?:i|i'm|im|my|we)\b)|\s[-\u2013]\s",
     re.IGNORECASE,

@@ -76,6 +76,8 @@ OTHER_PURPOSES = frozenset(
 # classifier is this sure of them.
 STRONG_PURPOSES = frozenset({"goodbye", "start_over", "request_handoff", "request_contact"})
 STRONG_CONFIDENCE = 0.7
+# "Yes" from the classifier alone ("huh" can look like one).
+YES_CONFIDENCE = 0.6
 # How sure the classifier must be before a message that answers nothing is handed over;
 # below it, the message counts as an unclear answer and the question is asked again.
 HANDOVER_CONFIDENCE = 0.5
@@ -192,8 +194,13 @@ def read_message(
     said = said_by_fact(_flattened(message.entities), (*FACT_NAMES, "course"), asked)
     turn.said = said
     _record_mentions(turn, said)
-    if asked is not None and _asks_what_it_means(message.text):
-        # "what's isotretinoin?" names it but answers nothing.
+    if (
+        asked is not None
+        and _asks_what_it_means(message.text)
+        and not said.get(DATE_FOLLOW_UPS.get(asked, asked), Said()).affirmed
+    ):
+        # "what's isotretinoin?" names it but answers nothing ("coeliac, does that
+        # count?" answers and asks).
         pass
     elif asked in DATE_FOLLOW_UPS:
         _read_date(turn)
@@ -236,8 +243,16 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
             continue
         if fact == "treatment_area" and not _wants_area(turn, said):
             continue
-        if fact == "active_skin_issues" and _scars_from_acne(turn, said):
-            told = Said(tuple(v for v in told.affirmed if v != "inflammatory_acne"), told.denied)
+        if fact == "active_skin_issues" and _causes_not_now(turn, said):
+            told = Said(
+                tuple(v for v in told.affirmed if v not in ("inflammatory_acne", "open_wound")),
+                told.denied,
+            )
+        if fact == "conditions" and turn.asked == "skin_concerns":
+            # At "what would you like to improve?" dark marks are the concern.
+            told = Said(tuple(v for v in told.affirmed if v != "pigmentation_history"), told.denied)
+        if fact == "skin_concerns" and turn.asked == "conditions":
+            told = Said(tuple(v for v in told.affirmed if v != "hyperpigmentation"), told.denied)
         if fact == PROCEDURE_FACT and "surgical_scars" in _affirmed(said, "skin_concerns"):
             # "the scar from my c-section" is what they want treated, not a recent operation.
             told = Said(
@@ -313,10 +328,15 @@ def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
     return bool(_WANTS.search(turn.message.text.lower()))
 
 
-def _scars_from_acne(turn: _Turn, said: Mapping[str, Said]) -> bool:
-    """ "Scars from teenage acne": the acne is their cause, not a breakout now."""
+def _causes_not_now(turn: _Turn, said: Mapping[str, Said]) -> bool:
+    """ "Scars from teenage acne", "every cut leaves a dark mark", "I bleed a lot when I
+    cut myself": the spots and cuts are causes, not a breakout or a wound now."""
     concerns = set(_affirmed(said, "skin_concerns"))
-    if not concerns & {"acne_scars", "hyperpigmentation", "other"}:
+    conditions = set(_affirmed(said, "conditions"))
+    if not (
+        concerns & {"acne_scars", "hyperpigmentation", "other"}
+        or conditions & {"pigmentation_history", "keloid_history", "bleeding_disorder"}
+    ):
         return False
     return not contains_phrase(turn.message.text, (*turn.words.current_cues, "active"))
 
@@ -401,6 +421,13 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
     needs_one = isinstance(kind, ListFact) and kind.min_items > 0
     if fact == "conditions" and "dermatitis_flare" in _affirmed(turn.said, "active_skin_issues"):
         own = Said(tuple(v for v in own.affirmed if v != "chronic_skin_condition"), own.denied)
+    if fact == "skin_concerns" and "pigmentation_history" in _affirmed(turn.said, "conditions"):
+        own = Said(tuple(dict.fromkeys([*own.affirmed, "hyperpigmentation"])), own.denied)
+    if fact == "active_skin_issues" and _causes_not_now(turn, turn.said):
+        own = Said(
+            tuple(v for v in own.affirmed if v not in ("inflammatory_acne", "open_wound")),
+            own.denied,
+        )
     everything = turn.words.question_answers.get(fact, {}).get("all")
     if everything and _says(turn, "all") and not own.denied:
         own = Said(tuple(dict.fromkeys([*own.affirmed, *everything])), ())
@@ -598,6 +625,17 @@ def _read_date(turn: _Turn) -> None:
         key = f"{fact}.{pending[0]}"
     else:
         key = f"{fact}.{COURSE_FACTS[fact]}"
+    if fact != PROCEDURE_FACT:
+        course = _course_of_message(turn.said, fact)
+        if (
+            course is not None
+            and course.get("status") == NEVER[fact]
+            and _NEVER_TAKEN.search(turn.message.text.lower())
+        ):
+            # "I never actually took it": the earlier answer was wrong.
+            turn.set(fact, course)
+            turn.answered = True
+            return
     if fact != PROCEDURE_FACT and (turn.slots.get(fact) or {}).get("status") == "current":
         # "chemo ended in April but I'm still doing immunotherapy"
         turn.answered = True
@@ -644,8 +682,6 @@ def date_answer(
         if at_age is not None and isinstance(age, int) and age >= at_age:
             return add_months(today, -12 * max(age - at_age - 1, 0)).isoformat()
     text = message.text
-    if contains_phrase(text, words.date_unknown) or _says_unsure_text(text, words):
-        return "unknown"
     if contains_phrase(text, words.still_going):
         return "ongoing"
     # At a date question "about 6 weeks" means six weeks ago.
@@ -654,6 +690,8 @@ def date_answer(
         found = [e for e in find_time_expressions(bare, today) if e.when]
         if found:
             return found[0].when.isoformat()
+    if contains_phrase(text, words.date_unknown) or _says_unsure_text(text, words):
+        return "unknown"
     parsed = _dateparser(text, today)
     return parsed.isoformat() if parsed else None
 
@@ -716,6 +754,9 @@ def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
     if turn.answered:
         handover = asks_other and (_is_question(message.text) or message.is_button)
         turn.route = intent if handover and intent else ANSWER
+    elif turn.asked is not None and _asks_what_it_means(message.text) and not strong:
+        # "what's dermabrasion?", "does microblading count?": the question, put plainly.
+        turn.route = UNCLEAR
     elif turn.asked is None or (
         asks_other and (strong or _is_question(message.text) or said_outright)
     ):
@@ -784,7 +825,11 @@ def _says_none(turn: _Turn) -> bool:
 
 
 def _says_yes(turn: _Turn) -> bool:
-    if turn.message.intent == INTENT_AFFIRM and not _says(turn, "none"):
+    if (
+        turn.message.intent == INTENT_AFFIRM
+        and (turn.message.confidence >= YES_CONFIDENCE or turn.message.is_button)
+        and not _says(turn, "none")
+    ):
         return True
     return _says(turn, "yes") and not _says(turn, "none")
 
@@ -843,7 +888,19 @@ _WHAT_IT_MEANS = re.compile(
 
 
 def _asks_what_it_means(text: str) -> bool:
-    return bool(_WHAT_IT_MEANS.search(text.lower()))
+    """A question about the question's own words (not about microneedling itself)."""
+    lowered = text.lower()
+    if re.search(r"\bmicro ?needl|\bthe treatment\b|\bthe procedure\b", lowered):
+        return False
+    return bool(_WHAT_IT_MEANS.search(lowered) or _DOES_IT_COUNT.search(lowered))
+
+
+# An earlier "yes" taken back at the date question: "I never actually took it".
+_NEVER_TAKEN = re.compile(
+    r"\bnever\b.*\b(?:took|taken|had|been on|was on|started|had it|take)\b|\bchickened out\b"
+    r"|\btoo scared\b|\bdidn'?t (?:start|take)\b|\bnever (?:did|have)\b"
+)
+_DOES_IT_COUNT = re.compile(r"\b(?:does|do|would|will|is)\b.*\bcount\b|\bcounts as\b")
 
 
 # A word this common in English is not a medicine's name ("enough", "questions").
@@ -875,8 +932,12 @@ def _english_frequency():
     return SpellChecker().word_frequency
 
 
+# Facts that say what "it" is not: a place, a concern or an age says nothing of a course.
+_ASIDE = frozenset({"course", "treatment_area", "skin_concerns", "age"})
+
+
 def _facts_told(said: Mapping[str, Said], exclude: str | None = None) -> bool:
-    return any(s.affirmed for name, s in said.items() if name not in (exclude, "course"))
+    return any(s.affirmed for name, s in said.items() if name != exclude and name not in _ASIDE)
 
 
 def _flattened(entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -62,6 +62,8 @@ _LIFE_STAGES = {
     "in my 20s": 29,
     "in college": 22,
     "as a baby": 1,
+    "when i was a teenager": 19,
+    "when i was a teen": 19,
     "as a toddler": 3,
     "as a child": 11,
     "as a kid": 11,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import actions.names as names
 from needlecheck.screening import FACT_NAMES, OUTCOMES
+from needlecheck.screening.facts import FACTS, BooleanFact, ListFact, ProcedureListFact
 
 
 def test_fact_slots_are_the_engines_fact_names(domain) -> None:
@@ -30,7 +31,13 @@ def test_every_faq_intent_has_an_answer(domain) -> None:
 
 
 def test_custom_actions_and_slots_are_declared(domain) -> None:
-    actions = {value for key, value in vars(names).items() if key.startswith("ACTION_")}
+    actions = {
+        value
+        for key, value in vars(names).items()
+        if key.startswith("ACTION_") and not key.endswith("_PREFIX")
+    }
+    # One action_ask_<question> per question, follow-ups included (actions/questions.py).
+    actions |= {names.ACTION_ASK_PREFIX + question for question in names.QUESTIONS}
     assert actions == set(domain["actions"])
     slots = {value for key, value in vars(names).items() if key.startswith("SLOT_")}
     assert slots <= set(domain["slots"])
@@ -46,8 +53,47 @@ def test_every_response_the_actions_use_exists(domain) -> None:
     assert used <= set(domain["responses"])
 
 
-def test_no_slot_mapping_runs_the_assessment_on_every_message(domain) -> None:
-    # A custom mapping naming an action makes Rasa run it while extracting slots each turn.
-    for slot in domain["slots"].values():
-        for mapping in slot.get("mappings", []):
-            assert not (mapping["type"] == "custom" and "action" in mapping)
+# What the fact reader keeps beside the facts (actions/reading.py).
+BOOKKEEPING = (
+    names.SLOT_ANSWERED_FACTS,
+    names.SLOT_DATES_UNKNOWN,
+    names.SLOT_FACT_NOTES,
+    names.SLOT_PENDING_CHECK,
+)
+
+
+def test_every_fact_slot_is_read_by_the_fact_reader_and_nothing_else(domain) -> None:
+    # Rasa runs a custom mapping's action on every user message: only the fact reader
+    # may be named there (never the assessment, which would store a screening each turn).
+    for name, slot in domain["slots"].items():
+        mappings = slot.get("mappings", [])
+        named = {m["action"] for m in mappings if m["type"] == "custom" and "action" in m}
+        assert named <= {names.ACTION_READ_FACTS}, name
+        if name in FACT_NAMES:
+            assert mappings == [{"type": "custom", "action": names.ACTION_READ_FACTS}], name
+    # The reader's bookkeeping slots are its own too.
+    for name in BOOKKEEPING:
+        assert domain["slots"][name]["mappings"] == [
+            {"type": "custom", "action": names.ACTION_READ_FACTS}
+        ]
+
+
+def test_the_domains_fact_slots_are_the_engines_facts(domain) -> None:
+    """One source of truth: the engine's fact table decides the slots and their types."""
+    fact_slots = {
+        name
+        for name, slot in domain["slots"].items()
+        if {"type": "custom", "action": names.ACTION_READ_FACTS} in slot.get("mappings", [])
+        and name not in BOOKKEEPING
+    }
+    assert fact_slots == set(FACTS)
+    assert names.FACT_SLOTS == tuple(FACTS)
+    for name, kind in FACTS.items():
+        if isinstance(kind, ListFact | ProcedureListFact):
+            expected = "list"
+        elif isinstance(kind, BooleanFact):
+            expected = "bool"
+        else:
+            expected = "any"
+        assert domain["slots"][name]["type"] == expected, name
+        assert domain["slots"][name]["influence_conversation"] is False, name
