@@ -30,6 +30,7 @@ from actions.names import (
     UTTER_ASK_PREFIX,
     UTTER_CHECK_CONTRADICTION,
     UTTER_CHECK_MEDICINE,
+    UTTER_CHECK_VOLUNTEERED,
     UTTER_OFFER_PERSON,
     UTTER_OPTIONS,
     UTTER_OPTIONS_TYPED,
@@ -154,6 +155,11 @@ def _ask_check(check: dict[str, Any], dispatcher: CollectingDispatcher) -> None:
         dispatcher.utter_message(response=UTTER_CHECK_MEDICINE, medicine=str(check.get("value")))
         return
     value = str(check.get("value"))
+    if check.get("kind") == "volunteered":
+        dispatcher.utter_message(
+            response=UTTER_CHECK_VOLUNTEERED, item=ITEMS.get(value, value.replace("_", " "))
+        )
+        return
     dispatcher.utter_message(
         response=UTTER_CHECK_CONTRADICTION,
         earlier=EARLIER.get(str(check.get("fact")), "something different"),

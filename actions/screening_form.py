@@ -21,6 +21,7 @@ from rasa_sdk.types import DomainDict
 from actions.names import (
     ACTION_VALIDATE_SCREENING_FORM,
     FACT_SLOTS,
+    FORM_SCREENING,
     SLOT_ANSWERED_FACTS,
     SLOT_DATES_UNKNOWN,
     SLOT_PENDING_CHECK,
@@ -142,10 +143,20 @@ def is_open(question: str, slots: dict[str, Any], answered: set[str]) -> bool:
 
 
 def answers_latest_message(tracker: Tracker) -> bool:
-    """Whether the form runs on the person's latest message (not after an interjection)."""
+    """Whether the form runs on the person's latest message (not after an interjection).
+
+    Rasa validates on a copy of the tracker that ends with the form's own run and then the
+    slots to validate (`..., requested_slot, action screening_form, slot, slot`): those are
+    not what happened since the message, so they are skipped first.
+    """
     events = list(tracker.events)
-    # The last event is the form's own run, added by Rasa for the validation.
-    for event in reversed(events[:-1]):
+    end = len(events)
+    while end and events[end - 1].get("event") == "slot":
+        end -= 1
+    last = events[end - 1] if end else {}
+    if last.get("event") == "action" and last.get("name") == FORM_SCREENING:
+        end -= 1
+    for event in reversed(events[:end]):
         kind = event.get("event")
         if kind == "user":
             return True

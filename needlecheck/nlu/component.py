@@ -80,14 +80,23 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
             message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
             if any(m.fact == "red_flags" and not m.denied for m in mentions):
                 self._raise_red_flag(message)
-            elif (message.get(INTENT) or {}).get("name") == self._config["red_flag_intent"]:
+                continue
+            if (message.get(INTENT) or {}).get("name") == self._config["red_flag_intent"]:
                 self._lower_red_flag(message)
+            purpose = self._extractor.purpose_said_outright(text)
+            if purpose is not None:
+                # "forget it", "how much does it cost": the words say it, whatever the
+                # classifier guessed; the dialogue's rules follow this intent.
+                self._set_intent(message, purpose)
         return messages
 
     def _raise_red_flag(self, message: Message) -> None:
-        intent = {"name": self._config["red_flag_intent"], "confidence": 1.0}
+        self._set_intent(message, self._config["red_flag_intent"])
+
+    def _set_intent(self, message: Message, name: str) -> None:
+        intent = {"name": name, "confidence": 1.0}
         ranking = [intent] + [
-            i for i in message.get(INTENT_RANKING_KEY) or [] if i.get("name") != intent["name"]
+            i for i in message.get(INTENT_RANKING_KEY) or [] if i.get("name") != name
         ]
         message.set(INTENT, intent, add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

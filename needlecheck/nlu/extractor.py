@@ -432,6 +432,13 @@ class Extractor:
             )
         return mentions
 
+    def purpose_said_outright(self, text: str) -> str | None:
+        """The purpose a message states in so many words (lexicon.yml's purpose_phrases)."""
+        for purpose, phrases in self.lexicon.purpose_phrases.items():
+            if contains_phrase(text, phrases):
+                return purpose
+        return None
+
     def _is_pattern(self, span) -> bool:
         term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))
         return term is not None and term.pattern is not None and not term.alone

@@ -409,7 +409,7 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
     check = turn.before.get("pending_check")
     checking = isinstance(check, Mapping) and check.get("fact") == fact
     value: list[Any] | None = None
-    if checking and check.get("kind") == "contradiction" and not own.affirmed:
+    if checking and check.get("kind") in ("contradiction", "volunteered") and not own.affirmed:
         # "Earlier you said no blood thinners. Do you take warfarin?"
         if _says_yes(turn):
             value, turn.answered = list(before or []), True
@@ -448,6 +448,17 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
         elif _says_none(turn) and not needs_one:
             value = list(before or [])
             turn.answered = True
+            if value and not checking and fact not in answered:
+                # "I take warfarin" earlier, "no" now: kept, and checked with the person.
+                turn.set(
+                    "pending_check",
+                    {"fact": fact, "kind": "volunteered", "value": _item_name(value[0])},
+                )
+                checking = False
+                turn.answered = True
+                turn.set(fact, value)
+                turn.set("answered_facts", [*answered, fact])
+                return
         else:
             outside = [] if _says_unsure(turn) else _outside_list(turn, fact)
             if outside:
@@ -775,6 +786,8 @@ def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
 
 
 def _purpose_said_outright(turn: _Turn) -> str | None:
+    # The same reading as the NLU component's (ScreeningFactExtractor), which sets the
+    # intent Rasa's rules follow.
     for purpose, phrases in turn.words.purpose_phrases.items():
         if contains_phrase(turn.message.text, phrases):
             return purpose

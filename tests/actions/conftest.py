@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import date
+from functools import cache
 from typing import Any
 
 import pytest
@@ -10,6 +13,8 @@ from rasa_sdk import Tracker
 from needlecheck import runtime
 
 ROOT = __import__("pathlib").Path(__file__).parents[2]
+# "Today" for the actions' dates (NEEDLECHECK_TODAY), as the conversation tests fix it.
+TODAY = date(2026, 11, 27)
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +37,44 @@ def make_tracker(
     )
 
 
+@cache
+def _extractor():
+    from needlecheck.nlu.extractor import Extractor
+
+    return Extractor()
+
+
+def parse(text: str, intent: str = "inform", confidence: float = 0.9) -> dict[str, Any]:
+    """A message as Rasa's NLU pipeline hands it on: the intent and, for typed text, the
+    screening facts found by the real extractor as entities (needlecheck/nlu/component.py);
+    a button's payload carries its own entities."""
+    from needlecheck.nlu.component import _entities
+
+    if text.startswith("/"):
+        name, _, rest = text[1:].partition("{")
+        values = json.loads("{" + rest) if rest else {}
+        # As Rasa unpacks a payload: one entity per item of a list.
+        entities = [
+            {"entity": key, "value": item}
+            for key, value in values.items()
+            for item in (value if isinstance(value, list) else [value])
+        ]
+        return {"text": text, "intent": {"name": name, "confidence": 1.0}, "entities": entities}
+    entities = _entities(_extractor().extract(text, TODAY))
+    return {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "entities": entities,
+    }
+
+
 @pytest.fixture
 def fresh_services(monkeypatch, tmp_path) -> Iterator[None]:
     """Runtime services rebuilt from this test's environment (a temporary SQLite file)."""
     monkeypatch.setenv("NEEDLECHECK_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("NEEDLECHECK_POLICY", raising=False)
+    monkeypatch.setenv("NEEDLECHECK_TODAY", TODAY.isoformat())
     runtime.services.cache_clear()
     yield
     runtime.services.cache_clear()

@@ -1,341 +1,394 @@
-"""ValidateScreeningForm: answers become engine facts, or are asked again."""
+"""The screening form over the fact reader: answers become engine facts, the next question
+follows, and a message meant for something else is handed to that purpose's rule.
+
+Each turn runs as Rasa runs it: action_read_facts (the fact slots' custom mapping) reads
+the message first, then the form validates on Rasa's temporary tracker, which ends with
+the form's own run and the slots to validate.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.names import FACT_SLOTS, UTTER_INVALID_ANSWER
-from actions.screening_form import ValidateScreeningForm
-from tests.actions.conftest import make_tracker
+from actions.names import FACT_SLOTS, QUESTIONS, UTTER_INVALID_ANSWER
+from actions.reading import ActionReadFacts
+from actions.screening_form import ValidateScreeningForm, answers_latest_message, screening_questions
+from tests.actions.conftest import make_tracker, parse
 
 FORM = ValidateScreeningForm()
 
 
-def validate(slot: str, value, domain):
+def validate(slot: str, value: Any, domain) -> tuple[dict[str, Any], list[str]]:
+    """The engine's check of one value the reader (or a button) put in a fact slot."""
+    tracker = Tracker(
+        "c",
+        {"requested_slot": slot, slot: value},
+        {"intent": {"name": "inform"}, "entities": [], "text": "…"},
+        [{"event": "user", "text": "…"}, {"event": "slot", "name": slot, "value": value}],
+        False,
+        None,
+        {"name": "screening_form"},
+        "action_listen",
+    )
     dispatcher = CollectingDispatcher()
-    method = getattr(FORM, f"validate_{slot}")
-    result = method(value, dispatcher, make_tracker({}, slot), domain)
-    return result, [m.get("response") for m in dispatcher.messages]
+    events = asyncio.run(FORM.get_validation_events(dispatcher, tracker, domain))
+    changes = {e["name"]: e["value"] for e in events if e["name"] != "requested_slot"}
+    return changes, [m.get("response") for m in dispatcher.messages]
 
 
 @pytest.mark.parametrize(
     ("slot", "raw", "fact"),
     [
+        # Rasa wraps a mapping's `[]` into a list slot as `[[]]`.
         ("red_flags", [[]], []),
         ("red_flags", ["infection_signs", "infection_signs"], ["infection_signs"]),
-        ("age", "34", 34),
-        ("age", ["29"], 29),
-        ("age", 41.0, 41),
+        ("age", 34, 34),
         ("treatment_area", "face", ["face"]),
-        ("treatment_area", ["face", "neck"], ["face", "neck"]),
-        ("topical_products", [[]], []),
-        ("isotretinoin", "past", {"status": "past"}),
-        ("isotretinoin", ["never"], {"status": "never"}),
+        ("treatment_area", ["face", "neck", "face"], ["face", "neck"]),
+        ("topical_products", [], []),
+        ("isotretinoin", {"status": "past"}, {"status": "past"}),
+        (
+            "isotretinoin",
+            {"status": "past", "last_dose": "2026-09-27"},
+            {"status": "past", "last_dose": "2026-09-27"},
+        ),
         ("pregnant_or_breastfeeding", False, False),
-        ("cancer_treatment", "none", {"status": "none"}),
+        ("cancer_treatment", {"status": "none"}, {"status": "none"}),
         (
             "recent_procedures",
-            ["laser", "filler"],
-            [{"type": "laser", "date": None}, {"type": "filler", "date": None}],
+            [{"type": "laser"}, {"type": "filler", "date": "2026-11-01"}],
+            [{"type": "laser", "date": None}, {"type": "filler", "date": "2026-11-01"}],
         ),
-        ("treatment_area", ["face", "neck", "face"], ["face", "neck"]),
-        ("recent_procedures", [], []),
     ],
 )
-def test_answers_are_normalised_into_facts(slot, raw, fact, domain) -> None:
-    result, said = validate(slot, raw, domain)
-    assert result == {slot: fact}
+def test_facts_are_normalised_by_the_engine(slot, raw, fact, domain) -> None:
+    changes, said = validate(slot, raw, domain)
+    assert changes == {slot: fact}
     assert said == []
 
 
 @pytest.mark.parametrize(
     ("slot", "raw"),
     [
+        ("age", 250),
         ("age", "three hundred"),
-        ("age", "250"),
         ("treatment_area", ["knee"]),
-        ("isotretinoin", "sometimes"),
+        ("isotretinoin", {"status": "sometimes"}),
         ("pregnant_or_breastfeeding", "maybe"),
-        ("recent_procedures", ["tattoo"]),
+        ("recent_procedures", [{"type": "tattoo"}]),
         ("skin_concerns", []),
     ],
 )
-def test_an_unusable_answer_clears_the_slot_and_says_so(slot, raw, domain) -> None:
-    result, said = validate(slot, raw, domain)
-    assert result == {slot: None}
+def test_a_value_the_engine_rejects_clears_the_slot_and_says_so(slot, raw, domain) -> None:
+    changes, said = validate(slot, raw, domain)
+    assert changes == {slot: None}
     assert said == [UTTER_INVALID_ANSWER]
 
 
-def test_there_is_one_validate_method_per_fact() -> None:
-    for slot in FACT_SLOTS:
-        assert callable(getattr(FORM, f"validate_{slot}"))
+def test_every_question_is_asked_in_order_and_a_red_flag_ends_them() -> None:
+    assert screening_questions({}) == list(FACT_SLOTS)
+    assert screening_questions({"red_flags": ["allergic_reaction"]}) == ["red_flags"]
 
 
-async def _required(slots, domain):
-    return await FORM.required_slots(
-        list(FACT_SLOTS), CollectingDispatcher(), make_tracker(slots), domain
+# --- whole turns ---------------------------------------------------------------------
+
+
+def turn(
+    domain,
+    before: dict[str, Any],
+    asked: str,
+    text: str,
+    intent: str = "inform",
+    confidence: float = 0.9,
+) -> tuple[dict[str, Any], list[str]]:
+    """One message at question `asked`: the slots it changed (reader and form) and what
+    the form said; `rejected` in the changes when the form stepped aside."""
+    message = parse(text, intent, confidence)
+    # What Rasa's slot extraction does first: the fact reader on the latest message.
+    reader_tracker = Tracker(
+        "c",
+        {**before, "requested_slot": asked},
+        message,
+        [],
+        False,
+        None,
+        {"name": "screening_form"},
+        "action_listen",
     )
-
-
-def test_all_facts_are_required_in_order(domain) -> None:
-    import asyncio
-
-    assert asyncio.run(_required({"red_flags": []}, domain)) == list(FACT_SLOTS)
-    # The domain lists every question, follow-ups included, in the form's order.
-    listed = domain["forms"]["screening_form"]["required_slots"]
-    assert [q for q in listed if q in FACT_SLOTS] == list(FACT_SLOTS)
-
-
-def test_a_red_flag_ends_the_questions(domain) -> None:
-    import asyncio
-
-    assert asyncio.run(_required({"red_flags": ["allergic_reaction"]}, domain)) == ["red_flags"]
-
-
-# Whole turns: the form folds each message into the answers so far.
-import asyncio  # noqa: E402
-
-from rasa_sdk import Tracker  # noqa: E402
-
-from actions.screening_form import screening_questions  # noqa: E402
-
-
-def turn(domain, before, *, asked, text="…", intent="inform", entities=(), rasa_set=None):
-    """Run the form's validation for one message; returns (slot changes, responses)."""
-    rasa_set = rasa_set or {}
+    read = asyncio.run(ActionReadFacts().run(CollectingDispatcher(), reader_tracker, domain))
+    read_values = {e["name"]: e["value"] for e in read}
     events = [{"event": "slot", "name": k, "value": v} for k, v in before.items()]
-    events.append({"event": "user", "text": text})
-    events += [{"event": "slot", "name": k, "value": v} for k, v in rasa_set.items()]
+    events += [
+        {"event": "slot", "name": "requested_slot", "value": asked},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text, "parse_data": message},
+        *read,
+        # Rasa's temporary tracker for the validation: the form's run, then the candidates.
+        {"event": "slot", "name": "requested_slot", "value": asked},
+        {"event": "action", "name": "screening_form"},
+        *[e for e in read if e["name"] in QUESTIONS],
+    ]
     tracker = Tracker(
-        sender_id="c",
-        slots={**before, **rasa_set, "requested_slot": asked},
-        latest_message={"intent": {"name": intent}, "entities": list(entities), "text": text},
-        events=events,
-        paused=False,
-        followup_action=None,
-        active_loop={"name": "screening_form"},
-        latest_action_name="action_listen",
+        "c",
+        {**before, **read_values, "requested_slot": asked},
+        message,
+        events,
+        False,
+        None,
+        {"name": "screening_form"},
+        "action_listen",
     )
     dispatcher = CollectingDispatcher()
     result = asyncio.run(FORM.run(dispatcher, tracker, domain))
-    return {e["name"]: e["value"] for e in result}, [m.get("response") for m in dispatcher.messages]
+    changes = dict(read_values)
+    for event in result:
+        if event["event"] == "action_execution_rejected":
+            changes["rejected"] = event["name"]
+        else:
+            changes[event["name"]] = event["value"]
+    return changes, [m.get("response") for m in dispatcher.messages]
 
 
-ANSWERED_UP_TO_PRODUCTS = {
+UP_TO_PRODUCTS = {
     "red_flags": [],
     "age": 34,
     "treatment_area": ["face"],
     "skin_concerns": ["acne_scars"],
     "answered_facts": ["red_flags", "treatment_area", "skin_concerns"],
 }
+UP_TO_ALLERGIES = {
+    **UP_TO_PRODUCTS,
+    "topical_products": [],
+    "isotretinoin": {"status": "never"},
+    "pregnant_or_breastfeeding": False,
+    "active_skin_issues": [],
+    "conditions": [],
+    "medications": [],
+    "cancer_treatment": {"status": "none"},
+    "answered_facts": [
+        *UP_TO_PRODUCTS["answered_facts"],
+        "topical_products",
+        "active_skin_issues",
+        "conditions",
+        "medications",
+    ],
+}
 
 
-def entity(fact, value, role=None):
-    return {"entity": fact, "value": value, **({"role": role} if role else {})}
+def test_an_answer_is_recorded_and_the_next_question_follows(domain, fresh_services) -> None:
+    changes, said = turn(domain, {}, "red_flags", "none of those, thankfully", "deny")
+    assert changes["red_flags"] == []
+    assert changes["answered_facts"] == ["red_flags"]
+    assert changes["requested_slot"] == "age"
+    assert "rejected" not in changes
+    assert said == []
 
 
-def test_a_volunteered_item_does_not_answer_its_question(domain) -> None:
-    before = {**ANSWERED_UP_TO_PRODUCTS, "topical_products": ["retinoid"]}
-    changes, _ = turn(
-        domain,
-        {k: v for k, v in before.items()},
-        asked="skin_concerns",
-        entities=[entity("skin_concerns", "acne_scars")],
-        rasa_set={"skin_concerns": ["acne_scars"]},
-    )
-    assert changes["requested_slot"] == "topical_products"
-
-
-def test_a_plain_no_keeps_what_was_volunteered_and_moves_on(domain) -> None:
-    before = {**ANSWERED_UP_TO_PRODUCTS, "topical_products": ["retinoid"]}
-    changes, _ = turn(
-        domain,
-        before,
-        asked="topical_products",
-        intent="deny",
-        text="no",
-        rasa_set={"topical_products": []},
-    )
+def test_a_volunteered_item_is_kept_but_its_question_is_still_asked(domain, fresh_services) -> None:
+    before = {k: v for k, v in UP_TO_PRODUCTS.items() if k != "skin_concerns"}
+    before["answered_facts"] = ["red_flags", "treatment_area"]
+    changes, _ = turn(domain, before, "skin_concerns", "acne scars mostly, I use retinol nightly")
+    assert changes["skin_concerns"] == ["acne_scars"]
     assert changes["topical_products"] == ["retinoid"]
+    assert "topical_products" not in changes["answered_facts"]
+    assert changes["requested_slot"] == "topical_products"
+    # A plain "no" then means "nothing else": what was volunteered stays.
+    after = {**before, **{k: v for k, v in changes.items() if k != "requested_slot"}}
+    changes, _ = turn(domain, after, "topical_products", "no", "deny")
+    assert changes.get("topical_products", after["topical_products"]) == ["retinoid"]
     assert "topical_products" in changes["answered_facts"]
     assert changes["requested_slot"] == "isotretinoin"
 
 
-def test_a_correction_updates_an_earlier_answer_and_says_so(domain) -> None:
-    before = {
-        **ANSWERED_UP_TO_PRODUCTS,
-        "topical_products": ["vitamin_c"],
-        "isotretinoin": {"status": "never"},
-        "answered_facts": [*ANSWERED_UP_TO_PRODUCTS["answered_facts"], "topical_products"],
-    }
-    changes, said = turn(
-        domain,
-        before,
-        asked="pregnant_or_breastfeeding",
-        intent="correct",
-        text="actually I do use retinol",
-        entities=[entity("topical_products", "retinoid")],
-        rasa_set={"topical_products": ["retinoid"]},
-    )
+def test_a_correction_of_an_earlier_answer_is_applied_and_acknowledged(
+    domain, fresh_services
+) -> None:
+    before = {**UP_TO_PRODUCTS, "topical_products": ["vitamin_c"]}
+    before["answered_facts"] = [*before["answered_facts"], "topical_products"]
+    del before["age"]
+    changes, said = turn(domain, before, "age", "sorry, I do use retinol too", "correct")
     assert changes["topical_products"] == ["vitamin_c", "retinoid"]
     assert said == ["utter_fact_updated"]
-    assert changes["requested_slot"] == "pregnant_or_breastfeeding"
-    changes, _ = turn(
-        domain,
-        {**before, "topical_products": ["vitamin_c", "retinoid"]},
-        asked="pregnant_or_breastfeeding",
-        intent="correct",
-        text="I don't use vitamin c",
-        entities=[entity("topical_products", "vitamin_c", "denied")],
-    )
-    assert changes["topical_products"] == ["retinoid"]
+    # Said as a correction: nothing to check, and the open question stays open.
+    assert changes.get("pending_check") is None
+    assert changes["requested_slot"] == "age"
 
 
-def test_denials_answer_the_question_asked(domain) -> None:
-    before = {
-        **ANSWERED_UP_TO_PRODUCTS,
-        "topical_products": [],
-        "isotretinoin": {"status": "never"},
-        "pregnant_or_breastfeeding": False,
-        "answered_facts": [*ANSWERED_UP_TO_PRODUCTS["answered_facts"], "topical_products"],
+def test_an_item_added_to_an_earlier_no_is_kept_and_checked(domain, fresh_services) -> None:
+    changes, said = turn(domain, UP_TO_ALLERGIES, "allergies", "I take warfarin every day")
+    # Never lost: the gap cannot turn into "eligible".
+    assert changes["medications"] == ["anticoagulant"]
+    assert changes["pending_check"] == {
+        "fact": "medications",
+        "kind": "contradiction",
+        "value": "anticoagulant",
     }
+    assert "utter_fact_updated" in said
+    # The check comes first: it is the medicines question, asked again.
+    assert changes["requested_slot"] == "medications"
+    after = {**UP_TO_ALLERGIES, **{k: v for k, v in changes.items() if k != "requested_slot"}}
+    changes, _ = turn(domain, after, "medications", "yes that's right", "affirm")
+    assert changes["pending_check"] is None
+    assert changes.get("medications", after["medications"]) == ["anticoagulant"]
+    assert changes["requested_slot"] == "allergies"
+
+
+def test_a_bare_yes_to_a_list_question_asks_which(domain, fresh_services) -> None:
+    changes, said = turn(domain, UP_TO_PRODUCTS, "topical_products", "yes", "affirm")
+    assert said == ["utter_which_ones"]
+    assert changes.get("topical_products") is None
+    assert changes["requested_slot"] == "topical_products"
+    changes, said = turn(domain, {}, "red_flags", "yes", "affirm")
+    assert said == ["utter_which_red_flag"]
+    assert changes.get("red_flags") is None
+    assert changes["requested_slot"] == "red_flags"
+
+
+def test_an_unclear_answer_keeps_the_question_and_counts(domain, fresh_services) -> None:
+    state = {"question": "age", "asked": 1, "unclear": 0}
+    changes, said = turn(domain, {"red_flags": [], "question_state": state}, "age", "hmm")
+    assert said == []
+    assert changes["question_state"] == {"question": "age", "asked": 1, "unclear": 1}
+    assert changes["requested_slot"] == "age"
+    assert "age" not in changes
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("why do you need to know that?", "ask_why"),
+        ("how long does the redness last?", "faq_downtime"),
+        ("how much does a session cost?", "clinic_price"),
+        ("can I talk to a real person please", "request_handoff"),
+    ],
+)
+def test_a_message_for_another_purpose_is_handed_to_its_rule(
+    domain, fresh_services, text, intent
+) -> None:
+    changes, said = turn(domain, {"red_flags": []}, "age", text, intent)
+    assert changes["rejected"] == "screening_form"
+    assert said == []
+    assert "age" not in changes
+
+
+def test_an_answer_that_also_asks_something_is_recorded_and_handed_over(
+    domain, fresh_services
+) -> None:
+    changes, _ = turn(domain, {"red_flags": []}, "age", "I'm 34, does it hurt much?", "faq_pain")
+    assert changes["age"] == 34
+    # The question gets its answer (the FAQ rule), then the form asks the next one.
+    assert changes["rejected"] == "screening_form"
+
+
+def test_a_strong_purpose_with_a_fact_in_it_still_wins(domain, fresh_services) -> None:
+    before = {**UP_TO_ALLERGIES}
     changes, _ = turn(
         domain,
         before,
-        asked="active_skin_issues",
-        text="no acne, no cold sores",
-        entities=[
-            entity("active_skin_issues", "inflammatory_acne", "denied"),
-            entity("conditions", "cold_sore_history", "denied"),
+        "allergies",
+        "I'm on warfarin, I'd rather talk to a person",
+        "request_handoff",
+    )
+    assert changes["rejected"] == "screening_form"
+    # Stated all the same: it is kept.
+    assert changes["medications"] == ["anticoagulant"]
+
+
+def test_back_from_an_interjection_the_form_only_asks_again(domain) -> None:
+    tracker = Tracker(
+        "c",
+        {"red_flags": [], "requested_slot": "age"},
+        {"intent": {"name": "faq_pain"}, "entities": [], "text": "does it hurt?"},
+        [
+            {"event": "slot", "name": "red_flags", "value": []},
+            {"event": "user", "text": "does it hurt?"},
+            {"event": "action_execution_rejected", "name": "screening_form"},
+            {"event": "action", "name": "action_answer_faq"},
+            {"event": "bot", "text": "Most people find it quite tolerable."},
+            {"event": "slot", "name": "requested_slot", "value": "age"},
+            {"event": "action", "name": "screening_form"},
         ],
+        False,
+        None,
+        {"name": "screening_form"},
+        "action_answer_faq",
     )
-    assert changes["active_skin_issues"] == []
-    # Cold sores were denied in passing: the conditions question is still asked.
-    assert "conditions" not in changes
-    assert changes["requested_slot"] == "conditions"
+    assert not answers_latest_message(tracker)
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(FORM.run(dispatcher, tracker, domain))
+    assert [(e["name"], e["value"]) for e in events] == [("requested_slot", "age")] * len(events)
+    assert dispatcher.messages == []
 
 
-def test_a_question_about_microneedling_sets_no_fact(domain) -> None:
-    changes, _ = turn(
-        domain,
-        ANSWERED_UP_TO_PRODUCTS,
-        asked="topical_products",
-        intent="faq_products_after",
-        text="can I use retinol after?",
-        entities=[entity("topical_products", "retinoid")],
-    )
-    assert "topical_products" not in changes
+def test_the_latest_message_is_found_behind_rasas_validation_events() -> None:
+    base = [{"event": "action", "name": "action_listen"}, {"event": "user", "text": "34"}]
+    validation = [
+        {"event": "slot", "name": "requested_slot", "value": "age"},
+        {"event": "action", "name": "screening_form"},
+    ]
+    for candidates in ([], [{"event": "slot", "name": "age", "value": 34}]):
+        tracker = make_tracker({})
+        tracker.events = [*base, {"event": "slot", "name": "age", "value": 34}]
+        tracker.events += [*validation, *candidates]
+        assert answers_latest_message(tracker)
+    # At activation after consent, the message was the consent's, not an answer.
+    tracker = make_tracker({})
+    tracker.events = [*base, {"event": "action", "name": "action_record_consent"}, *validation]
+    assert not answers_latest_message(tracker)
 
 
 PAST_DOSE = {
-    **ANSWERED_UP_TO_PRODUCTS,
+    **UP_TO_PRODUCTS,
     "topical_products": [],
-    "answered_facts": [*ANSWERED_UP_TO_PRODUCTS["answered_facts"], "topical_products"],
+    "answered_facts": [*UP_TO_PRODUCTS["answered_facts"], "topical_products"],
     "isotretinoin": {"status": "past"},
 }
 
 
-def test_a_past_dose_without_a_date_is_followed_up(domain) -> None:
+def test_a_past_course_without_a_date_is_followed_up(domain, fresh_services) -> None:
     assert "isotretinoin_last_dose" in screening_questions(PAST_DOSE)
     assert "isotretinoin_last_dose" not in screening_questions(
         {**PAST_DOSE, "isotretinoin": {"status": "never"}}
     )
-
-
-def test_the_follow_up_takes_a_date(domain) -> None:
-    changes, _ = turn(
-        domain,
-        PAST_DOSE,
-        asked="isotretinoin_last_dose",
-        text="two months ago",
-        entities=[entity("time", {"date": "2026-09-27"})],
-        rasa_set={"isotretinoin_last_dose": "two months ago"},
-    )
+    changes, _ = turn(domain, PAST_DOSE, "isotretinoin_last_dose", "two months ago")
     assert changes["isotretinoin"] == {"status": "past", "last_dose": "2026-09-27"}
     assert changes["requested_slot"] == "pregnant_or_breastfeeding"
 
 
-def test_the_follow_up_takes_i_dont_know_and_still_taking_it(domain) -> None:
-    changes, _ = turn(
-        domain,
-        PAST_DOSE,
-        asked="isotretinoin_last_dose",
-        text="I can't remember",
-        rasa_set={"isotretinoin_last_dose": "I can't remember"},
-    )
+def test_the_follow_up_takes_cant_remember_and_still_taking_it(domain, fresh_services) -> None:
+    changes, _ = turn(domain, PAST_DOSE, "isotretinoin_last_dose", "honestly can't remember")
     assert changes["dates_unknown"] == ["isotretinoin.last_dose"]
     assert changes["requested_slot"] == "pregnant_or_breastfeeding"
-    changes, _ = turn(
-        domain,
-        PAST_DOSE,
-        asked="isotretinoin_last_dose",
-        text="I still take it",
-        rasa_set={"isotretinoin_last_dose": "I still take it"},
-    )
+    changes, _ = turn(domain, PAST_DOSE, "isotretinoin_last_dose", "I'm still taking it")
     assert changes["isotretinoin"] == {"status": "current"}
+    assert changes["requested_slot"] == "pregnant_or_breastfeeding"
 
 
-def test_an_unreadable_date_is_asked_again(domain) -> None:
-    changes, said = turn(
-        domain,
-        PAST_DOSE,
-        asked="isotretinoin_last_dose",
-        text="blue",
-        rasa_set={"isotretinoin_last_dose": "blue"},
-    )
-    assert said == ["utter_date_not_understood"]
-    assert changes["requested_slot"] == "isotretinoin_last_dose"
-
-
-def test_each_undated_procedure_is_dated_in_turn(domain) -> None:
-    slots = {
-        "red_flags": [],
+def test_each_undated_procedure_is_dated_in_turn(domain, fresh_services) -> None:
+    before = {
+        **UP_TO_ALLERGIES,
+        "allergies": [],
         "recent_procedures": [{"type": "laser", "date": None}, {"type": "filler", "date": None}],
+        "answered_facts": [*UP_TO_ALLERGIES["answered_facts"], "allergies", "recent_procedures"],
     }
-    questions = screening_questions(slots)
-    assert questions[-1] == "recent_procedures_date"
-    result = FORM.validate_recent_procedures_date(
-        "last week",
-        CollectingDispatcher(),
-        Tracker(
-            "c",
-            {**slots},
-            {"text": "last week", "entities": [entity("time", {"date": "2026-11-20"})]},
-            [],
-            False,
-            None,
-            {},
-            "action_listen",
-        ),
-        domain,
-    )
-    assert result["recent_procedures"] == [
-        {"type": "laser", "date": "2026-11-20"},
+    assert screening_questions(before)[-1] == "recent_procedures_date"
+    changes, _ = turn(domain, before, "recent_procedures_date", "10 days ago")
+    assert changes["recent_procedures"] == [
+        {"type": "laser", "date": "2026-11-17"},
         {"type": "filler", "date": None},
     ]
+    # The filler's date is still to come.
+    assert changes["requested_slot"] == "recent_procedures_date"
 
 
-def test_a_bare_yes_to_a_list_question_asks_which(domain) -> None:
-    changes, said = turn(
-        domain, {"red_flags": [], "age": 30}, asked="treatment_area", intent="affirm", text="yes"
+def test_a_red_flag_ends_the_questions(domain, fresh_services) -> None:
+    changes, _ = turn(
+        domain, {"red_flags": []}, "age", "my lips are swelling up", "report_red_flag", 1.0
     )
-    assert said == ["utter_which_ones"]
-    assert changes == {"treatment_area": None, "requested_slot": "treatment_area"}
-    changes, said = turn(domain, {}, asked="red_flags", intent="affirm", text="yes")
-    assert said == ["utter_which_red_flag"]
-    assert changes == {"red_flags": None, "requested_slot": "red_flags"}
-
-
-def test_a_correction_rasa_already_applied_is_still_acknowledged(domain) -> None:
-    before = {**ANSWERED_UP_TO_PRODUCTS, "medications": []}
-    _, said = turn(
-        domain,
-        before,
-        asked="cancer_treatment",
-        intent="correct",
-        text="actually I'm on warfarin",
-        entities=[entity("medications", "anticoagulant")],
-        rasa_set={"medications": ["anticoagulant"]},
-    )
-    assert said == ["utter_fact_updated"]
+    assert changes["red_flags"] == ["allergic_reaction"]
+    assert changes["requested_slot"] is None

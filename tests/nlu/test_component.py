@@ -46,7 +46,7 @@ def test_the_whole_message_is_also_read_as_about_a_course(component) -> None:
     ("text", "fact", "value", "role"),
     [
         # Past only: answers "not now" to its own question and adds nothing.
-        ("I had a cold sore last month", "active_skin_issues", "cold_sore", "past"),
+        ("I had a cold sore years ago", "active_skin_issues", "cold_sore", "past"),
         ("I used to take warfarin", "medications", "anticoagulant", "past"),
         # Without an allergy word: an allergy only in answer to the allergy question.
         (

@@ -18,10 +18,14 @@ def extractor() -> Extractor:
 
 
 def read(extractor: Extractor, text: str) -> set[tuple]:
-    """(fact, value, denied) for each mention, values made hashable."""
+    """(fact, value, denied) for each mention of the person now, values made hashable.
+
+    Mentions only in the past ("had acne as a teenager") or without the words that make
+    them count ("numbing cream ... it was fine") are left out: they answer only their
+    own question (test_past_and_possible_mentions_are_marked)."""
     found = set()
     for m in extractor.extract(text, TODAY):
-        if m.fact in ("time", "course"):
+        if m.fact in ("time", "course") or m.past or m.possible:
             continue
         value = tuple(sorted(m.value.items())) if isinstance(m.value, dict) else m.value
         found.add((m.fact, value, m.denied))
@@ -163,6 +167,31 @@ CASES = [
 @pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_sentences_are_read_in_context(extractor, text, expected) -> None:
     assert read(extractor, text) == expected
+
+
+PAST_OR_POSSIBLE = [
+    ("I had acne as a teenager", ("active_skin_issues", "inflammatory_acne"), "past"),
+    ("I used to take warfarin", ("medications", "anticoagulant"), "past"),
+    ("I had a fever blister last year", ("active_skin_issues", "cold_sore"), "past"),
+    (
+        "the clinic put numbing cream on my face last time and it was fine",
+        ("allergies", "topical_anesthetic"),
+        "possible",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "fact_value", "kind"), PAST_OR_POSSIBLE, ids=[c[0] for c in PAST_OR_POSSIBLE]
+)
+def test_past_and_possible_mentions_are_marked(extractor, text, fact_value, kind) -> None:
+    marked = [
+        m
+        for m in extractor.extract(text, TODAY)
+        if (m.fact, m.value) == fact_value and not m.denied
+    ]
+    assert marked
+    assert all(m.past == (kind == "past") and m.possible == (kind == "possible") for m in marked)
 
 
 def test_a_time_expression_alone_is_its_own_entity(extractor) -> None:
