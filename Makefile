@@ -26,7 +26,8 @@ help:
 	@echo "make model   train the model if config or training data changed"
 	@echo "make db      apply database migrations"
 	@echo "make browser install Debian's chromium for the browser test (make test does it)"
-	@echo "make nlu-eval  NLU cross-validation; updates the README's table"
+	@echo "make nlu-eval  the model on the held-out corpus (tests/language); updates the README's table"
+	@echo "make nlu-cv    Rasa's intent cross-validation over data/nlu (docs/language.md)"
 	@echo "make converse  1000 whole conversations from the held-out corpus, checked against the engine"
 	@echo "make bench   latency, start-up, training and memory, beside a rasa init bot"
 	@echo "make bench-channels  latency of each messaging channel's webhook, against fake providers"
@@ -127,13 +128,19 @@ audit: .venv/.synced
 		>var/audit/pip-audit.log 2>&1
 	@$(UV) run python -m tools.dependency_audit var/audit/report.json var/audit/pip-audit.log
 
+# The held-out corpus (tests/language): fact accuracy per question, safety recall and
+# routing; exits 1 below the floors (needlecheck/nlu/heldout.py, FLOORS).
+nlu-eval: $(MODEL)
+	$(UV) run python -m bench.nlu_eval --model $(MODEL) --readme README.md
+
 NLU_FOLDS := 5
 
-nlu-eval: .venv/.synced
-	rm -rf var/nlu-eval
+# Rasa's own cross-validation of the intent classifier over the training data.
+nlu-cv: .venv/.synced
+	rm -rf var/nlu-cv
 	$(UV) run rasa test nlu --nlu data/nlu --config config.yml --cross-validation \
-		--folds $(NLU_FOLDS) --out var/nlu-eval
-	$(UV) run python bench/nlu_report.py var/nlu-eval README.md $(NLU_FOLDS)
+		--folds $(NLU_FOLDS) --out var/nlu-cv
+	$(UV) run python bench/nlu_report.py var/nlu-cv docs/language.md $(NLU_FOLDS)
 
 converse: $(MODEL) db
 	$(UV) run python -m bench.converse --conversations 1000

@@ -30,6 +30,7 @@ from actions.names import (
     UTTER_ASK_PREFIX,
     UTTER_CHECK_CONTRADICTION,
     UTTER_CHECK_MEDICINE,
+    UTTER_HANDOFF_UNAVAILABLE,
     UTTER_CHECK_VOLUNTEERED,
     UTTER_OFFER_PERSON,
     UTTER_OPTIONS,
@@ -123,7 +124,10 @@ class AskQuestion(Action):
             unclear = int(state.get("unclear") or 0)
             if unclear >= UNCLEAR_BEFORE_PERSON and not state.get("person"):
                 state["person"] = await _ask_for_a_person(tracker, question)
-                dispatcher.utter_message(response=UTTER_OFFER_PERSON)
+                # The offer says the front desk was asked: only when it was.
+                dispatcher.utter_message(
+                    response=UTTER_OFFER_PERSON if state["person"] else UTTER_HANDOFF_UNAVAILABLE
+                )
             step = times % 3
             if step == 0:
                 dispatcher.utter_message(response=UTTER_ASK_PREFIX + question, **values)

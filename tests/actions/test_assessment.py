@@ -86,6 +86,21 @@ def test_staff_notes_are_not_shown_to_the_person(fresh_services) -> None:
     assert [f.rule_id for f in screening.findings] == ["NT-PIGMENTATION", "NT-AGE-UNDER-22"]
 
 
+def test_names_outside_the_lists_are_kept_with_the_screening_for_the_staff(
+    fresh_services,
+) -> None:
+    upgrade(runtime.services().settings.database_url)
+    notes = {"medications": ["the pill"], "allergies": ["hay fever"]}
+    _, messages = run_action({**CLEAR, "fact_notes": notes})
+    (screening,) = stored_screenings()
+    assert screening.notes == notes
+    assert screening.outcome == "eligible"
+    # For the consultation, not part of the person's result.
+    assert "the pill" not in repr(messages)
+    run_action({**CLEAR})
+    assert [s.notes for s in stored_screenings()] == [notes, None]
+
+
 def test_a_dated_deferral_names_the_earliest_date(fresh_services) -> None:
     upgrade(runtime.services().settings.database_url)
     last_dose = runtime.services().settings.today().replace(day=1)

@@ -5,18 +5,25 @@ from __future__ import annotations
 import asyncio
 import copy
 
+import pytest
+
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.contact import ValidateContactForm, split_contact
 from actions.conversation import (
+    HEALTH_SLOTS,
     ActionAnswerFaq,
-    ActionAskProcedureDate,
     ActionExplainQuestion,
+    ActionHandleUnclear,
     ActionRecordConsent,
     ActionStartOver,
+    ActionTakeOffer,
     consent_version,
 )
-from tests.actions.conftest import make_tracker
+from actions.questions import AskQuestion
+from needlecheck import runtime
+from needlecheck.clinic import Clinic
+from tests.actions.conftest import make_tracker, parse
 
 
 def run(action, tracker, domain):
@@ -58,10 +65,128 @@ def test_why_names_the_reason_for_the_question_asked(domain) -> None:
 
 
 def test_each_question_about_microneedling_gets_its_answer(domain) -> None:
+    # During the questions: the answer only, and the form asks its question again.
     _, said = run(ActionAnswerFaq(), with_intent(make_tracker({}), "faq_downtime"), domain)
     assert [m["response"] for m in said] == ["utter_faq_downtime"]
     _, said = run(ActionAnswerFaq(), with_intent(make_tracker({}), "faq_unknown_topic"), domain)
     assert [m["response"] for m in said] == ["utter_default"]
+
+
+def test_outside_the_questions_an_answer_offers_the_next_step_that_fits(domain) -> None:
+    def offer(slots):
+        tracker = with_intent(make_tracker(slots, active=False), "faq_pain")
+        _, said = run(ActionAnswerFaq(), tracker, domain)
+        assert said[0]["response"] == "utter_faq_pain"
+        return [m["response"] for m in said[1:]]
+
+    assert offer({}) == ["utter_offer_screening"]
+    assert offer({"health_data_consent": "given"}) == ["utter_offer_screening"]
+    # Once there is a result, or the questions were declined: a contact request.
+    assert offer({"screening_outcome": "eligible"}) == ["utter_offer_contact"]
+    assert offer({"health_data_consent": "declined"}) == ["utter_offer_contact"]
+
+
+@pytest.fixture
+def clinic_file(tmp_path, monkeypatch):
+    """The clinic's details from a file of the test's own (NEEDLECHECK_CLINIC)."""
+
+    def use(text: str) -> None:
+        path = tmp_path / "clinic.yml"
+        path.write_text(text, encoding="utf-8")
+        monkeypatch.setenv("NEEDLECHECK_CLINIC", str(path))
+        runtime.clinic.cache_clear()
+
+    yield use
+    runtime.clinic.cache_clear()
+
+
+def test_a_clinic_question_is_answered_from_the_clinic_file(domain, clinic_file) -> None:
+    clinic_file(
+        "phone: 020 7946 0000\n"
+        "answers:\n"
+        "  clinic_booking:\n"
+        "    text: 'Call us on {phone} to book.'\n"
+        "    default: The clinic books consultations itself.\n"
+        "  clinic_hours:\n"
+        "    text: 'We are open {opening_hours}.'\n"
+        "    default: The clinic will tell you its opening hours.\n"
+    )
+    tracker = with_intent(make_tracker({}, active=False), "clinic_booking")
+    _, said = run(ActionAnswerFaq(), tracker, domain)
+    assert said[0]["text"] == "Call us on 020 7946 0000 to book."
+    assert said[1]["response"] == "utter_offer_screening"
+    # No opening hours in the file: the default, which promises nothing.
+    _, said = run(ActionAnswerFaq(), with_intent(make_tracker({}), "clinic_hours"), domain)
+    assert [m["text"] for m in said] == ["The clinic will tell you its opening hours."]
+    # A topic the file does not answer: what the assistant can do.
+    _, said = run(ActionAnswerFaq(), with_intent(make_tracker({}), "clinic_vouchers"), domain)
+    assert [m["response"] for m in said] == ["utter_default"]
+
+
+def test_the_shipped_clinic_file_answers_every_clinic_intent(domain) -> None:
+    clinic = Clinic.load()
+    for intent in (i for i in domain["intents"] if i.startswith("clinic_")):
+        assert clinic.answer(intent), intent
+
+
+def test_yes_to_the_offer_starts_what_was_offered(domain) -> None:
+    def followup(slots):
+        events, said = run(ActionTakeOffer(), make_tracker(slots, active=False), domain)
+        assert said == []
+        return [e["name"] for e in events if e["event"] == "followup"]
+
+    assert followup({}) == ["utter_ask_consent"]
+    assert followup({"health_data_consent": "given"}) == ["screening_form"]
+    assert followup({"screening_outcome": "defer"}) == ["contact_form"]
+    assert followup({"health_data_consent": "declined"}) == ["contact_form"]
+
+
+def unclear(text: str, slots: dict):
+    tracker = make_tracker(slots, active=False)
+    tracker.latest_message = parse(text, "nlu_fallback", 0.3)
+    return tracker
+
+
+def test_an_unplaced_message_about_the_person_starts_the_questions(
+    domain, fresh_services
+) -> None:
+    events, said = run(ActionHandleUnclear(), unclear("got keloids and acne scars", {}), domain)
+    assert said == []
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["utter_ask_consent"]
+    given = unclear("got keloids and acne scars", {"health_data_consent": "given"})
+    events, _ = run(ActionHandleUnclear(), given, domain)
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["screening_form"]
+
+
+def test_an_unplaced_message_otherwise_gets_what_the_assistant_can_do(
+    domain, fresh_services
+) -> None:
+    events, said = run(ActionHandleUnclear(), unclear("purple monkey dishwasher", {}), domain)
+    assert events == []
+    assert [m["response"] for m in said] == ["utter_default"]
+    # Questions declined: nothing about their health is taken up.
+    declined = unclear("got keloids and acne scars", {"health_data_consent": "declined"})
+    events, said = run(ActionHandleUnclear(), declined, domain)
+    assert events == []
+    assert [m["response"] for m in said] == ["utter_default"]
+
+
+def test_declining_consent_forgets_what_was_said_about_health(domain) -> None:
+    slots = {
+        "medications": ["anticoagulant"],
+        "fact_notes": {"medications": ["the pill"]},
+        "pending_check": {"fact": "medications", "kind": "medicine", "value": "x"},
+    }
+    events, _ = run(
+        ActionRecordConsent(), with_intent(make_tracker(slots, active=False), "deny"), domain
+    )
+    cleared = {e["name"] for e in events if e["value"] is None}
+    assert set(HEALTH_SLOTS) <= cleared
+    assert {"medications", "fact_notes", "pending_check", "question_state"} <= cleared
+    events, _ = run(
+        ActionRecordConsent(), with_intent(make_tracker(slots, active=False), "affirm"), domain
+    )
+    assert not {e["name"] for e in events} & set(HEALTH_SLOTS)
 
 
 def test_start_over_forgets_the_answers_but_not_the_consent(domain) -> None:
@@ -81,7 +206,11 @@ def test_the_procedure_date_question_names_the_procedure(domain) -> None:
     tracker = make_tracker(
         {"recent_procedures": [{"type": "filler", "date": "2026-11-01"}, {"type": "laser"}]}
     )
-    _, said = run(ActionAskProcedureDate(), tracker, domain)
+    action = next(
+        cls() for cls in AskQuestion.__subclasses__() if cls.question == "recent_procedures_date"
+    )
+    assert action.name() == "action_ask_recent_procedures_date"
+    _, said = run(action, tracker, domain)
     assert said[0]["response"] == "utter_ask_recent_procedures_date"
     assert said[0]["procedure"] == "laser treatment"
 

@@ -1,0 +1,224 @@
+"""action_ask_<question>: the question, then other words, then its options with a person;
+a front-desk record at the third unclear answer; checks of an answer with the person."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.names import QUESTIONS
+from actions.questions import PERSON_BUTTON, AskQuestion
+from needlecheck import runtime
+from needlecheck.screening import assess
+from needlecheck.store.migrate import upgrade
+from needlecheck.store.models import HandoffRequest
+from needlecheck.store.repository import save_screening
+from tests.actions.conftest import TODAY, make_tracker
+
+ASK = {cls.question: cls for cls in AskQuestion.__subclasses__()}
+
+
+def test_every_question_has_its_ask_action() -> None:
+    assert set(ASK) == set(QUESTIONS)
+    assert {ASK[q]().name() for q in QUESTIONS} == {f"action_ask_{q}" for q in QUESTIONS}
+
+
+def ask(
+    question: str, domain, state: dict | None = None, slots: dict | None = None, events=()
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the ask action once; returns what it said and the question state it left."""
+    tracker = make_tracker({**(slots or {}), "question_state": state}, question)
+    tracker.events = list(events)
+    dispatcher = CollectingDispatcher()
+    result = asyncio.run(ASK[question]().run(dispatcher, tracker, domain))
+    (event,) = result
+    assert event["name"] == "question_state"
+    return dispatcher.messages, event["value"]
+
+
+def unclear_answer(state: dict) -> dict:
+    """What the form's validation leaves after an unclear answer (actions/screening_form.py)."""
+    return {**state, "unclear": state["unclear"] + 1}
+
+
+def responses(said: list[dict[str, Any]]) -> list[str | None]:
+    return [m.get("response") for m in said]
+
+
+def test_asked_again_in_a_row_the_question_changes_its_words(domain) -> None:
+    said, state = ask("treatment_area", domain)
+    assert responses(said) == ["utter_ask_treatment_area"]
+    assert state == {"question": "treatment_area", "asked": 1, "unclear": 0}
+
+    said, state = ask("treatment_area", domain, unclear_answer(state))
+    assert responses(said) == ["utter_rephrase_treatment_area"]
+    # The rephrasing has no buttons of its own: the question's come with it, as payloads.
+    (rephrased,) = said
+    assert rephrased["buttons"][0] == {
+        "title": "Face",
+        "payload": '/inform{"treatment_area": ["face"]}',
+    }
+
+    said, state = ask("treatment_area", domain, unclear_answer(state))
+    assert responses(said) == ["utter_options"]
+    buttons = said[0]["buttons"]
+    assert [b["title"] for b in buttons] == ["Face", "Neck", "Chest", "Hands", "Body", "Scalp"] + [
+        "Talk to a person"
+    ]
+    assert buttons[-1] == PERSON_BUTTON == {"title": "Talk to a person", "payload": "/request_handoff"}
+
+    # Not yet a third unclear answer (back from an interjection): the question itself.
+    said, state = ask("treatment_area", domain, state)
+    assert responses(said) == ["utter_ask_treatment_area"]
+    assert state == {"question": "treatment_area", "asked": 4, "unclear": 2}
+
+
+def test_a_new_question_starts_from_its_own_words(domain) -> None:
+    old = {"question": "age", "asked": 2, "unclear": 2}
+    said, state = ask("skin_concerns", domain, old)
+    assert responses(said) == ["utter_ask_skin_concerns"]
+    assert state == {"question": "skin_concerns", "asked": 1, "unclear": 0}
+
+
+def test_a_rephrasing_with_its_own_buttons_keeps_them(domain) -> None:
+    said, _ = ask("red_flags", domain, {"question": "red_flags", "asked": 1, "unclear": 1})
+    assert responses(said) == ["utter_rephrase_red_flags"]
+    # The domain's own buttons are sent with the response; none are added.
+    assert said[0]["buttons"] == []
+
+
+def test_a_typed_question_offers_what_to_type_and_its_short_answers(domain) -> None:
+    said, _ = ask(
+        "isotretinoin_last_dose",
+        domain,
+        {"question": "isotretinoin_last_dose", "asked": 2, "unclear": 2},
+        {"isotretinoin": {"status": "past"}},
+    )
+    assert responses(said) == ["utter_options_typed"]
+    assert said[0]["what"] == 'a month and year, for example "March 2025"'
+    assert [b["title"] for b in said[0]["buttons"]] == [
+        "I don't know",
+        "I still take it",
+        "Talk to a person",
+    ]
+    said, _ = ask("age", domain, {"question": "age", "asked": 2, "unclear": 2})
+    assert said[0]["what"] == "your age as a number, for example 34"
+    assert said[0]["buttons"] == [PERSON_BUTTON]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_every_question_has_all_three_wordings(question, domain) -> None:
+    state = None
+    slots = {"recent_procedures": [{"type": "laser", "date": None}]}
+    for _ in range(3):
+        said, state = ask(question, domain, state, slots)
+        for response in responses(said):
+            assert response in domain["responses"], response
+        state = unclear_answer(state)
+
+
+CONVERSATION = [
+    {"event": "bot", "text": "How old are you?", "timestamp": 1764583200.0},
+    {"event": "user", "text": "old enough lol", "timestamp": 1764583210.0},
+    {"event": "bot", "text": "Sorry, I didn't catch your age.", "timestamp": 1764583211.0},
+    {"event": "user", "text": "why", "timestamp": 1764583220.0},
+]
+
+
+def handoffs() -> list[HandoffRequest]:
+    with runtime.services().sessions() as session:
+        return session.execute(select(HandoffRequest)).scalars().all()
+
+
+def test_the_third_unclear_answer_asks_the_front_desk_once(domain, fresh_services) -> None:
+    upgrade(runtime.services().settings.database_url)
+    # A corrected answer after an earlier result: the record names that screening.
+    with runtime.services().sessions.begin() as session:
+        earlier = save_screening(
+            session,
+            conversation_id="test-conversation",
+            channel="rest",
+            assessment=assess({"age": 30}, TODAY),
+            consent_text_version="sha256:test",
+        ).id
+    state = {"question": "age", "asked": 3, "unclear": 3}
+    slots = {"screening_id": float(earlier)}
+    said, state = ask("age", domain, state, slots, CONVERSATION)
+    assert responses(said) == ["utter_offer_person", "utter_ask_age"]
+    assert state["person"] is True
+    (record,) = handoffs()
+    assert record.conversation_id == "test-conversation"
+    assert record.reason.startswith("needs a person: 3 answers to the age question")
+    assert record.screening_id == earlier
+    assert record.status == "open"
+    # The conversation that led to it, for whoever takes over.
+    assert [(line["speaker"], line["text"]) for line in record.transcript] == [
+        ("assistant", "How old are you?"),
+        ("person", "old enough lol"),
+        ("assistant", "Sorry, I didn't catch your age."),
+        ("person", "why"),
+    ]
+    assert record.transcript[1]["at"].startswith("2025-12-01T10:00:10")
+    # A fourth unclear answer: asked another way, but no second record.
+    said, state = ask("age", domain, unclear_answer(state), events=CONVERSATION)
+    assert responses(said) == ["utter_rephrase_age"]
+    assert len(handoffs()) == 1
+
+
+def test_fewer_unclear_answers_ask_nobody(domain, fresh_services) -> None:
+    upgrade(runtime.services().settings.database_url)
+    for unclear in range(3):
+        state = {"question": "age", "asked": unclear + 1, "unclear": unclear}
+        said, _ = ask("age", domain, state, events=CONVERSATION)
+        assert "utter_offer_person" not in responses(said)
+    assert handoffs() == []
+
+
+def test_a_front_desk_out_of_reach_is_not_claimed(domain, fresh_services, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+    runtime.services.cache_clear()
+    said, state = ask("age", domain, {"question": "age", "asked": 3, "unclear": 3})
+    assert responses(said) == ["utter_handoff_unavailable", "utter_ask_age"]
+    # Not marked as done: the next unclear answer tries again.
+    assert not state.get("person")
+
+
+def render(domain, message: dict[str, Any]) -> str:
+    text = domain["responses"][message["response"]][0]["text"]
+    return text.format(**{k: v for k, v in message.items() if isinstance(v, str)})
+
+
+def test_a_contradiction_is_checked_in_plain_words(domain) -> None:
+    check = {"fact": "medications", "kind": "contradiction", "value": "anticoagulant"}
+    said, _ = ask("medications", domain, None, {"pending_check": check})
+    assert responses(said) == ["utter_check_contradiction"]
+    assert render(domain, said[0]) == (
+        "Earlier you said you take no blood thinners or medicines that lower the immune "
+        "system, but you've just mentioned a blood thinner. Is that right?"
+    )
+    check = {"fact": "recent_procedures", "kind": "contradiction", "value": "neurotoxin"}
+    said, _ = ask("recent_procedures", domain, None, {"pending_check": check})
+    assert render(domain, said[0]) == (
+        "Earlier you said you had no recent procedures, but you've just mentioned Botox (or "
+        "similar) injection. Is that right?"
+    )
+
+
+def test_an_unknown_medicine_is_asked_about_by_its_name(domain) -> None:
+    check = {"fact": "medications", "kind": "medicine", "value": "zolmitriptan"}
+    said, _ = ask("medications", domain, None, {"pending_check": check})
+    assert responses(said) == ["utter_check_medicine"]
+    assert render(domain, said[0]) == (
+        'I don\'t know "zolmitriptan". Is it a blood thinner, or a medicine that lowers the '
+        "immune system?"
+    )
+
+
+def test_a_check_of_another_question_does_not_replace_this_one(domain) -> None:
+    check = {"fact": "medications", "kind": "medicine", "value": "zolmitriptan"}
+    said, _ = ask("allergies", domain, None, {"pending_check": check})
+    assert responses(said) == ["utter_ask_allergies"]
