@@ -13,7 +13,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest audit browser nlu-eval converse bench bench-channels clean
+.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest audit browser nlu-eval nlu-cv converse bench bench-channels clean
 
 help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
