@@ -128,8 +128,13 @@ class ActionAnswerFaq(Action):
         else:
             dispatcher.utter_message(response=UTTER_DEFAULT)
         if tracker.active_loop_name is None:
-            if about_the_person(tracker) and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED:
+            if (
+                not intent.startswith(CLINIC_INTENT_PREFIX)
+                and about_the_person(tracker)
+                and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED
+            ):
                 # "I use tretinoin, can I still have it?": answered, and the questions start.
+                # A clinic question is followed by the offer (screening or contact).
                 if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
                     return [FollowupAction(FORM_SCREENING)]
                 return [FollowupAction(UTTER_ASK_CONSENT)]

@@ -6,7 +6,6 @@ import asyncio
 import copy
 
 import pytest
-
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.contact import ValidateContactForm, split_contact
@@ -147,9 +146,7 @@ def unclear(text: str, slots: dict):
     return tracker
 
 
-def test_an_unplaced_message_about_the_person_starts_the_questions(
-    domain, fresh_services
-) -> None:
+def test_an_unplaced_message_about_the_person_starts_the_questions(domain, fresh_services) -> None:
     events, said = run(ActionHandleUnclear(), unclear("got keloids and acne scars", {}), domain)
     assert said == []
     assert [e["name"] for e in events if e["event"] == "followup"] == ["utter_ask_consent"]

@@ -87,7 +87,7 @@ def test_the_domains_fact_slots_are_the_engines_facts(domain) -> None:
         and name not in BOOKKEEPING
     }
     assert fact_slots == set(FACTS)
-    assert names.FACT_SLOTS == tuple(FACTS)
+    assert tuple(FACTS) == names.FACT_SLOTS
     for name, kind in FACTS.items():
         if isinstance(kind, ListFact | ProcedureListFact):
             expected = "list"

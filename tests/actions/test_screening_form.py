@@ -17,7 +17,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.names import FACT_SLOTS, QUESTIONS, UTTER_INVALID_ANSWER
 from actions.reading import ActionReadFacts
-from actions.screening_form import ValidateScreeningForm, answers_latest_message, screening_questions
+from actions.screening_form import (
+    ValidateScreeningForm,
+    answers_latest_message,
+    screening_questions,
+)
 from tests.actions.conftest import make_tracker, parse
 
 FORM = ValidateScreeningForm()
@@ -197,11 +201,21 @@ def test_a_volunteered_item_is_kept_but_its_question_is_still_asked(domain, fres
     assert changes["topical_products"] == ["retinoid"]
     assert "topical_products" not in changes["answered_facts"]
     assert changes["requested_slot"] == "topical_products"
-    # A plain "no" then means "nothing else": what was volunteered stays.
+    # A plain "no" then: what was volunteered stays, and is checked with the person.
     after = {**before, **{k: v for k, v in changes.items() if k != "requested_slot"}}
     changes, _ = turn(domain, after, "topical_products", "no", "deny")
     assert changes.get("topical_products", after["topical_products"]) == ["retinoid"]
     assert "topical_products" in changes["answered_facts"]
+    assert changes["pending_check"] == {
+        "fact": "topical_products",
+        "kind": "volunteered",
+        "value": "retinoid",
+    }
+    assert changes["requested_slot"] == "topical_products"
+    after = {**after, **{k: v for k, v in changes.items() if k != "requested_slot"}}
+    changes, _ = turn(domain, after, "topical_products", "yes, every night", "affirm")
+    assert changes["pending_check"] is None
+    assert changes.get("topical_products", after["topical_products"]) == ["retinoid"]
     assert changes["requested_slot"] == "isotretinoin"
 
 

@@ -50,6 +50,7 @@ def add_screening(
     minutes_ago: int = 0,
     evidence: dict[str, list[str]] | None = None,
     transcript: list[dict[str, str]] | None = None,
+    notes: dict[str, list[str]] | None = None,
 ) -> int:
     assessment = assess({**CLEAR, **FACTS[kind]}, TODAY)
     with sessions.begin() as session:
@@ -61,6 +62,7 @@ def add_screening(
             consent_text_version="sha256:" + "a" * 16,
             evidence=evidence,
             transcript=transcript,
+            notes=notes,
         )
         screening.created_at = _ago(minutes_ago)
         return screening.id
@@ -88,10 +90,17 @@ def add_contact(
         return contact.id
 
 
-def add_handoff(sessions: sessionmaker, conversation_id: str, *, minutes_ago: int = 0) -> int:
+def add_handoff(
+    sessions: sessionmaker,
+    conversation_id: str,
+    *,
+    minutes_ago: int = 0,
+    reason: str = "asked to talk to a person",
+    transcript: list[dict[str, str]] | None = None,
+) -> int:
     with sessions.begin() as session:
         handoff = repository.add_handoff_request(
-            session, conversation_id=conversation_id, reason="asked to talk to a person"
+            session, conversation_id=conversation_id, reason=reason, transcript=transcript
         )
         handoff.created_at = _ago(minutes_ago)
         return handoff.id

@@ -216,6 +216,44 @@ def test_a_screening_shows_findings_words_transcript_contact_and_consent(frontde
         assert [(v.staff_username, v.record_type) for v in views] == [("bob", "screening")]
 
 
+def test_a_screening_shows_what_was_named_outside_the_lists(frontdesk) -> None:
+    s = frontdesk.sessions
+    notes = {"medications": ["the pill", "sertraline"], "allergies": ["hay fever"]}
+    screening = add_screening(s, "d-notes", "eligible", notes=notes)
+    plain = add_screening(s, "d-no-notes", "eligible")
+    with frontdesk.client("bob") as client:
+        page = client.get(f"/screenings/{screening}").text
+        without = client.get(f"/screenings/{plain}").text
+    assert "Named outside the screening" in page
+    assert re.search(r"<td>medications</td><td>the pill, sertraline</td>", page)
+    assert re.search(r"<td>allergies</td><td>hay fever</td>", page)
+    assert "Named outside the screening" not in without
+
+
+def test_a_needs_a_person_request_shows_the_conversation_that_led_to_it(frontdesk) -> None:
+    s = frontdesk.sessions
+    lines = [
+        {"at": "2026-11-24T10:00:00+00:00", "speaker": "assistant", "text": "How old are you?"},
+        {"at": "2026-11-24T10:00:05+00:00", "speaker": "person", "text": "old enough <b>lol</b>"},
+    ]
+    handoff = add_handoff(
+        s,
+        "d-person",
+        reason="needs a person: 3 answers to the age question were unclear to the assistant",
+        transcript=lines,
+    )
+    asked = add_handoff(s, "d-asked")
+    with frontdesk.client("bob") as client:
+        page = client.get(f"/handoffs/{handoff}").text
+        plain = client.get(f"/handoffs/{asked}").text
+    assert "needs a person: 3 answers to the age question" in page
+    assert "<h2>Conversation</h2>" in page
+    assert '<li class="assistant"><small>10:00</small> How old are you?</li>' in page
+    # The person's words are shown as text, never as markup.
+    assert "old enough &lt;b&gt;lol&lt;/b&gt;" in page and "<b>lol</b>" not in page
+    assert "<h2>Conversation</h2>" not in plain
+
+
 def test_marking_contacted_booked_and_closed_keeps_the_history(frontdesk) -> None:
     s = frontdesk.sessions
     contact = add_contact(s, "m-1", "Gus Olsen", email="gus@example.org")

@@ -77,6 +77,58 @@ def test_a_stolen_database_shows_no_contact_details_or_words(sessions) -> None:
         assert screening.transcript == [{"who": "person", "text": WORDS}]
 
 
+def test_screening_notes_and_a_handoffs_transcript_are_encrypted_at_rest(sessions) -> None:
+    notes = {"medications": ["Philippa's damson tonic"]}
+    lines = [
+        {"at": "2026-12-01T10:00:00+00:00", "speaker": "assistant", "text": "How old are you?"},
+        {"at": "2026-12-01T10:00:09+00:00", "speaker": "person", "text": WORDS},
+    ]
+    with sessions.begin() as session:
+        screening = repository.save_screening(
+            session,
+            conversation_id="c-notes",
+            channel="rest",
+            assessment=assess({"age": 30}, date(2026, 12, 1)),
+            consent_text_version="sha256:test",
+            notes=notes,
+        )
+        repository.add_handoff_request(
+            session,
+            conversation_id="c-notes",
+            reason="needs a person: 3 answers to the age question were unclear",
+            screening_id=screening.id,
+            transcript=lines,
+        )
+    with sessions() as session:
+        stored = [
+            *session.execute(text("SELECT notes FROM screenings")).scalars(),
+            *session.execute(text("SELECT transcript FROM handoff_requests")).scalars(),
+        ]
+    assert all(value.startswith("gAAAA") for value in stored)
+    assert "damson" not in "".join(stored) and "How old" not in "".join(stored)
+    with sessions() as session:
+        assert repository.latest_screening(session, "c-notes").notes == notes
+        (handoff,) = queue.related(session, "c-notes")["handoffs"]
+        assert handoff.transcript == lines
+    # Empty notes and no transcript are stored as nothing, not as encrypted emptiness.
+    with sessions.begin() as session:
+        repository.add_handoff_request(session, conversation_id="c-plain", reason="a person")
+        bare = repository.save_screening(
+            session,
+            conversation_id="c-plain",
+            channel="rest",
+            assessment=assess({"age": 30}, date(2026, 12, 1)),
+            consent_text_version="sha256:test",
+            notes={},
+        )
+        assert bare.notes is None
+    with sessions() as session:
+        rows = session.execute(
+            text("SELECT transcript FROM handoff_requests WHERE conversation_id = 'c-plain'")
+        ).scalars()
+        assert list(rows) == [None]
+
+
 def test_search_and_erasure_find_encrypted_details(sessions) -> None:
     add_person(sessions)
     add_person(sessions, "c-other")

@@ -1,0 +1,114 @@
+"""The clinic's file (clinic.yml): its answers, filled from its details or falling back to
+defaults that promise nothing, and a clear error naming the place of a mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from needlecheck.clinic import DEFAULT_FILE, Clinic, ClinicFileError
+
+ANSWERS = """
+answers:
+  clinic_booking:
+    text: "Call {name} on {phone} to book."
+    default: >-
+      The clinic books consultations
+      itself.
+  clinic_location:
+    text: "We are at {address}."
+    default: The clinic will give you its address.
+  clinic_price:
+    text: null
+    default: The clinic will tell you the price at your consultation.
+  clinic_payment:
+    text: We take card and cash.
+    default: Ask the clinic how to pay.
+"""
+
+
+def clinic_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "clinic.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_answers_fall_back_to_their_defaults_without_the_details(tmp_path) -> None:
+    clinic = Clinic.load(clinic_file(tmp_path, "name: Riverside Skin\nphone: null\n" + ANSWERS))
+    # The phone is missing, so the booking answer cannot be given with it.
+    assert clinic.answer("clinic_booking") == "The clinic books consultations itself."
+    assert clinic.answer("clinic_location") == "The clinic will give you its address."
+    assert clinic.answer("clinic_price") == (
+        "The clinic will tell you the price at your consultation."
+    )
+    # Text of its own without placeholders needs no details.
+    assert clinic.answer("clinic_payment") == "We take card and cash."
+    # A topic the file does not cover.
+    assert clinic.answer("clinic_vouchers") is None
+
+
+def test_placeholders_are_filled_from_the_details(tmp_path) -> None:
+    clinic = Clinic.load(
+        clinic_file(
+            tmp_path,
+            "name: Riverside Skin\nphone: '020 7946 0000'\naddress: 12 River Street\n" + ANSWERS,
+        )
+    )
+    assert clinic.answer("clinic_booking") == "Call Riverside Skin on 020 7946 0000 to book."
+    assert clinic.answer("clinic_location") == "We are at 12 River Street."
+    assert clinic.details == {
+        "name": "Riverside Skin",
+        "phone": "020 7946 0000",
+        "address": "12 River Street",
+    }
+
+
+def test_an_unknown_placeholder_is_refused_with_the_file_and_place(tmp_path) -> None:
+    path = clinic_file(
+        tmp_path,
+        "answers:\n  clinic_hours:\n    text: 'Open {hours}'\n    default: Ask the clinic.\n",
+    )
+    with pytest.raises(ClinicFileError) as error:
+        Clinic.load(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: answers.clinic_hours.text: unknown placeholder {{hours}}")
+    assert "{opening_hours}" in message
+
+
+def test_an_answer_without_a_default_is_refused_with_the_file_and_place(tmp_path) -> None:
+    path = clinic_file(tmp_path, "answers:\n  clinic_price:\n    text: Two hundred pounds.\n")
+    with pytest.raises(ClinicFileError, match=r"answers\.clinic_price: needs a 'default'") as error:
+        Clinic.load(path)
+    assert str(error.value).startswith(str(path))
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("- just\n- a list\n", "expected a mapping at the top level"),
+        ("answers: {clinic_price: {text: 5, default: x}}\n", "answers.clinic_price.text"),
+        ("answers: [unclosed\n", "clinic.yml"),
+    ],
+)
+def test_other_mistakes_name_the_file(tmp_path, text, place) -> None:
+    path = clinic_file(tmp_path, text)
+    with pytest.raises(ClinicFileError) as error:
+        Clinic.load(path)
+    assert str(error.value).startswith(str(path))
+    assert place in str(error.value)
+
+
+def test_the_file_comes_from_the_environment_or_the_project(tmp_path, monkeypatch) -> None:
+    path = clinic_file(tmp_path, "name: Elsewhere\n" + ANSWERS)
+    monkeypatch.setenv("NEEDLECHECK_CLINIC", str(path))
+    assert Clinic.load().details == {"name": "Elsewhere"}
+    monkeypatch.delenv("NEEDLECHECK_CLINIC")
+    assert Clinic.load() == Clinic.load(DEFAULT_FILE)
+
+
+def test_the_shipped_file_loads_and_answers_without_any_details_filled_in() -> None:
+    clinic = Clinic.load(DEFAULT_FILE)
+    for topic in ("clinic_price", "clinic_booking", "clinic_location", "clinic_hours"):
+        answer = clinic.answer(topic)
+        assert answer and "{" not in answer, topic
