@@ -654,7 +654,9 @@ class Person:
                     if started
                     else "questions not started: neither asked nor offered"
                 )
-            resume = self.pick(self.corpus.resumes, None)
+            sent = {turn.person for turn in self.result.transcript}
+            fresh = [e for e in self.corpus.resumes if e.text not in sent]
+            resume = self.pick(fresh or self.corpus.resumes, None)
             self.send(resume.text if resume else RESUME_WORDS, "resume", None, resume)
         if not _assessments(self.tracker):
             self.result.stranded = True

@@ -452,25 +452,42 @@ class Extractor:
         it", "was on it for 6 months in 2019", "still on it". The dialogue uses this only
         for the course question being asked, and only when the message names no course.
         """
+        clauses = _text_clauses(text)
+        if clauses and _BARE_NO.fullmatch(
+            text[clauses[0][0] : clauses[0][1]].strip(" ,.!").lower()
+        ):
+            # "no, I've only ever had antibiotics for my acne": the answer comes first;
+            # what follows is about something else unless it says "it".
+            rest = text[clauses[0][1] :].lower()
+            if not re.search(r"\b(?:it|them)\b", rest):
+                return {"status": "never"}
         readings = []
-        for clause_start, clause_end in _text_clauses(text):
+        for clause_start, clause_end in clauses:
             clause_times = [t for t in times if t.start >= clause_start and t.end <= clause_end]
-            reading = self._clause_course(
-                text[clause_start:clause_end].lower(), clause_times, age_now, today
-            )
+            clause = text[clause_start:clause_end].lower()
+            reading = self._clause_course(clause, clause_times, age_now, today)
             if reading is not None:
+                if (
+                    reading["status"] == "past"
+                    and "date" not in reading
+                    and re.search(
+                        r"\b(?:again|recent|recently|lately|another|second|this year)\b", clause
+                    )
+                ):
+                    reading["again"] = True
                 readings.append(reading)
         if not readings:
             return None
         # The clause that asks most caution: "I said I'd never had it, but I'm still on it".
+        # An undated past course outranks a dated one only when it is another, later one
+        # ("in 2015 and again recently"); otherwise it tells more of the same course
+        # ("last year, but stopped after a month").
         rank = {"never": 0, "past": 1, "current": 3}
-        return max(
+        best = max(
             readings,
-            key=lambda r: (
-                rank[r["status"]] + (1 if r["status"] == "past" and "date" not in r else 0),
-                r.get("date", ""),
-            ),
+            key=lambda r: (rank[r["status"]] + (1 if r.get("again") else 0), r.get("date", "")),
         )
+        return {k: v for k, v in best.items() if k != "again"}
 
     def _clause_course(
         self, lowered: str, times: list[TimeExpression], age_now: int | None, today: date
@@ -480,13 +497,13 @@ class Extractor:
             key=lambda t: t.resolve(age_now, today),
             default=None,
         )
+        if _contains_cue(lowered, self.lexicon.course_never):
+            return {"status": "never"}
         if _FAMILY_CLAUSE.search(lowered) or (
             _PRESCRIBED.search(lowered) and not _TAKEN.search(lowered)
         ):
             # "my brother was on it"; "my doctor suggested it".
             return None
-        if _contains_cue(lowered, self.lexicon.course_never):
-            return {"status": "never"}
         negated = bool(_NEGATION.search(lowered))
         if negated and when is None:
             return {"status": "never"}
@@ -494,10 +511,9 @@ class Extractor:
             r"\b(?:stopped|finished|ended|came off|quit)\b", lowered
         ):
             return {"status": "current"}
-        current = any(
-            _contains_cue(lowered, (cue,))
-            and not re.search(rf"\b(?:not|no longer)\s+{re.escape(cue)}\b", lowered)
-            for cue in self.lexicon.current_cues
+        # Words of taking it now ("still", "on it"), not any word of now ("I'm 34 now").
+        current = bool(_ON_IT_NOW.search(lowered)) and not re.search(
+            r"\b(?:not|no longer)\s+(?:currently|on it|taking)", lowered
         )
         ongoing = when is not None and when.text.lower().startswith("since")
         if (
@@ -602,7 +618,11 @@ class Extractor:
                 )
             ]
         if fact == "pregnant_or_breastfeeding":
-            if in_past and not current:
+            # A due date ("expecting twins in March") is not the past, so only the words
+            # say it: "stopped nursing in August", "finished breastfeeding".
+            before = span.doc[max(span.start - 2, clause_start) : span.start].text.lower()
+            stopped = re.search(r"\b(?:stopped|finished|gave up|quit|done)\b", before)
+            if (in_past and not current) or stopped:
                 return [Mention(fact, True, start, end, words, past=True)]
             return [mention(fact, not denied)]
         if fact == "allergies" and not (
@@ -732,6 +752,14 @@ _PRESCRIBED = re.compile(r"\b(?:prescribed|suggested|recommended|offered|mention
 _LONG_AGO = re.compile(
     r"\b(?:years ago|ages ago|long time ago|long ago|years back|as a (?:kid|child|teen|teenager)"
     r"|when i was|in my (?:teens|twenties|20s|thirties|30s))\b"
+)
+_ON_IT_NOW = re.compile(
+    r"\b(?:still|currently|on it|taking it|taking them|i'?m on|am on|im on|at the moment|"
+    r"right now|been on|mid ?way|halfway|rounds? (?:left|to go)|sessions? left|ongoing|"
+    r"having it|doing it)\b"
+)
+_BARE_NO = re.compile(
+    r"(?:no|nope|nah|never|no never|nope never|nah never|no i haven'?t|i haven'?t|no i have not)"
 )
 _TAKEN = re.compile(r"\b(?:took|taken|taking|was on|were on|finished|stopped|course|came off)\b")
 _CLAUSE_SPLIT = re.compile(

@@ -194,10 +194,12 @@ def read_message(
     said = said_by_fact(_flattened(message.entities), (*FACT_NAMES, "course"), asked)
     turn.said = said
     _record_mentions(turn, said)
-    if (
-        asked is not None
-        and _asks_what_it_means(message.text)
-        and not said.get(DATE_FOLLOW_UPS.get(asked, asked), Said()).affirmed
+    if asked is not None and (
+        _WHAT_IT_MEANS.search(message.text.lower())
+        or (
+            _asks_what_it_means(message.text)
+            and not said.get(DATE_FOLLOW_UPS.get(asked, asked), Said()).affirmed
+        )
     ):
         # "what's isotretinoin?" names it but answers nothing ("coeliac, does that
         # count?" answers and asks).

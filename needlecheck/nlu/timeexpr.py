@@ -209,6 +209,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?P<year>(?:19|20)\d{2})\b"), "year"),
     (re.compile(r"\b(?P<stage>" + "|".join(map(re.escape, _LIFE_STAGES)) + r")\b"), "stage"),
     (re.compile(rf"\b(?:when i was|at age|at the age of|aged)\s+(?P<age>{NUMBER})\b"), "age"),
+    (re.compile(r"\bat (?P<age>\d{1,2})\b(?!\s*(?:am|pm|o'?clock|%|mg|:))"), "age"),
 ]
 
 
