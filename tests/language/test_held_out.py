@@ -61,7 +61,7 @@ SENTENCE_WORDS = 7
 # issue's floors (needlecheck.nlu.heldout.FLOORS) are what `make nlu-eval` checks.
 KEPT = {
     "safety_recall": 1.0,
-    "fact_accuracy": 0.90,
+    "fact_accuracy": 0.94,
     "opening_routing": 0.92,
     "interjection_routing": 0.93,
 }
