@@ -650,7 +650,15 @@ class Extractor:
             if resolved is not None:
                 value["date"] = resolved.isoformat()
             return [mention(fact, value)]
-        if fact == "active_skin_issues" and in_past and not denied and when is not None:
+        if (
+            fact == "active_skin_issues"
+            and in_past
+            and not denied
+            and when is not None
+            and re.search(
+                r"\bago\b|yesterday|today|this (?:week|morning)|days?\b", when.text.lower()
+            )
+        ):
             # "sunburn from the beach 3 days ago" is still there.
             resolved = when.resolve(age_now, today)
             if resolved is not None and (today - resolved).days <= RECENT_DAYS:
@@ -754,7 +762,7 @@ _LONG_AGO = re.compile(
     r"|when i was|in my (?:teens|twenties|20s|thirties|30s))\b"
 )
 _ON_IT_NOW = re.compile(
-    r"\b(?:still|currently|on it|taking it|taking them|i'?m on|am on|im on|at the moment|"
+    r"\b(?:still|currently|on it|on my \w+ course|course now|taking it|taking them|i'?m on|am on|im on|at the moment|"
     r"right now|been on|mid ?way|halfway|rounds? (?:left|to go)|sessions? left|ongoing|"
     r"having it|doing it)\b"
 )
@@ -814,7 +822,16 @@ def _latest(
 
 
 def _negated(span) -> bool:
-    return _modified(span, "NEGATED_EXISTENCE")
+    return _modified(span, "NEGATED_EXISTENCE") or _answered_no_after(span)
+
+
+def _answered_no_after(span) -> bool:
+    """ "lidocaine no, nickel yes" / "numbing cream no": a "no" right after the words."""
+    doc = span.doc
+    if span.end >= len(doc) or doc[span.end].lower_ not in ("no", "nope", "nah", "never"):
+        return False
+    following = span.end + 1
+    return following >= span.sent.end or doc[following].is_punct
 
 
 def _modified(span, category: str, literals: frozenset[str] | None = None) -> bool:
@@ -832,6 +849,12 @@ def _modified(span, category: str, literals: frozenset[str] | None = None) -> bo
             continue
         between = doc[end : span.start] if end <= span.start else doc[span.end : start]
         words = [token.lower_ for token in between]
+        # "retinol, but I stopped it last week": the "it" points back past the break.
+        anaphoric = start > span.start and any(
+            t.lower_ in ("it", "them", "that") for t in doc[start : min(end + 2, len(doc))]
+        )
+        if anaphoric:
+            return True
         if any(w in _CLAUSE_BREAKS for w in words):
             continue
         pairs = list(itertools.pairwise(words))

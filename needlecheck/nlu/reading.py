@@ -250,9 +250,6 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
                 tuple(v for v in told.affirmed if v not in ("inflammatory_acne", "open_wound")),
                 told.denied,
             )
-        if fact == "conditions" and turn.asked == "skin_concerns":
-            # At "what would you like to improve?" dark marks are the concern.
-            told = Said(tuple(v for v in told.affirmed if v != "pigmentation_history"), told.denied)
         if fact == "skin_concerns" and turn.asked == "conditions":
             told = Said(tuple(v for v in told.affirmed if v != "hyperpigmentation"), told.denied)
         if fact == PROCEDURE_FACT and "surgical_scars" in _affirmed(said, "skin_concerns"):
@@ -323,7 +320,8 @@ def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
     """A body part named outside the area question is an area to treat only with a skin
     concern or words of wanting ("I'd like my neck done"), not where a problem is ("a wart
     on my hand", "salicylic face wash")."""
-    if _affirmed(said, "skin_concerns"):
+    if _affirmed(said, "skin_concerns") or turn.asked == "skin_concerns":
+        # "a keloid scar on my chest" at "what would you like to improve?"
         return True
     if any(_affirmed(said, other) for other in _LOCATED):
         return False
@@ -482,15 +480,12 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
                     is_other_purpose(turn.message.intent) and _confident(turn.message, turn.words)
                 )
                 and not _facts_told(turn.said, exclude=fact)
+                and (unknown := _unknown_names(turn))
             ):
-                unknown = _unknown_names(turn)
-                if unknown:
-                    turn.note(fact, unknown)
-                    turn.set(
-                        "pending_check", {"fact": fact, "kind": "medicine", "value": unknown[0]}
-                    )
-                    turn.route = CHECK_MEDICINE
-                    return
+                turn.note(fact, unknown)
+                turn.set("pending_check", {"fact": fact, "kind": "medicine", "value": unknown[0]})
+                turn.route = CHECK_MEDICINE
+                return
             elif _says_yes(turn) and not _is_question(text) and not _facts_told(turn.said, fact):
                 turn.route = WHICH_ONES
                 return
@@ -533,8 +528,11 @@ def _read_pregnancy(turn: _Turn, said: Mapping[str, Said]) -> None:
     elif contains_phrase(turn.message.text, none):
         turn.set(PREGNANCY, False)
         turn.answered = True
-    elif _says_unsure(turn) or _says_yes(turn):
-        # A possible pregnancy is treated as one until the consultation says otherwise.
+    elif (_says_unsure(turn) or _says_yes(turn)) and not (
+        turn.message.intent == INTENT_CORRECT or _facts_told(said, exclude=PREGNANCY)
+    ):
+        # A possible pregnancy is treated as one until the consultation says otherwise
+        # ("sorry, I do use retinol too" is a correction, not a yes).
         turn.set(PREGNANCY, True)
         turn.answered = True
     elif _says_none(turn):
@@ -692,13 +690,17 @@ def date_answer(
         if value.get("date"):
             return str(value["date"])
         at_age = value.get("at_age")
-        if at_age is not None and isinstance(age, int) and age >= at_age:
-            return add_months(today, -12 * max(age - at_age - 1, 0)).isoformat()
+        if at_age is not None:
+            if isinstance(age, int) and age >= at_age:
+                return add_months(today, -12 * max(age - at_age - 1, 0)).isoformat()
+            # "when I was a teenager" with no age to count from: a date not known.
+            return "unknown"
     text = message.text
     if contains_phrase(text, words.still_going):
         return "ongoing"
-    # At a date question "about 6 weeks" means six weeks ago.
+    # At a date question "about 6 weeks" means six weeks ago, and "maybe august" August.
     bare = re.sub(_BARE_PERIOD, r"\1 ago", text.lower())
+    bare = re.sub(_BARE_MONTH, r"in \1", bare)
     if bare != text.lower():
         found = [e for e in find_time_expressions(bare, today) if e.when]
         if found:
@@ -709,6 +711,10 @@ def date_answer(
     return parsed.isoformat() if parsed else None
 
 
+_BARE_MONTH = re.compile(
+    r"(?<!\bin )\b(january|february|march|april|june|july|august|september|october|november|"
+    r"december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\b"
+)
 _BARE_PERIOD = re.compile(
     r"\b(days?|weeks?|wks?|fortnights?|months?|mths?|years?|yrs?)\b(?!\s+(?:ago|back))"
 )
@@ -771,7 +777,9 @@ def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
         # "what's dermabrasion?", "does microblading count?": the question, put plainly.
         turn.route = UNCLEAR
     elif turn.asked is None or (
-        asks_other and (strong or _is_question(message.text) or said_outright)
+        asks_other
+        and (strong or _is_question(message.text) or said_outright)
+        and not (intent in SMALL_TALK and _says_unsure(turn))
     ):
         turn.route = intent or UNCLEAR
     elif message.intent == INTENT_CORRECT or _facts_changed(turn):
@@ -831,7 +839,7 @@ def _says(turn: _Turn, kind: str) -> bool:
 
 
 def _says_none(turn: _Turn) -> bool:
-    if _says_unsure(turn):
+    if _says_unsure(turn) or _is_just_a_noise(turn.message.text):
         return False
     if turn.message.intent == INTENT_DENY:
         return True
@@ -840,6 +848,8 @@ def _says_none(turn: _Turn) -> bool:
 
 
 def _says_yes(turn: _Turn) -> bool:
+    if _is_just_a_noise(turn.message.text):
+        return False
     if (
         turn.message.intent == INTENT_AFFIRM
         and (turn.message.confidence >= YES_CONFIDENCE or turn.message.is_button)
@@ -847,6 +857,13 @@ def _says_yes(turn: _Turn) -> bool:
     ):
         return True
     return _says(turn, "yes") and not _says(turn, "none")
+
+
+def _is_just_a_noise(text: str) -> bool:
+    """ "huh", "what?", "hmm": no answer at all."""
+    return bool(
+        re.fullmatch(r"\W*(?:huh|eh|what|pardon|sorry|hmm+|hm+|um+|uh+|er+m*|\?+)\W*", text.lower())
+    )
 
 
 def _says_unsure(turn: _Turn) -> bool:

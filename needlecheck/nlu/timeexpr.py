@@ -59,6 +59,15 @@ _LIFE_STAGES = {
     "in my teens": 19,
     "in high school": 18,
     "in my twenties": 29,
+    "in my early 20s": 23,
+    "in my early twenties": 23,
+    "in my mid 20s": 26,
+    "in my mid twenties": 26,
+    "in my late 20s": 29,
+    "in my late twenties": 29,
+    "in my 30s": 39,
+    "in my thirties": 39,
+    "in my early 30s": 33,
     "in my 20s": 29,
     "in college": 22,
     "as a baby": 1,
@@ -164,6 +173,20 @@ def _last(unit: str, today: date) -> date:
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?P<iso>\d{4}-\d{2}-\d{2})\b"), "iso"),
+    # Day first, as written outside the US: 14/06/2025, 3.4.24.
+    (
+        re.compile(r"\b(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>\d{4}|\d{2})\b"),
+        "numeric",
+    ),
+    # "the 90s", "the 2010s" (not "my 20s", an age: _LIFE_STAGES)
+    (re.compile(r"\bthe (?P<decade>(?:19|20)?\d)0'?s\b|\b(?P<full>(?:19|20)\d)0'?s\b"), "decade"),
+    (
+        re.compile(
+            r"\b(?:(?P<which>last|this past|at|over)\s+)?(?P<holiday>christmas|xmas|halloween|new year'?s?(?: eve| day)?)"
+            r"(?:\s+(?P<year>(?:19|20)\d{2}))?\b"
+        ),
+        "holiday",
+    ),
     (re.compile(rf"\b(?P<count>{NUMBER})\s+{_UNIT}\s+(?:ago|back)\b"), "ago"),
     (re.compile(rf"\b(?P<fuzzy>{_FUZZY})\s+{_UNIT}\s+(?:ago|back)\b"), "fuzzy_ago"),
     (re.compile(r"\b(?:last|past)\s+(?P<unit>week|month|year)\b"), "last"),
@@ -209,7 +232,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?P<year>(?:19|20)\d{2})\b"), "year"),
     (re.compile(r"\b(?P<stage>" + "|".join(map(re.escape, _LIFE_STAGES)) + r")\b"), "stage"),
     (re.compile(rf"\b(?:when i was|at age|at the age of|aged)\s+(?P<age>{NUMBER})\b"), "age"),
-    (re.compile(r"\bat (?P<age>\d{1,2})\b(?!\s*(?:am|pm|o'?clock|%|mg|:))"), "age"),
+    (re.compile(r"\bat (?P<age>\d{1,2})\b(?![.:,]\d|\s*(?:am|pm|o'?clock|%|mg))"), "age"),
 ]
 
 
@@ -245,6 +268,25 @@ def _interpret(
         if kind == "ago":
             count = parse_number(groups["count"])
             return None if count is None else (_ago(count, groups["unit"], today), None)
+        if kind == "numeric":
+            year = int(groups["y"])
+            year = year + 2000 if year < 100 else year
+            return date(year, int(groups["m"]), int(groups["d"])), None
+        if kind == "decade":
+            digits = groups.get("decade") or groups["full"]
+            start = int(digits) * 10 if len(digits) > 1 else 1900 + int(digits) * 10
+            if len(digits) == 3:
+                start = int(digits) * 10
+            return min(date(start + 9, 12, 31), today), None
+        if kind == "holiday":
+            name = groups["holiday"]
+            month, day = (12, 25) if name in ("christmas", "xmas") else (10, 31)
+            if name.startswith("new year"):
+                month, day = 1, 1
+            year = int(groups["year"]) if groups.get("year") else None
+            if year is None:
+                year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
+            return date(year, month, day), None
         if kind == "season":
             year = int(groups["year"]) if groups.get("year") else None
             if year is None and not groups.get("prefix"):

@@ -1,0 +1,353 @@
+"""read_message: how one message answers the open question, and what else it says.
+
+The sentences here are written for these tests (the held-out corpus in tests/language is
+scored separately, by `make nlu-eval`); entities come from the real extractor, in the
+shape Rasa hands them on (needlecheck/nlu/component.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from needlecheck.nlu.component import _entities
+from needlecheck.nlu.extractor import Extractor
+from needlecheck.nlu.reading import (
+    ANSWER,
+    CHECK_MEDICINE,
+    CORRECTION,
+    UNCLEAR,
+    WHICH_ONES,
+    Message,
+    Reading,
+    age_in,
+    read_message,
+)
+
+TODAY = date(2026, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def extractor() -> Extractor:
+    return Extractor()
+
+
+@pytest.fixture
+def read(extractor):
+    def read(
+        text: str,
+        asked: str | None,
+        before: dict[str, Any] | None = None,
+        intent: str = "inform",
+        confidence: float = 0.9,
+    ) -> Reading:
+        entities = tuple(_entities(extractor.extract(text, TODAY)))
+        message = Message(text, intent, confidence, entities)
+        return read_message(message, asked, before or {}, TODAY, extractor.lexicon)
+
+    return read
+
+
+# --- list questions ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "intent"),
+    [
+        ("nah, nothing I am aware of", "medications", "deny"),
+        ("don't think so, no", "conditions", "deny"),
+        ("not as far as I know", "allergies", "inform"),
+    ],
+)
+def test_a_hedged_no_answers_a_list_question(read, text, asked, intent) -> None:
+    reading = read(text, asked, intent=intent)
+    assert reading.route == ANSWER
+    assert reading.answered
+    assert reading.slots == {asked: [], "answered_facts": [asked]}
+
+
+def test_a_hedged_no_keeps_what_was_answered_before(read) -> None:
+    before = {"red_flags": [], "answered_facts": ["red_flags"]}
+    reading = read("nah, nothing I am aware of", "medications", before, "deny")
+    assert reading.slots["answered_facts"] == ["red_flags", "medications"]
+    assert "red_flags" not in reading.slots
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("just some iron tablets", "iron tablets"), ("only vitamin d", "vitamin d")],
+)
+def test_just_something_off_the_list_is_none_of_it_with_a_note(read, text, named) -> None:
+    reading = read(text, "medications")
+    assert reading.route == ANSWER
+    assert reading.slots["medications"] == []
+    assert reading.notes == {"medications": [named]}
+    assert reading.slots["fact_notes"] == {"medications": [named]}
+
+
+def test_notes_add_up_across_questions(read) -> None:
+    before = {"fact_notes": {"allergies": ["hay fever"]}}
+    reading = read("only vitamin d", "medications", before)
+    assert reading.slots["fact_notes"] == {"allergies": ["hay fever"], "medications": ["vitamin d"]}
+
+
+def test_an_unknown_medicine_is_checked_not_guessed(read) -> None:
+    reading = read("I take zolmitriptan for migraines", "medications")
+    assert reading.route == CHECK_MEDICINE
+    assert not reading.answered
+    # Neither "none" nor a blood thinner until the person says which.
+    assert "medications" not in reading.slots
+    assert reading.slots["pending_check"] == {
+        "fact": "medications",
+        "kind": "medicine",
+        "value": "zolmitriptan",
+    }
+    assert reading.notes == {"medications": ["zolmitriptan"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "medications"),
+    [
+        ("I take methotrexate", "inform", ["immunosuppressant"]),
+        ("neither of those", "deny", []),
+    ],
+)
+def test_the_medicine_check_is_answered_and_closed(read, text, intent, medications) -> None:
+    before = {
+        "pending_check": {"fact": "medications", "kind": "medicine", "value": "zolmitriptan"},
+        "fact_notes": {"medications": ["zolmitriptan"]},
+    }
+    reading = read(text, "medications", before, intent)
+    assert reading.route == ANSWER
+    assert reading.slots["medications"] == medications
+    assert reading.slots["pending_check"] is None
+    assert "medications" in reading.slots["answered_facts"]
+
+
+ANSWERED_NO_MEDICINES = {"medications": [], "answered_facts": ["medications"]}
+
+
+def test_an_item_against_an_earlier_no_is_kept_and_checked(read) -> None:
+    reading = read("oh I forgot to say, I am on xarelto", "allergies", ANSWERED_NO_MEDICINES)
+    # Kept: a gap must never turn into "eligible".
+    assert reading.slots["medications"] == ["anticoagulant"]
+    assert reading.slots["pending_check"] == {
+        "fact": "medications",
+        "kind": "contradiction",
+        "value": "anticoagulant",
+    }
+    assert reading.route == CORRECTION
+    # The allergy question is not answered by it.
+    assert "allergies" not in reading.slots
+
+
+def test_said_as_a_correction_it_is_not_checked(read) -> None:
+    reading = read("actually I am on xarelto", "allergies", ANSWERED_NO_MEDICINES, "correct")
+    assert reading.slots["medications"] == ["anticoagulant"]
+    assert "pending_check" not in reading.slots
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "medications"),
+    [("yes that's right", "affirm", ["anticoagulant"]), ("no, my mistake", "deny", [])],
+)
+def test_the_contradiction_check_keeps_or_removes_the_item(read, text, intent, medications) -> None:
+    before = {
+        "medications": ["anticoagulant"],
+        "answered_facts": ["medications"],
+        "pending_check": {"fact": "medications", "kind": "contradiction", "value": "anticoagulant"},
+    }
+    reading = read(text, "medications", before, intent)
+    assert reading.answered
+    assert reading.slots.get("medications", before["medications"]) == medications
+    assert reading.slots["pending_check"] is None
+
+
+def test_a_bare_yes_asks_which_ones(read) -> None:
+    assert read("yes", "red_flags", intent="affirm").route == WHICH_ONES
+    reading = read("yep", "topical_products", intent="affirm")
+    assert reading.route == WHICH_ONES
+    assert reading.slots == {}
+
+
+def test_a_past_mention_answers_not_now(read) -> None:
+    reading = read("I had a cold sore years ago", "active_skin_issues")
+    assert reading.route == ANSWER
+    assert reading.slots["active_skin_issues"] == []
+    assert reading.slots["answered_facts"] == ["active_skin_issues"]
+    # Still a history of cold sores, which matters for the face.
+    assert reading.slots["conditions"] == ["cold_sore_history"]
+
+
+def test_a_past_mention_elsewhere_adds_nothing_now(read) -> None:
+    reading = read("I used to take warfarin years ago", "allergies")
+    assert "medications" not in reading.slots
+
+
+# --- other purposes ------------------------------------------------------------------
+
+
+def test_an_answer_with_a_question_is_recorded_and_handed_to_the_question(read) -> None:
+    reading = read("I'm 41 - is it painful?", "age", intent="faq_pain")
+    assert reading.route == "faq_pain"
+    assert reading.answered
+    assert reading.slots == {"age": 41}
+    reading = read("I am on warfarin, how much does it cost?", "medications", intent="clinic_price")
+    assert reading.route == "clinic_price"
+    assert reading.slots["medications"] == ["anticoagulant"]
+
+
+@pytest.mark.parametrize(
+    "text", ["nope, enough questions for today", "no - I have had enough of this now, bye"]
+)
+def test_a_strong_purpose_wins_over_the_no_in_it(read, text) -> None:
+    reading = read(text, "medications", intent="goodbye", confidence=0.9)
+    assert reading.route == "goodbye"
+    assert not reading.answered
+    assert "medications" not in reading.slots
+    assert "answered_facts" not in reading.slots
+
+
+def test_start_over_needs_its_own_words(read) -> None:
+    before = {"medications": None, "age": 40}
+    # The classifier's guess alone does not wipe the answers: a "no" is a "no".
+    reading = read("no, none at all", "medications", before, "start_over", 0.85)
+    assert reading.route == ANSWER
+    assert reading.slots["medications"] == []
+    reading = read("can we start over please", "medications", before, "start_over", 0.9)
+    assert reading.route == "start_over"
+    assert reading.slots == {}
+
+
+def test_a_question_about_the_questions_words_is_the_question_asked_plainly(read) -> None:
+    reading = read(
+        "what is dermabrasion?", "recent_procedures", intent="faq_what_is", confidence=0.7
+    )
+    assert reading.route == UNCLEAR
+    assert reading.slots == {}
+
+
+def test_a_red_flag_is_recorded_whatever_was_asked(read) -> None:
+    reading = read("my lips are swelling up", "allergies", intent="report_red_flag", confidence=1.0)
+    assert reading.route == ANSWER
+    assert reading.slots["red_flags"] == ["allergic_reaction"]
+
+
+def test_outside_the_questions_the_intent_routes_and_facts_are_kept(read) -> None:
+    reading = read("I'm on warfarin, am I suitable?", None, intent="start_screening")
+    assert reading.route == "start_screening"
+    assert reading.facts() == {"medications": ["anticoagulant"]}
+
+
+# --- dates ---------------------------------------------------------------------------
+
+PAST_ISOTRETINOIN = {"isotretinoin": {"status": "past"}}
+PAST_CANCER_TREATMENT = {"cancer_treatment": {"status": "past"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "before", "changes"),
+    [
+        (
+            "about seven weeks",
+            "isotretinoin_last_dose",
+            PAST_ISOTRETINOIN,
+            {"isotretinoin": {"status": "past", "last_dose": "2026-10-13"}},
+        ),
+        (
+            "around 2 months I think",
+            "cancer_treatment_ended",
+            PAST_CANCER_TREATMENT,
+            {"cancer_treatment": {"status": "past", "ended": "2026-10-01"}},
+        ),
+        (
+            "I really don't know",
+            "isotretinoin_last_dose",
+            PAST_ISOTRETINOIN,
+            {"dates_unknown": ["isotretinoin.last_dose"]},
+        ),
+        (
+            "I don't know",
+            "cancer_treatment_ended",
+            PAST_CANCER_TREATMENT,
+            {"dates_unknown": ["cancer_treatment.ended"]},
+        ),
+        (
+            "I'm still taking them",
+            "isotretinoin_last_dose",
+            PAST_ISOTRETINOIN,
+            {"isotretinoin": {"status": "current"}},
+        ),
+        (
+            "still having it",
+            "cancer_treatment_ended",
+            PAST_CANCER_TREATMENT,
+            {"cancer_treatment": {"status": "current"}},
+        ),
+    ],
+)
+def test_a_date_follow_up_takes_periods_unknowns_and_still_going(
+    read, text, asked, before, changes
+) -> None:
+    reading = read(text, asked, before)
+    assert reading.route == ANSWER
+    assert reading.answered
+    assert reading.slots == changes
+
+
+def test_procedures_are_dated_one_at_a_time(read) -> None:
+    before = {"recent_procedures": [{"type": "laser"}, {"type": "filler"}]}
+    reading = read("roughly 3 months", "recent_procedures_date", before)
+    assert reading.slots["recent_procedures"] == [
+        {"type": "laser", "date": "2026-09-01"},
+        {"type": "filler"},
+    ]
+    reading = read("I honestly don't know", "recent_procedures_date", before)
+    assert reading.slots == {"dates_unknown": ["recent_procedures.laser"]}
+
+
+def test_no_date_in_the_answer_asks_again(read) -> None:
+    reading = read("blue", "isotretinoin_last_dose", PAST_ISOTRETINOIN)
+    assert reading.route == UNCLEAR
+    assert reading.slots == {}
+
+
+# --- ages ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("I'm 35", 35),
+        ("turning 35 in june", 34),
+        ("35 next week", 34),
+        ("just turned 25", 25),
+        ("forty-two", 42),
+        ("born in march 1990", 36),
+    ],
+)
+def test_an_age_is_read_as_people_give_it(read, text, age) -> None:
+    reading = read(text, "age")
+    assert reading.route == ANSWER
+    assert reading.slots == {"age": age}
+
+
+def test_numbers_that_are_not_ages_are_not_taken_for_one() -> None:
+    assert age_in("I had botox 3 weeks ago", TODAY) is None
+    assert age_in("10mg a day", TODAY) is None
+    assert age_in("not telling you", TODAY) is None
+
+
+# --- gaps the first version of these tests found in the reader, now closed ------------
+
+
+def test_a_correction_at_the_pregnancy_question_is_not_a_yes(read) -> None:
+    reading = read("sorry, I do use retinol too", "pregnant_or_breastfeeding", intent="correct")
+    assert reading.slots["topical_products"] == ["retinoid"]
+    assert "pregnant_or_breastfeeding" not in reading.slots
+
+
+def test_a_bare_yes_to_the_medicines_question_asks_which(read) -> None:
+    assert read("yes", "medications", intent="affirm").route == WHICH_ONES
