@@ -274,6 +274,18 @@ def _when(path: Path, fact: str, value: Any, entry: dict[str, Any]) -> str | Non
     return when
 
 
+def purpose_said_outright(lexicon: Lexicon, text: str) -> str | None:
+    """The purpose a message states in so many words (lexicon.yml's purpose_phrases);
+    of several, the longest phrase ("spread the cost" over "cost")."""
+    lowered = text.lower()
+    best: tuple[int, str] | None = None
+    for purpose, phrases in lexicon.purpose_phrases.items():
+        for phrase in phrases:
+            if (best is None or len(phrase) > best[0]) and _contains_cue(lowered, (phrase,)):
+                best = (len(phrase), purpose)
+    return best[1] if best else None
+
+
 def contains_phrase(text: str, phrases: Iterable[str]) -> bool:
     """Whether `text` has one of `phrases` as whole words, ignoring case."""
     return _contains_cue(text.lower(), phrases)
@@ -433,11 +445,9 @@ class Extractor:
         return mentions
 
     def purpose_said_outright(self, text: str) -> str | None:
-        """The purpose a message states in so many words (lexicon.yml's purpose_phrases)."""
-        for purpose, phrases in self.lexicon.purpose_phrases.items():
-            if contains_phrase(text, phrases):
-                return purpose
-        return None
+        """The purpose a message states in so many words (lexicon.yml's purpose_phrases);
+        of several, the longest phrase ("spread the cost" over "cost")."""
+        return purpose_said_outright(self.lexicon, text)
 
     def _is_pattern(self, span) -> bool:
         term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))

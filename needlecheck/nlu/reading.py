@@ -32,7 +32,7 @@ from needlecheck.nlu.answers import (
     said_by_fact,
     undated_procedures,
 )
-from needlecheck.nlu.extractor import Lexicon, contains_phrase
+from needlecheck.nlu.extractor import Lexicon, contains_phrase, purpose_said_outright
 from needlecheck.nlu.timeexpr import find_time_expressions
 from needlecheck.screening.dates import add_months
 from needlecheck.screening.facts import (
@@ -443,7 +443,11 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
         if own.affirmed or own.denied:
             value = merge_list(fact, before, own, asked=True)
             turn.answered = bool(value) or not needs_one
-        elif needs_one and fact != "skin_concerns":
+        elif (needs_one and fact != "skin_concerns") or (
+            _about_other_facts(turn, fact) and not _LEADING_NO.match(text.lower())
+        ):
+            # "I'm not pregnant btw" at the skin question says nothing of the skin;
+            # "no, but I have eczema" answers first, then tells more.
             pass
         elif _says_none(turn) and not needs_one:
             value = list(before or [])
@@ -797,11 +801,9 @@ def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
 
 def _purpose_said_outright(turn: _Turn) -> str | None:
     # The same reading as the NLU component's (ScreeningFactExtractor), which sets the
-    # intent Rasa's rules follow.
-    for purpose, phrases in turn.words.purpose_phrases.items():
-        if contains_phrase(turn.message.text, phrases):
-            return purpose
-    return None
+    # intent Rasa's rules follow; starting the screening is no purpose to hand over to.
+    purpose = purpose_said_outright(turn.words, turn.message.text)
+    return purpose if is_other_purpose(purpose) else None
 
 
 def _facts_changed(turn: _Turn) -> bool:
@@ -898,6 +900,22 @@ def _outside_list(turn: _Turn, fact: str) -> list[str]:
                     found.append(text[match.start(1) : match.start(1) + len(rest)])
                 break
     return found
+
+
+_LEADING_NO = re.compile(
+    r"\W*(?:no|nope|nah|none|nothing|not really|never|no thanks|neither)\b\W*(?:but\b|$|[,.!;:-])"
+)
+
+
+def _about_other_facts(turn: _Turn, fact: str) -> bool:
+    """Whether the message's "no" belongs to another fact ("I'm not pregnant btw", "it's
+    not eczema") rather than to the question asked."""
+    for name, said in turn.said.items():
+        if name in (fact, "course", "time"):
+            continue
+        if said.denied or (name == PREGNANCY and False in said.affirmed):
+            return True
+    return False
 
 
 def _describes_something(turn: _Turn) -> bool:
