@@ -250,8 +250,13 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
                 tuple(v for v in told.affirmed if v not in ("inflammatory_acne", "open_wound")),
                 told.denied,
             )
-        if fact == "skin_concerns" and turn.asked == "conditions":
-            told = Said(tuple(v for v in told.affirmed if v != "hyperpigmentation"), told.denied)
+        if (
+            fact == "skin_concerns"
+            and turn.asked == "conditions"
+            and not _WANTS_DONE.search(turn.message.text.lower())
+        ):
+            # "thick raised scar from my c-section" describes a condition there.
+            continue
         if fact == PROCEDURE_FACT and "surgical_scars" in _affirmed(said, "skin_concerns"):
             # "the scar from my c-section" is what they want treated, not a recent operation.
             told = Said(
@@ -316,6 +321,11 @@ _WANTS = re.compile(
 )
 
 
+_WANTS_DONE = re.compile(
+    r"\bwant(?:ed|s)?\b[^.!?]*\b(?:done|treated|doing|sorted|microneedled)\b|\bi(?:'d| would) like\b"
+)
+
+
 def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
     """A body part named outside the area question is an area to treat only with a skin
     concern or words of wanting ("I'd like my neck done"), not where a problem is ("a wart
@@ -323,9 +333,13 @@ def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
     if _affirmed(said, "skin_concerns") or turn.asked == "skin_concerns":
         # "a keloid scar on my chest" at "what would you like to improve?"
         return True
+    lowered = turn.message.text.lower()
+    if _WANTS_DONE.search(lowered):
+        # "a BCC removed from my cheek, and it's my face I want done"
+        return True
     if any(_affirmed(said, other) for other in _LOCATED):
         return False
-    return bool(_WANTS.search(turn.message.text.lower()))
+    return bool(_WANTS.search(lowered))
 
 
 def _causes_not_now(turn: _Turn, said: Mapping[str, Said]) -> bool:
@@ -890,7 +904,7 @@ def _outside_list(turn: _Turn, fact: str) -> list[str]:
                 continue
             covered.append(span)
             found.append(text[span[0] : span[1]])
-    if not found and not _is_question(text):
+    if not found and not _is_question(text) and not _facts_told(turn.said, fact):
         for cue in turn.words.answers.get("only", ()):
             match = re.search(rf"(?<![\w']){re.escape(cue)}\s+(.+)", lowered)
             if match:
@@ -910,12 +924,10 @@ _LEADING_NO = re.compile(
 def _about_other_facts(turn: _Turn, fact: str) -> bool:
     """Whether the message's "no" belongs to another fact ("I'm not pregnant btw", "it's
     not eczema") rather than to the question asked."""
-    for name, said in turn.said.items():
-        if name in (fact, "course", "time"):
-            continue
-        if said.denied or (name == PREGNANCY and False in said.affirmed):
-            return True
-    return False
+    pregnancy = turn.said.get(PREGNANCY)
+    if fact != PREGNANCY and pregnancy is not None and False in pregnancy.affirmed:
+        return True
+    return turn.message.intent == INTENT_CORRECT and _facts_told(turn.said, fact)
 
 
 def _describes_something(turn: _Turn) -> bool:
@@ -926,6 +938,11 @@ def _describes_something(turn: _Turn) -> bool:
         or _says_none(turn)
         or (is_other_purpose(turn.message.intent) and _confident(turn.message, turn.words))
     ):
+        return False
+    if any(
+        said.affirmed for name, said in turn.said.items() if name not in ("skin_concerns", "course")
+    ):
+        # "I'm 52 not 25", "I want my neck done too": about other facts.
         return False
     content = [w for w in _WORD.findall(text.lower()) if w not in turn.words.filler_words]
     return len(content) >= 1 and len(text) >= 4
