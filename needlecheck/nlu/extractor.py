@@ -609,7 +609,10 @@ class Extractor:
             # "Xarelto since my DVT last year": going on since then.
             in_past = historical = False
             current = True
-        denied = _negated(span)
+        denied = _negated(span) or (
+            # "retinol, but I stopped it last week" (medspaCy ends the scope at "but")
+            term.fact in ("topical_products", "medications") and bool(_STOPPED_IT.search(after))
+        )
 
         def mention(fact: str, value: Any, denied: bool = False) -> Mention:
             return Mention(fact, value, start, end, words, denied)
@@ -772,9 +775,12 @@ _LONG_AGO = re.compile(
     r"|when i was|in my (?:teens|twenties|20s|thirties|30s))\b"
 )
 _ON_IT_NOW = re.compile(
-    r"\b(?:still|currently|on it|on my \w+ course|course now|taking it|taking them|i'?m on|am on|im on|at the moment|"
+    r"\b(?:still|currently|on it|it'?s clearing|it'?s working|working well|clearing up my|on my \w+ course|course now|taking it|taking them|i'?m on|am on|im on|at the moment|"
     r"right now|been on|mid ?way|halfway|rounds? (?:left|to go)|sessions? left|ongoing|"
     r"having it|doing it)\b"
+)
+_STOPPED_IT = re.compile(
+    r"\b(?:stopped|quit|dropped|paused|came off|come off|gave up)\s+(?:it|them|using it|taking it)\b"
 )
 _BARE_NO = re.compile(
     r"(?:no|nope|nah|never|no never|nope never|nah never|no i haven'?t|i haven'?t|no i have not)"
@@ -828,6 +834,9 @@ def _latest(
 ) -> TimeExpression | None:
     dated = [(t.resolve(age_now, today), t) for t in times if t.start >= start and t.end <= end]
     dated = [(d, t) for d, t in dated if d is not None]
+    # "again this year, stopped in July": July says more than "this year".
+    specific = [(d, t) for d, t in dated if not t.text.lower().startswith("this ")]
+    dated = specific or dated
     return max(dated, key=lambda pair: pair[0])[1] if dated else None
 
 

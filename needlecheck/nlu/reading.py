@@ -437,6 +437,15 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
         own = Said(tuple(v for v in own.affirmed if v != "chronic_skin_condition"), own.denied)
     if fact == "skin_concerns" and "pigmentation_history" in _affirmed(turn.said, "conditions"):
         own = Said(tuple(dict.fromkeys([*own.affirmed, "hyperpigmentation"])), own.denied)
+        earlier = turn.before.get("conditions") or []
+        if not _TENDENCY.search(text.lower()) and "pigmentation_history" not in earlier:
+            # "dark spots left over from old pimples" is the concern; "every cut leaves a
+            # dark mark" is also a history the staff should know.
+            remaining = [c for c in turn.get("conditions") or [] if c != "pigmentation_history"]
+            if remaining or turn.before.get("conditions") is not None:
+                turn.set("conditions", remaining)
+            else:
+                turn.slots.pop("conditions", None)
     if fact == "active_skin_issues" and _causes_not_now(turn, turn.said):
         own = Said(
             tuple(v for v in own.affirmed if v not in ("inflammatory_acne", "open_wound")),
@@ -916,8 +925,10 @@ def _outside_list(turn: _Turn, fact: str) -> list[str]:
     return found
 
 
+_TENDENCY = re.compile(r"\b(?:every|any|always|whenever|tend to|tends to|each time)\b")
 _LEADING_NO = re.compile(
-    r"\W*(?:no|nope|nah|none|nothing|not really|never|no thanks|neither)\b\W*(?:but\b|$|[,.!;:-])"
+    r"\W*(?:no|nope|nah|none|nothing|not really|never|no thanks|neither)\b\W*"
+    r"(?:but\b|just\b|only\b|$|[,.!;:-])"
 )
 
 
