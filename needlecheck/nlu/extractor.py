@@ -51,6 +51,12 @@ _AGE_PATTERNS = [
         rf"\b(?:i'?m|i am|im|age|aged|age is|turning|turned)\s+(?P<n>{NUMBER})\b(?!\s*(?:days?|weeks?|months?|%|percent))"
     ),
     re.compile(rf"\b(?P<n>{NUMBER})\s*(?:years? old|yrs? old|y/?o|year-old)\b"),
+    # "male, 41", "F 29", "23 and single"
+    re.compile(
+        r"(?<!['\u2019])\b(?:male|female|man|woman|guy|girl|bloke|lady|m|f)\s*[,/-]?\s*"
+        r"(?P<n>\d{2})\b(?!\s*(?:days?|weeks?|wks?|months?|mths?|%))"
+    ),
+    re.compile(r"\b(?P<n>\d{2})\s*(?:and single|and married|,\s*(?:male|female|m|f)\b|[mf]\b)"),
 ]
 
 
@@ -662,7 +668,7 @@ class Extractor:
             resolved = when.resolve(age_now, today) if when else None
             if resolved is not None:
                 value["date"] = resolved.isoformat()
-            return [mention(fact, value)]
+            return [mention(fact, value), *also]
         if (
             fact == "active_skin_issues"
             and in_past

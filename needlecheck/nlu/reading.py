@@ -252,6 +252,16 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
             )
         if (
             fact == "skin_concerns"
+            and "other" in told.affirmed
+            and _ACNE_SCARS.search(turn.message.text.lower())
+        ):
+            # "finished Roaccutane, now I just want the scars sorted": acne scars.
+            told = Said(
+                tuple(dict.fromkeys("acne_scars" if v == "other" else v for v in told.affirmed)),
+                told.denied,
+            )
+        if (
+            fact == "skin_concerns"
             and turn.asked == "conditions"
             and not _WANTS_DONE.search(turn.message.text.lower())
         ):
@@ -925,6 +935,10 @@ def _outside_list(turn: _Turn, fact: str) -> list[str]:
     return found
 
 
+_ACNE_SCARS = re.compile(
+    r"\bscars?\b.*\b(?:acne|spots|pimples|breakouts)\b|\b(?:acne|spots|pimples|roaccutane|accutane|"
+    r"isotretinoin|breakouts)\b.*\bscars?\b"
+)
 _TENDENCY = re.compile(r"\b(?:every|any|always|whenever|tend to|tends to|each time)\b")
 _LEADING_NO = re.compile(
     r"\W*(?:no|nope|nah|none|nothing|not really|never|no thanks|neither)\b\W*"
