@@ -98,11 +98,20 @@ class ActionExplainQuestion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        asked = tracker.get_slot(REQUESTED_SLOT)
+        asked = tracker.get_slot(REQUESTED_SLOT) if tracker.active_loop_name else None
         response = UTTER_WHY_PREFIX + asked if asked else UTTER_WHY_GENERAL
         if response not in domain.get("responses", {}):
             response = UTTER_WHY_GENERAL
         dispatcher.utter_message(response=response)
+        if (
+            tracker.active_loop_name is None
+            and about_the_person(tracker)
+            and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED
+        ):
+            # "I have Hashimoto's, does that matter for microneedling?": the questions start.
+            if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
+                return [FollowupAction(FORM_SCREENING)]
+            return [FollowupAction(UTTER_ASK_CONSENT)]
         return []
 
 

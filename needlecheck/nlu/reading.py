@@ -545,8 +545,9 @@ def _read_course(turn: _Turn, said: Mapping[str, Said]) -> None:
     if own is not None and own.affirmed:
         turn.answered = True
         return
-    if _says_unsure(turn):
-        # "not sure, I had some acne tablets years ago": which tablets is not known.
+    if _says_unsure(turn) or _is_question(turn.message.text):
+        # "not sure, I had some acne tablets years ago": which tablets is not known; "will
+        # I need to avoid the sun? going to lanzarote in jan" is about something else.
         return
     value = _course_of_message(said, fact)
     if value is None and _says_none(turn):
@@ -623,6 +624,9 @@ def _read_age(turn: _Turn, said: Mapping[str, Said]) -> None:
     """How old: an age the extractor found, else the first number that reads as one."""
     if AGE in said and said[AGE].affirmed:
         turn.answered = True
+        return
+    if _is_question(turn.message.text):
+        # "is one treatment enough?" has a number but no age.
         return
     age = age_in(turn.message.text, turn.today)
     if age is not None:
