@@ -91,10 +91,13 @@ PREGNANCY = "pregnant_or_breastfeeding"
 AGE = "age"
 NEVER = {"isotretinoin": "never", "cancer_treatment": "none"}
 
+# A question without its question mark: a wh-word, or a verb first with its subject after
+# it ("does it hurt", "can i", not "did a course at 16").
 _QUESTION_START = re.compile(
     r"(?:^|[.!?;]\s*|\b(?:but|and|so|also|btw|oh)\s+)"
-    r"(?:how|what|whats|what's|when|where|why|who|which|can|could|do|does|did|is|are|will|"
-    r"would|should|shall|may|am|any|has|have)\b"
+    r"(?:(?:how|what|whats|what's|when|where|why|who|which)\b"
+    r"|(?:can|could|do|does|did|is|are|will|would|should|shall|may|am|has|have)\s+"
+    r"(?:i|you|it|they|we|he|she|this|that|there|microneedling|the|my|your|people|one)\b)"
 )
 _WORD = re.compile(r"[a-zà-ÿ][a-zà-ÿ'\-]*")
 
@@ -545,7 +548,9 @@ def _read_course(turn: _Turn, said: Mapping[str, Said]) -> None:
     if own is not None and own.affirmed:
         turn.answered = True
         return
-    if _says_unsure(turn) or _is_question(turn.message.text):
+    if _says_unsure(turn) or (
+        _is_question(turn.message.text) and not _LEADING_NO.match(turn.message.text.lower())
+    ):
         # "not sure, I had some acne tablets years ago": which tablets is not known; "will
         # I need to avoid the sun? going to lanzarote in jan" is about something else.
         return
