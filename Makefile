@@ -143,7 +143,7 @@ nlu-cv: .venv/.synced
 	$(UV) run python bench/nlu_report.py var/nlu-cv docs/language.md $(NLU_FOLDS)
 
 converse: $(MODEL) db
-	$(UV) run python -m bench.converse --conversations 1000
+	$(UV) run python -m bench.converse --conversations 1000 --readme README.md
 
 bench: .venv/.synced
 	$(UV) run python bench/bench.py

@@ -1012,6 +1012,20 @@ def show(path: Path, limit: int | None = None) -> str:
     return "\n".join(out)
 
 
+README_BEGIN = "<!-- converse: begin -->"
+README_END = "<!-- converse: end -->"
+
+
+def write_readme(readme: Path, table: str) -> None:
+    """The table between the README's converse markers (left alone without them)."""
+    text = readme.read_text(encoding="utf-8")
+    if README_BEGIN not in text or README_END not in text:
+        return
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.converse", description=__doc__.split("\n\n")[0]
@@ -1023,6 +1037,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default=os.environ.get("NEEDLECHECK_API_TOKEN"))
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--failures", type=Path, default=FAILURES)
+    parser.add_argument("--readme", type=Path, help="write the table into this file's markers")
     parser.add_argument(
         "--addresses",
         action="store_true",
@@ -1069,6 +1084,8 @@ def main(argv: list[str] | None = None) -> int:
             servers.stop()
     failed = summary.write_failures(args.failures)
     print(summary.report())
+    if args.readme:
+        write_readme(args.readme, summary.table())
     print(f"\n{failed} failures written to {args.failures} ({time.monotonic() - begin:.0f} s)")
     missed = summary.below_floors()
     if missed:
