@@ -35,12 +35,21 @@ def test_without_a_zone_today_is_the_servers_local_date() -> None:
     assert Settings.from_environment({}).today() == date.today()
 
 
+def test_a_fixed_today_is_for_evaluation_and_overrides_the_clock() -> None:
+    settings = Settings.from_environment(
+        {"NEEDLECHECK_TODAY": "2026-12-01", "NEEDLECHECK_TIMEZONE": "Pacific/Kiritimati"}
+    )
+    assert settings.today(LATE_EVENING_UTC) == date(2026, 12, 1)
+    assert Settings.from_environment({"NEEDLECHECK_TODAY": ""}).fixed_today is None
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
         ("NEEDLECHECK_TIMEZONE", "Mars/Olympus_Mons", "is not a time zone name"),
         ("NEEDLECHECK_TIMEZONE", "../../etc/passwd", "is not a time zone name"),
         ("NEEDLECHECK_RASA_PORT", "70000", "is not a TCP port number"),
+        ("NEEDLECHECK_TODAY", "1/12/2026", "is not a date of the form YYYY-MM-DD"),
     ],
 )
 def test_bad_settings_are_named(name, value, message) -> None:

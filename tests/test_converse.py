@@ -535,5 +535,6 @@ def test_questions_neither_asked_nor_offered_are_asked_for_and_reported(corpus) 
 
     result = Person(corpus, Forgetful(corpus), "forgetful", random.Random(3)).run()
     assert [t.kind for t in result.transcript[:3]] == ["opening", "resume", "consent"]
+    assert result.transcript[1].person != result.transcript[0].person
     assert result.problems == ["questions not started: neither asked nor offered"]
     assert not result.right and not result.stranded

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from needlecheck.nlu.extractor import DEFAULT_CONTEXT_RULES, DEFAULT_LEXICON, Ex
 logger = logging.getLogger(__name__)
 
 DENIED_ROLE = "denied"
+_UNPLACED = frozenset({"out_of_scope", "nlu_fallback"})
+_GREETING = re.compile(r"\s*(?:hi|hello|hey|hiya|heya|good (?:morning|afternoon|evening))\b", re.I)
 POSSIBLE_ROLE = "possible"
 PAST_ROLE = "past"
 
@@ -84,6 +87,13 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
             if (message.get(INTENT) or {}).get("name") == self._config["red_flag_intent"]:
                 self._lower_red_flag(message)
             purpose = self._extractor.purpose_said_outright(text)
+            if (
+                purpose is None
+                and (message.get(INTENT) or {}).get("name") in _UNPLACED
+                and _GREETING.match(text)
+            ):
+                # "hi, hope this is the right place": a greeting, however it goes on.
+                purpose = "greet"
             if purpose is not None:
                 # "forget it", "how much does it cost": the words say it, whatever the
                 # classifier guessed; the dialogue's rules follow this intent.

@@ -689,6 +689,9 @@ class Extractor:
             resolved = when.resolve(age_now, today) if when else None
             if resolved is None or (today - resolved).days > 1:
                 return [*also, Mention(fact, term.value, start, end, words, past=True)]
+        if term.when == "current" and not denied and _HABITUAL.search(sentence):
+            # "I get the odd cold sore": a history, not one now.
+            return [*also, Mention(fact, term.value, start, end, words, past=True)]
         if term.when == "current" and not denied and historical and not current:
             return [*also, Mention(fact, term.value, start, end, words, past=True)]
         if (
@@ -784,6 +787,10 @@ _ON_IT_NOW = re.compile(
     r"\b(?:still|currently|on it|it'?s clearing|it'?s working|working well|clearing up my|on my \w+ course|course now|taking it|taking them|i'?m on|am on|im on|at the moment|"
     r"right now|been on|mid ?way|halfway|rounds? (?:left|to go)|sessions? left|ongoing|"
     r"having it|doing it)\b"
+)
+_HABITUAL = re.compile(
+    r"\b(?:i get|get the odd|the odd|now and then|now and again|sometimes|occasionally|every so "
+    r"often|from time to time|prone to|tend to get|often get)\b"
 )
 _STOPPED_IT = re.compile(
     r"\b(?:stopped|quit|dropped|paused|came off|come off|gave up)\s+(?:it|them|using it|taking it)\b"

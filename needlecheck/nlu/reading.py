@@ -313,6 +313,12 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
                 )
             ):
                 value = course
+            field_name = COURSE_FACTS[fact]
+            if value.get("status") == "past" and not value.get(field_name):
+                # "took accutane when I was 17", with the age given earlier.
+                dated = date_answer(turn.message, turn.get(AGE), turn.today, turn.words)
+                if dated not in (None, "unknown", "ongoing") and re.match(r"\d{4}-", dated):
+                    value = {**value, field_name: dated}
             if value:
                 turn.set(fact, merge_course(turn.before.get(fact), value))
     if AGE in said and said[AGE].affirmed:
@@ -471,7 +477,10 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
     if (
         own.affirmed
         and all(v in possible for v in own.affirmed)
-        and contains_phrase(turn.message.text, turn.words.answers.get("none_now", ()))
+        and (
+            contains_phrase(turn.message.text, turn.words.answers.get("none_now", ()))
+            or _LEADING_NO.match(text.lower())
+        )
     ):
         # "had lidocaine at the dentist loads of times, no issues"
         own = Said((), own.denied)
@@ -536,7 +545,7 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
             turn.set("answered_facts", [*answered, fact])
         if checking:
             turn.set("pending_check", None)
-        leftovers = _outside_list(turn, fact)
+        leftovers = _outside_list(turn, fact, cue=False)
         if leftovers and own.affirmed:
             turn.note(fact, leftovers)
 
@@ -918,7 +927,7 @@ def _says_unsure_text(text: str, words: Lexicon) -> bool:
     return contains_phrase(text, words.answers.get("unsure", ()))
 
 
-def _outside_list(turn: _Turn, fact: str) -> list[str]:
+def _outside_list(turn: _Turn, fact: str, cue: bool = True) -> list[str]:
     """Names in the message that the lexicon lists as outside this question's list, and
     what follows "just" / "only" when it names nothing on the list."""
     text = turn.message.text
@@ -932,7 +941,7 @@ def _outside_list(turn: _Turn, fact: str) -> list[str]:
                 continue
             covered.append(span)
             found.append(text[span[0] : span[1]])
-    if not found and not _is_question(text) and not _facts_told(turn.said, fact):
+    if cue and not found and not _is_question(text) and not _facts_told(turn.said, fact):
         for cue in turn.words.answers.get("only", ()):
             match = re.search(rf"(?<![\w']){re.escape(cue)}\s+(.+)", lowered)
             if match:

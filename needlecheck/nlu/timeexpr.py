@@ -47,11 +47,13 @@ _FUZZY_COUNTS = {
     "an": 1,
     "a couple of": 2,
     "a couple": 2,
+    "couple of": 2,
+    "couple": 2,
     "a few": 2,
     "few": 2,
     "several": 2,
 }
-_FUZZY = r"(?:a couple of|a couple|a few|several|few|an|a)"
+_FUZZY = r"(?:a couple of|a couple|couple of|couple|a few|several|few|an|a)"
 # Ages a period of life ends at, for "as a teenager" and the like.
 _LIFE_STAGES = {
     "as a teenager": 19,

@@ -85,6 +85,41 @@ def test_outside_the_questions_an_answer_offers_the_next_step_that_fits(domain) 
     assert offer({"health_data_consent": "declined"}) == ["utter_offer_contact"]
 
 
+def test_a_question_that_says_something_about_the_person_starts_the_questions(
+    domain, fresh_services
+) -> None:
+    def answer(intent, text, slots):
+        tracker = make_tracker(slots, active=False)
+        tracker.latest_message = parse(text, intent)
+        events, said = run(ActionAnswerFaq(), tracker, domain)
+        followups = [e["name"] for e in events if e["event"] == "followup"]
+        return [m.get("response") or m.get("text") for m in said], followups
+
+    text = "I use tretinoin every night, can I still have it done?"
+    # Answered, then consent (no offer: the questions are what comes next).
+    said, followups = answer("faq_products_after", text, {})
+    assert said == ["utter_faq_products_after"]
+    assert followups == ["utter_ask_consent"]
+    said, followups = answer("faq_products_after", text, {"health_data_consent": "given"})
+    assert followups == ["screening_form"]
+    # Questions declined: the answer and the offer of a contact request only.
+    said, followups = answer("faq_products_after", text, {"health_data_consent": "declined"})
+    assert (said, followups) == (["utter_faq_products_after", "utter_offer_contact"], [])
+    # A question about the clinic is followed by the offer, whatever else it says.
+    said, followups = answer("clinic_price", "I have acne scars, how much is it?", {})
+    assert said[-1] == "utter_offer_screening"
+    assert followups == []
+
+
+def test_why_outside_the_questions_about_the_person_starts_them(domain, fresh_services) -> None:
+    tracker = make_tracker({"requested_slot": "age"}, active=False)
+    tracker.latest_message = parse("I have diabetes, why would that matter?", "ask_why")
+    events, said = run(ActionExplainQuestion(), tracker, domain)
+    # No question is open: the general reason, not the last question's.
+    assert [m["response"] for m in said] == ["utter_why_general"]
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["utter_ask_consent"]
+
+
 @pytest.fixture
 def clinic_file(tmp_path, monkeypatch):
     """The clinic's details from a file of the test's own (NEEDLECHECK_CLINIC)."""

@@ -66,12 +66,10 @@ def test_asked_again_in_a_row_the_question_changes_its_words(domain) -> None:
     said, state = ask("treatment_area", domain, unclear_answer(state))
     assert responses(said) == ["utter_options"]
     buttons = said[0]["buttons"]
-    assert [b["title"] for b in buttons] == ["Face", "Neck", "Chest", "Hands", "Body", "Scalp"] + [
-        "Talk to a person"
-    ]
-    assert (
-        buttons[-1] == PERSON_BUTTON == {"title": "Talk to a person", "payload": "/request_handoff"}
-    )
+    areas = ["Face", "Neck", "Chest", "Hands", "Body", "Scalp"]
+    assert [b["title"] for b in buttons] == [*areas, "Talk to a person"]
+    assert buttons[-1] == PERSON_BUTTON
+    assert PERSON_BUTTON == {"title": "Talk to a person", "payload": "/request_handoff"}
 
     # Not yet a third unclear answer (back from an interjection): the question itself.
     said, state = ask("treatment_area", domain, state)

@@ -110,6 +110,15 @@ def test_screening_notes_and_a_handoffs_transcript_are_encrypted_at_rest(session
         assert repository.latest_screening(session, "c-notes").notes == notes
         (handoff,) = queue.related(session, "c-notes")["handoffs"]
         assert handoff.transcript == lines
+    # Both are re-encrypted when the keys rotate.
+    new = Fernet.generate_key()
+    encryption.use_keys([new, TEST_DATA_KEY.encode()])
+    with sessions.begin() as session:
+        assert rotate_all(session) == 2
+    encryption.use_keys([new])
+    with sessions() as session:
+        assert repository.latest_screening(session, "c-notes").notes == notes
+        assert queue.related(session, "c-notes")["handoffs"][0].transcript == lines
     # Empty notes and no transcript are stored as nothing, not as encrypted emptiness.
     with sessions.begin() as session:
         repository.add_handoff_request(session, conversation_id="c-plain", reason="a person")
