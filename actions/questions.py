@@ -128,7 +128,15 @@ class AskQuestion(Action):
                 dispatcher.utter_message(
                     response=UTTER_OFFER_PERSON if state["person"] else UTTER_HANDOFF_UNAVAILABLE
                 )
-            step = times % 3
+            # After an unclear answer: in other words, then the options, then as itself
+            # (with the person, the third time). Back after an interjection: as itself, or
+            # in other words if that was what it said last. Never the same sentence three
+            # times in a row.
+            if state.get("last_unclear") and unclear:
+                step = unclear % 3
+            else:
+                step = 1 if state.get("variant") == 0 and times else 0
+            state["variant"] = step
             if step == 0:
                 dispatcher.utter_message(response=UTTER_ASK_PREFIX + question, **values)
             elif step == 1:

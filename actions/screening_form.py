@@ -76,8 +76,13 @@ class ValidateScreeningForm(FormValidationAction):
         asked = tracker.get_slot(REQUESTED_SLOT)
         reading = read_latest_message(tracker, asked, slots_before_latest_message(tracker))
         if is_other_purpose(reading.route):
-            # That purpose's rule answers it; the facts it stated are already recorded.
-            return [ActionExecutionRejected(self.form_name())]
+            # That purpose's rule answers it; the facts it stated are already recorded. The
+            # question comes back afterwards, as itself (not as a repeat of "I didn't get
+            # that"): the state says the last answer was not unclear.
+            return [
+                SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, reading.route)),
+                ActionExecutionRejected(self.form_name()),
+            ]
         if reading.route == WHICH_ONES:
             dispatcher.utter_message(
                 response=UTTER_WHICH_RED_FLAG if asked == "red_flags" else UTTER_WHICH_ONES
@@ -171,6 +176,7 @@ def _question_state(tracker: Tracker, asked: str | None, route: str) -> dict[str
         state = {"question": asked, "asked": 1, "unclear": 0}
     if route == UNCLEAR:
         state["unclear"] = int(state.get("unclear") or 0) + 1
+    state["last_unclear"] = route == UNCLEAR
     return state
 
 

@@ -738,7 +738,19 @@ class Extractor:
 # Words that end a negation's reach: "no, but I'm pregnant". medspaCy's own TERMINATE
 # rules (context.yml) do this, except when another modifier follows the mention.
 _CLAUSE_BREAKS = frozenset(
-    {"but", "though", "however", "although", "except", "apart", "maybe", "possibly", ";"}
+    {
+        "but",
+        "though",
+        "however",
+        "although",
+        "except",
+        "apart",
+        "maybe",
+        "possibly",
+        "while",
+        "whilst",
+        ";",
+    }
 )
 _SUBJECTS = frozenset({"i", "i'm", "im", "my", "we", "we're"})
 _QUESTION_WORDS = frozenset(

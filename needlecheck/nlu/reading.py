@@ -509,7 +509,9 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
                 turn.set("answered_facts", [*answered, fact])
                 return
         else:
-            outside = [] if _says_unsure(turn) else _outside_list(turn, fact)
+            # "do I need to stay out of the sun after?" names the sun but answers nothing.
+            asking = _is_question(text) and not _LEADING_NO.match(text.lower())
+            outside = [] if _says_unsure(turn) or asking else _outside_list(turn, fact)
             if outside:
                 turn.note(fact, outside)
                 value = list(before or [])

@@ -42,7 +42,12 @@ def ask(
 
 def unclear_answer(state: dict) -> dict:
     """What the form's validation leaves after an unclear answer (actions/screening_form.py)."""
-    return {**state, "unclear": state["unclear"] + 1}
+    return {**state, "unclear": state["unclear"] + 1, "last_unclear": True}
+
+
+def interjection(state: dict) -> dict:
+    """What it leaves when the message was for another purpose (an FAQ, "why?")."""
+    return {**state, "last_unclear": False}
 
 
 def responses(said: list[dict[str, Any]]) -> list[str | None]:
@@ -52,7 +57,7 @@ def responses(said: list[dict[str, Any]]) -> list[str | None]:
 def test_asked_again_in_a_row_the_question_changes_its_words(domain) -> None:
     said, state = ask("treatment_area", domain)
     assert responses(said) == ["utter_ask_treatment_area"]
-    assert state == {"question": "treatment_area", "asked": 1, "unclear": 0}
+    assert state == {"question": "treatment_area", "asked": 1, "unclear": 0, "variant": 0}
 
     said, state = ask("treatment_area", domain, unclear_answer(state))
     assert responses(said) == ["utter_rephrase_treatment_area"]
@@ -71,21 +76,28 @@ def test_asked_again_in_a_row_the_question_changes_its_words(domain) -> None:
     assert buttons[-1] == PERSON_BUTTON
     assert PERSON_BUTTON == {"title": "Talk to a person", "payload": "/request_handoff"}
 
-    # Not yet a third unclear answer (back from an interjection): the question itself.
-    said, state = ask("treatment_area", domain, state)
+    # Back from an interjection (not a third unclear answer): the question itself, then, if
+    # it comes back again, in other words; never "I still didn't get that".
+    said, state = ask("treatment_area", domain, interjection(state))
     assert responses(said) == ["utter_ask_treatment_area"]
-    assert state == {"question": "treatment_area", "asked": 4, "unclear": 2}
+    assert state["asked"] == 4 and state["unclear"] == 2
+    said, state = ask("treatment_area", domain, interjection(state))
+    assert responses(said) == ["utter_rephrase_treatment_area"]
 
 
 def test_a_new_question_starts_from_its_own_words(domain) -> None:
     old = {"question": "age", "asked": 2, "unclear": 2}
     said, state = ask("skin_concerns", domain, old)
     assert responses(said) == ["utter_ask_skin_concerns"]
-    assert state == {"question": "skin_concerns", "asked": 1, "unclear": 0}
+    assert state == {"question": "skin_concerns", "asked": 1, "unclear": 0, "variant": 0}
 
 
 def test_a_rephrasing_with_its_own_buttons_keeps_them(domain) -> None:
-    said, _ = ask("red_flags", domain, {"question": "red_flags", "asked": 1, "unclear": 1})
+    said, _ = ask(
+        "red_flags",
+        domain,
+        {"question": "red_flags", "asked": 1, "unclear": 1, "last_unclear": True},
+    )
     assert responses(said) == ["utter_rephrase_red_flags"]
     # The domain's own buttons are sent with the response; none are added.
     assert said[0]["buttons"] == []
@@ -95,7 +107,7 @@ def test_a_typed_question_offers_what_to_type_and_its_short_answers(domain) -> N
     said, _ = ask(
         "isotretinoin_last_dose",
         domain,
-        {"question": "isotretinoin_last_dose", "asked": 2, "unclear": 2},
+        {"question": "isotretinoin_last_dose", "asked": 2, "unclear": 2, "last_unclear": True},
         {"isotretinoin": {"status": "past"}},
     )
     assert responses(said) == ["utter_options_typed"]
@@ -105,7 +117,9 @@ def test_a_typed_question_offers_what_to_type_and_its_short_answers(domain) -> N
         "I still take it",
         "Talk to a person",
     ]
-    said, _ = ask("age", domain, {"question": "age", "asked": 2, "unclear": 2})
+    said, _ = ask(
+        "age", domain, {"question": "age", "asked": 2, "unclear": 2, "last_unclear": True}
+    )
     assert said[0]["what"] == "your age as a number, for example 34"
     assert said[0]["buttons"] == [PERSON_BUTTON]
 

@@ -267,7 +267,12 @@ def test_an_unclear_answer_keeps_the_question_and_counts(domain, fresh_services)
     state = {"question": "age", "asked": 1, "unclear": 0}
     changes, said = turn(domain, {"red_flags": [], "question_state": state}, "age", "hmm")
     assert said == []
-    assert changes["question_state"] == {"question": "age", "asked": 1, "unclear": 1}
+    assert changes["question_state"] == {
+        "question": "age",
+        "asked": 1,
+        "unclear": 1,
+        "last_unclear": True,
+    }
     assert changes["requested_slot"] == "age"
     assert "age" not in changes
 
