@@ -718,8 +718,14 @@ class Person:
 
     def _still_open(self, asked: str, what: str) -> None:
         now = _asked(self.tracker)
+        check = _slots(self.tracker).get("pending_check")
         if _assessments(self.tracker):
             self.result.problems.append(f"{what} ended the questions: at {asked}")
+        elif isinstance(check, Mapping) and check.get("fact") == now:
+            # The interjection named something that contradicts an earlier answer ("I use
+            # retinol every night, when can I go back on it?"): the assistant checks it
+            # first, then comes back to the question.
+            return
         elif now != asked:
             self.result.problems.append(f"{what} moved the question: {asked} -> {now}")
 

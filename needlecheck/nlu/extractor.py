@@ -689,7 +689,11 @@ class Extractor:
             resolved = when.resolve(age_now, today) if when else None
             if resolved is None or (today - resolved).days > 1:
                 return [*also, Mention(fact, term.value, start, end, words, past=True)]
-        if term.when == "current" and not denied and _HABITUAL.search(sentence):
+        if (
+            (term.when == "current" or fact == "active_skin_issues")
+            and not denied
+            and _HABITUAL.search(sentence)
+        ):
             # "I get the odd cold sore": a history, not one now.
             return [*also, Mention(fact, term.value, start, end, words, past=True)]
         if term.when == "current" and not denied and historical and not current:
@@ -802,7 +806,7 @@ _ON_IT_NOW = re.compile(
 )
 _HABITUAL = re.compile(
     r"\b(?:i get|get the odd|the odd|now and then|now and again|sometimes|occasionally|every so "
-    r"often|from time to time|prone to|tend to get|often get)\b"
+    r"often|from time to time|prone to|tend to get|often get|on and off|off and on)\b"
 )
 _STOPPED_IT = re.compile(
     r"\b(?:stopped|quit|dropped|paused|came off|come off|gave up)\s+(?:it|them|using it|taking it)\b"

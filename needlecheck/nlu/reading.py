@@ -313,12 +313,6 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
                 )
             ):
                 value = course
-            field_name = COURSE_FACTS[fact]
-            if value.get("status") == "past" and not value.get(field_name):
-                # "took accutane when I was 17", with the age given earlier.
-                dated = date_answer(turn.message, turn.get(AGE), turn.today, turn.words)
-                if dated not in (None, "unknown", "ongoing") and re.match(r"\d{4}-", dated):
-                    value = {**value, field_name: dated}
             if value:
                 turn.set(fact, merge_course(turn.before.get(fact), value))
     if AGE in said and said[AGE].affirmed:
