@@ -16,17 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-LIST_FACTS = (
-    "red_flags",
-    "treatment_area",
-    "skin_concerns",
-    "topical_products",
-    "active_skin_issues",
-    "conditions",
-    "medications",
-    "allergies",
-    "recent_procedures",
-)
+# Facts answered with a list come from the engine's fact table, the one source of truth.
+from needlecheck.screening.facts import LIST_FACTS
+
+__all__ = ["LIST_FACTS", "Said", "merge_course", "merge_list", "said_by_fact", "undated_procedures"]
 
 
 @dataclass(frozen=True)
