@@ -87,7 +87,10 @@ class ValidateScreeningForm(FormValidationAction):
             dispatcher.utter_message(
                 response=UTTER_WHICH_RED_FLAG if asked == "red_flags" else UTTER_WHICH_ONES
             )
-        if reading.route == CORRECTION or _changed_earlier_answer(tracker, asked):
+        if (
+            reading.route == CORRECTION or _changed_earlier_answer(tracker, asked)
+        ) and not tracker.get_slot("red_flags"):
+            # (A red flag goes straight to the urgent advice, with nothing before it.)
             dispatcher.utter_message(response=UTTER_FACT_UPDATED)
         events = await super().run(dispatcher, tracker, domain)
         # Always one event of our own: a form that validates nothing rejects the turn.

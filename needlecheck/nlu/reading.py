@@ -295,6 +295,7 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
             added
             and fact in answered
             and before == []
+            and fact != "red_flags"  # never checked: a red flag ends the questions at once
             and turn.message.intent != INTENT_CORRECT
             and check is None
         ):

@@ -175,7 +175,8 @@ def test_one_instance_killed_under_load(healthy) -> None:
     a message fails at most once, only around the kill, and every conversation ends with
     its one right screening."""
     port = healthy["balancer"]
-    cast = [p for p in personas() if p.stored] * 2
+    # The first four stored personas, twice: eight people, as the test was measured for.
+    cast = [p for p in personas() if p.stored][:4] * 2
     failures: list[tuple[str, float]] = []
     killed_at: list[float] = []
     results: dict[str, str] = {}
