@@ -63,6 +63,20 @@ def click_option(page, title: str) -> None:
 def serious_violations(page) -> list[str]:
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: `make browser` fetches axe-core")
+    # A message still rising in (160 ms, from transparent) has no contrast yet: let late
+    # replies arrive and every finite animation end before measuring.
+    page.wait_for_timeout(500)
+    page.evaluate(
+        """async () => {
+            for (let round = 0; round < 20; round++) {
+                const running = document.getAnimations().filter(
+                    (a) => a.playState === "running" &&
+                        a.effect && a.effect.getTiming().iterations !== Infinity);
+                if (!running.length) return;
+                await Promise.all(running.map((a) => a.finished.catch(() => null)));
+            }
+        }"""
+    )
     # Evaluated through the DevTools protocol: the page's CSP rightly refuses inline scripts.
     page.evaluate(AXE.read_text() + "\n;undefined")
     result = page.evaluate(
