@@ -75,11 +75,16 @@ class ValidateScreeningForm(FormValidationAction):
             return await super().run(dispatcher, tracker, domain)
         asked = tracker.get_slot(REQUESTED_SLOT)
         reading = read_latest_message(tracker, asked, slots_before_latest_message(tracker))
+        # While the form runs it reads the facts itself (action_read_facts is for the
+        # messages outside it): every fact the message states, whatever happens next.
+        read = [SlotSet(name, value) for name, value in reading.slots.items()]
+        tracker.add_slots(read)
         if is_other_purpose(reading.route):
-            # That purpose's rule answers it; the facts it stated are already recorded. The
-            # question comes back afterwards, as itself (not as a repeat of "I didn't get
-            # that"): the state says the last answer was not unclear.
+            # That purpose's rule answers it; the facts it stated are recorded. The question
+            # comes back afterwards, as itself (not as a repeat of "I didn't get that"):
+            # the state says the last answer was not unclear.
             return [
+                *read,
                 SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, reading.route)),
                 ActionExecutionRejected(self.form_name()),
             ]
@@ -93,8 +98,10 @@ class ValidateScreeningForm(FormValidationAction):
             # (A red flag goes straight to the urgent advice, with nothing before it.)
             dispatcher.utter_message(response=UTTER_FACT_UPDATED)
         events = await super().run(dispatcher, tracker, domain)
+        validated = {e["name"] for e in events if e.get("event") == "slot"}
         # Always one event of our own: a form that validates nothing rejects the turn.
         return [
+            *(e for e in read if e["name"] not in validated),
             SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, reading.route)),
             *events,
         ]

@@ -70,12 +70,19 @@ def test_every_fact_slot_is_read_by_the_fact_reader_and_nothing_else(domain) -> 
         named = {m["action"] for m in mappings if m["type"] == "custom" and "action" in m}
         assert named <= {names.ACTION_READ_FACTS}, name
         if name in FACT_NAMES:
-            assert mappings == [{"type": "custom", "action": names.ACTION_READ_FACTS}], name
+            assert mappings == [READ_OUTSIDE_THE_FORM], name
     # The reader's bookkeeping slots are its own too.
     for name in BOOKKEEPING:
-        assert domain["slots"][name]["mappings"] == [
-            {"type": "custom", "action": names.ACTION_READ_FACTS}
-        ]
+        assert domain["slots"][name]["mappings"] == [READ_OUTSIDE_THE_FORM]
+
+
+# Outside the form only: while it runs, its validation reads the message with the same
+# function (one call to the action server per message, not two).
+READ_OUTSIDE_THE_FORM = {
+    "type": "custom",
+    "action": names.ACTION_READ_FACTS,
+    "conditions": [{"active_loop": None}],
+}
 
 
 def test_the_domains_fact_slots_are_the_engines_facts(domain) -> None:
@@ -83,7 +90,7 @@ def test_the_domains_fact_slots_are_the_engines_facts(domain) -> None:
     fact_slots = {
         name
         for name, slot in domain["slots"].items()
-        if {"type": "custom", "action": names.ACTION_READ_FACTS} in slot.get("mappings", [])
+        if READ_OUTSIDE_THE_FORM in slot.get("mappings", [])
         and name not in BOOKKEEPING
     }
     assert fact_slots == set(FACTS)
