@@ -90,8 +90,7 @@ def test_the_domains_fact_slots_are_the_engines_facts(domain) -> None:
     fact_slots = {
         name
         for name, slot in domain["slots"].items()
-        if READ_OUTSIDE_THE_FORM in slot.get("mappings", [])
-        and name not in BOOKKEEPING
+        if READ_OUTSIDE_THE_FORM in slot.get("mappings", []) and name not in BOOKKEEPING
     }
     assert fact_slots == set(FACTS)
     assert tuple(FACTS) == names.FACT_SLOTS
