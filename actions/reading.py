@@ -1,8 +1,10 @@
-"""action_read_facts: every message's facts into the slots, whatever was asked.
+"""action_read_facts: the facts of every message outside the screening form into the slots.
 
-Rasa runs it for each user message (the fact slots' custom mapping, domain.yml), before
-any rule or form: a keloid mentioned at the products question, chemo in the opening or
-warfarin inside a question about price is recorded all the same.
+Rasa runs it for each user message while no form is active (the fact slots' custom
+mapping, domain.yml), before any rule; inside the form its validation reads the message
+with the same function (actions/screening_form.py). A keloid mentioned at the products
+question, chemo in the opening or warfarin inside a question about price is recorded all
+the same.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The screening form: which question comes next, and what the latest message did to it.
 
-The facts themselves are read from every message by action_read_facts (actions/reading.py);
-this validation decides, with the same `read_message`, whether the open question was
-answered, was unclear (asked again, differently), or was set aside for another purpose
+Outside the form the facts are read by action_read_facts (actions/reading.py); inside it
+this validation reads them with the same `read_message`, writes them, and decides
+whether the open question was answered, was unclear (asked again, differently), or was set aside for another purpose
 ("why do you ask?", a question about the clinic, "talk to a person"), in which case the
 form steps aside for that purpose's rule and the question comes back afterwards.
 """
