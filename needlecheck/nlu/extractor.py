@@ -593,6 +593,7 @@ class Extractor:
             (span.sent.text.rstrip().endswith("?") or span.sent[0].lower_ in _QUESTION_WORDS)
             and any(t.lower_ in _QUESTION_WORDS for t in span.doc[span.sent.start : span.start])
             and not any(t.lower_ in _FIRST_PERSON for t in span.doc[clause_start:clause_end])
+            and not _while_using(span, clause_start)
         ):
             # "is that the tablets for spots?" says nothing about the person.
             return []
@@ -909,8 +910,27 @@ def _modified(span, category: str, literals: frozenset[str] | None = None) -> bo
         # "..., and I took it" / "never, I'm pregnant": a new clause about the person.
         if any(a in _CLAUSE_JOINS and b in _SUBJECTS for a, b in pairs):
             continue
+        if category == "HYPOTHETICAL" and any(
+            a in ("while", "whilst") and b in _WHILE_USING for a, b in pairs
+        ):
+            # "can I have it while using Differin?": the question is hypothetical, the
+            # Differin is not.
+            continue
         return True
     return False
+
+
+_WHILE_USING = frozenset({"using", "taking", "on", "i'm", "im"})
+
+
+def _while_using(span, clause_start: int) -> bool:
+    """ "Can I have it while (I'm) on warfarin?": the question is the person's own."""
+    doc = span.doc
+    words = [t.lower_ for t in doc[max(clause_start - 1, span.sent.start) : span.start]]
+    asker = any(t.lower_ in _FIRST_PERSON for t in doc[span.sent.start : clause_start])
+    return asker and any(
+        a in ("while", "whilst") and b in _WHILE_USING for a, b in itertools.pairwise(words)
+    )
 
 
 def _nearest(

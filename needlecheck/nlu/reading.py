@@ -94,7 +94,7 @@ NEVER = {"isotretinoin": "never", "cancer_treatment": "none"}
 # A question without its question mark: a wh-word, or a verb first with its subject after
 # it ("does it hurt", "can i", not "did a course at 16").
 _QUESTION_START = re.compile(
-    r"(?:^|[.!?;]\s*|\b(?:but|and|so|also|btw|oh)\s+)"
+    r"(?:^|[.!?;,]\s*|\b(?:but|and|so|also|btw|oh)\s+)"
     r"(?:(?:how|what|whats|what's|when|where|why|who|which)\b"
     r"|(?:can|could|do|does|did|is|are|will|would|should|shall|may|am|has|have)\s+"
     r"(?:i|you|it|they|we|he|she|this|that|there|microneedling|the|my|your|people|one)\b)"
@@ -194,7 +194,8 @@ def read_message(
     bookkeeping (`answered_facts`, `dates_unknown`, `fact_notes`, `pending_check`).
     """
     turn = _Turn(message, asked, before, today, words or default_lexicon())
-    said = said_by_fact(_flattened(message.entities), (*FACT_NAMES, "course"), asked)
+    entities = _placed(turn, _flattened(message.entities))
+    said = said_by_fact(entities, (*FACT_NAMES, "course"), asked)
     turn.said = said
     _record_mentions(turn, said)
     if asked is not None and (
@@ -232,6 +233,69 @@ def default_lexicon() -> Lexicon:
 
 
 # --- every fact the message states ---------------------------------------------------
+
+
+# "more than my face does": a comparison, not an area to treat.
+_COMPARED = re.compile(r"\b(?:than|not|except|apart from|other than)\s+(?:my|the|on my)?\s*$")
+# "melanoma on my leg": where a skin cancer was.
+_PLACE_OF = re.compile(r"^\s*(?:\w+\s+){0,2}?(?:on|from|off|of)\s+(?:my|the|her|his)?\s*$")
+_SKIN_CANCER = "skin_cancer_in_area"
+_TREATMENTS = frozenset({"medications", "topical_products", "isotretinoin"})
+_FOR_CAUSE = re.compile(r"\b(?:for|treats?|treating|against)\s+(?:my|the|her|his)?\s*(?:\w+\s+)?$")
+
+
+def _placed(turn: _Turn, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Areas that are not wishes: compared ("more than my face"), or the place of a skin
+    cancer ("melanoma on my leg ... I only want my face done"). A skin cancer placed on
+    an area the person does not want treated is not "in the area": kept as a note for
+    the staff. Without a known wanted area it stays, the cautious reading."""
+    text = turn.message.text.lower()
+    kept: list[dict[str, Any]] = []
+    places: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    cancers = [
+        e for e in entities if e.get("entity") == "conditions" and e.get("value") == _SKIN_CANCER
+    ]
+    for entity in entities:
+        start = entity.get("start")
+        if entity.get("entity") != "treatment_area" or not isinstance(start, int):
+            kept.append(entity)
+            continue
+        if _COMPARED.search(text[:start]):
+            continue
+        cancer = next(
+            (
+                c
+                for c in cancers
+                if isinstance(c.get("end"), int)
+                and 0 <= start - c["end"] <= 20
+                and _PLACE_OF.match(text[c["end"] : start])
+            ),
+            None,
+        )
+        if cancer is not None:
+            places.append((cancer, entity))
+            continue
+        kept.append(entity)
+    if turn.asked in _TREATMENTS or any(e.get("entity") in _TREATMENTS for e in kept):
+        # "spironolactone for hormonal acne": what a medicine is for, not a breakout now
+        # (the question about breakouts asks that itself).
+        kept = [
+            e
+            for e in kept
+            if not (
+                e.get("entity") == "active_skin_issues"
+                and e.get("value") == "inflammatory_acne"
+                and isinstance(e.get("start"), int)
+                and _FOR_CAUSE.search(text[: e["start"]])
+            )
+        ]
+    wanted = {e.get("value") for e in kept if e.get("entity") == "treatment_area"}
+    wanted |= set(turn.before.get("treatment_area") or [])
+    for cancer, place in places:
+        if wanted and place.get("value") not in wanted:
+            kept = [e for e in kept if e is not cancer]
+            turn.note("conditions", [turn.message.text[cancer["start"] : place["end"]]])
+    return kept
 
 
 # Facts whose mention comes with a place on the body that is where the problem is, not
@@ -483,6 +547,15 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
         if own.affirmed or own.denied:
             value = merge_list(fact, before, own, asked=True)
             turn.answered = bool(value) or not needs_one
+            dropped = [v for v in before or [] if not _has_item(value, fact, v)]
+            if dropped and not checking and fact not in answered and fact != "red_flags":
+                # "I use Epiduo" earlier, "retinol, but I stopped it" now: kept, and
+                # checked with the person, as a "no" after a volunteered fact is.
+                value = [*value, *dropped]
+                turn.set(
+                    "pending_check",
+                    {"fact": fact, "kind": "volunteered", "value": _item_name(dropped[0])},
+                )
         elif (needs_one and fact != "skin_concerns") or (
             _about_other_facts(turn, fact) and not _LEADING_NO.match(text.lower())
         ):
@@ -636,13 +709,16 @@ def _read_age(turn: _Turn, said: Mapping[str, Said]) -> None:
     if AGE in said and said[AGE].affirmed:
         turn.answered = True
         return
-    if _is_question(turn.message.text):
-        # "is one treatment enough?" has a number but no age.
+    if _is_question(turn.message.text) or _NOT_REALLY.search(turn.message.text.lower()):
+        # "is one treatment enough?" has a number but no age; "29 again 😉" is a joke.
         return
     age = age_in(turn.message.text, turn.today)
     if age is not None:
         turn.set(AGE, age)
         turn.answered = True
+
+
+_NOT_REALLY = re.compile(r"\b\d{1,3}\s+again\b|\bforever\s+\d{1,3}\b|\bold enough\b")
 
 
 def age_in(text: str, today: date) -> int | None:
@@ -699,11 +775,31 @@ def _read_date(turn: _Turn) -> None:
             turn.set(fact, course)
             turn.answered = True
             return
+    message = turn.message
+    if _asks_something_else(turn):
+        # "are you open between Christmas and New Year?", "what time do you close? I
+        # finish at 6": a question for another purpose, whose dates answer nothing here;
+        # "it ended in july, why does it matter?" answers before it asks.
+        cut = _question_start(message.text)
+        if not re.search(r"\w", message.text[:cut]):
+            return
+        message = Message(
+            text=message.text[:cut],
+            intent=message.intent,
+            confidence=message.confidence,
+            entities=tuple(
+                e for e in message.entities if not isinstance(e.get("end"), int) or e["end"] <= cut
+            ),
+        )
     if fact != PROCEDURE_FACT and (turn.slots.get(fact) or {}).get("status") == "current":
         # "chemo ended in April but I'm still doing immunotherapy"
         turn.answered = True
         return
-    answer = date_answer(turn.message, turn.get(AGE), turn.today, turn.words)
+    # A life stage ("at uni", "as a teenager") is dated only by an age given with it: an
+    # age told earlier is no reliable count of years (the corpus's convention too), and
+    # an undated course counts as recent.
+    own_age = turn.said[AGE].affirmed[-1] if AGE in turn.said and turn.said[AGE].affirmed else None
+    answer = date_answer(message, own_age, turn.today, turn.words)
     if answer is None:
         # The message may have dated the procedure itself ("botox 3 weeks ago").
         turn.answered = fact == PROCEDURE_FACT and not undated_procedures(turn.get(fact), unknown)
@@ -856,6 +952,33 @@ def _purpose_said_outright(turn: _Turn) -> str | None:
 
 def _facts_changed(turn: _Turn) -> bool:
     return any(name in FACT_NAMES for name in turn.slots)
+
+
+def _question_start(text: str) -> int:
+    """Where the first question of `text` begins: its question words, or else the start
+    of the sentence that ends with the first question mark."""
+    lowered = text.lower()
+    match = _QUESTION_START.search(lowered)
+    if match:
+        lead = re.match(r"[.!?;,]?\s*(?:(?:but|and|so|also|btw|oh)\s+)?", lowered[match.start() :])
+        return match.start() + (lead.end() if lead else 0)
+    mark = lowered.find("?")
+    if mark < 0:
+        return len(text)
+    return max(lowered.rfind(p, 0, mark) for p in ".!;\n") + 1
+
+
+def _asks_something_else(turn: _Turn) -> bool:
+    message = turn.message
+    if not _is_question(message.text) or _LEADING_NO.match(message.text.lower()):
+        return False
+    if _purpose_said_outright(turn):
+        return True
+    return (
+        is_other_purpose(message.intent)
+        and message.intent not in SMALL_TALK
+        and _confident(message, turn.words)
+    )
 
 
 def _confident(message: Message, words: Lexicon | None = None) -> bool:

@@ -207,6 +207,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"\b(?:a|one)\s+fortnight\s+(?:ago|back)\b"), "fortnight"),
     (re.compile(r"\b(?:this|earlier this)\s+(?P<unit>week|month|year)\b"), "this"),
+    (re.compile(r"\b(?:the\s+)?day\s+before\s+yesterday\b"), "day_before_yesterday"),
     (re.compile(r"\byesterday\b"), "yesterday"),
     (re.compile(r"\b(?:today|this morning)\b"), "today"),
     (
@@ -305,6 +306,8 @@ def _interpret(
             return _last(groups["unit"], today), None
         if kind == "this":
             return today, None
+        if kind == "day_before_yesterday":
+            return today - timedelta(days=2), None
         if kind == "yesterday":
             return today - timedelta(days=1), None
         if kind == "today":
@@ -348,7 +351,13 @@ def _interpret(
                 )
             ):
                 return None
-            return _past_month(_MONTHS[month_word], today, year), None
+            month = _MONTHS[month_word]
+            if year is None and before == ["last"] and month == (today.month - 2) % 12 + 1:
+                # "last November" said in December: the one a year before (the month
+                # just gone is "last month").
+                latest = _past_month(month, today, None)
+                return _past_month(month, today, latest.year - 1), None
+            return _past_month(month, today, year), None
         if kind == "year":
             year = int(groups["year"])
             if year > today.year:
