@@ -48,7 +48,7 @@ AGE_RANGE = range(1, 121)
 RECENT_DAYS = 14
 _AGE_PATTERNS = [
     re.compile(
-        rf"\b(?:i'?m|i am|im|age|aged|age is|turning|turned)\s+(?P<n>{NUMBER})\b(?!\s*(?:days?|weeks?|months?|%|percent))"
+        rf"\b(?:(?:i'?m|i am|im)(?:\s+only|\s+just)?|age|aged|age is|turning|turned)\s+(?P<n>{NUMBER})\b(?!\s*(?:days?|weeks?|months?|%|percent))"
     ),
     re.compile(rf"\b(?P<n>{NUMBER})\s*(?:years? old|yrs? old|y/?o|year-old)\b"),
     # "male, 41", "F 29", "23 and single"
@@ -910,8 +910,9 @@ def _modified(span, category: str, literals: frozenset[str] | None = None) -> bo
         # "..., and I took it" / "never, I'm pregnant": a new clause about the person.
         if any(a in _CLAUSE_JOINS and b in _SUBJECTS for a, b in pairs):
             continue
-        if category == "HYPOTHETICAL" and any(
-            a in ("while", "whilst") and b in _WHILE_USING for a, b in pairs
+        if category == "HYPOTHETICAL" and (
+            any(a in ("while", "whilst") and b in _WHILE_USING for a, b in pairs)
+            or _if_it_happened(doc, start, end)
         ):
             # "can I have it while using Differin?": the question is hypothetical, the
             # Differin is not.
@@ -921,6 +922,16 @@ def _modified(span, category: str, literals: frozenset[str] | None = None) -> bo
 
 
 _WHILE_USING = frozenset({"using", "taking", "on", "i'm", "im"})
+_HAPPENED = frozenset(
+    {"finished", "had", "took", "stopped", "was", "used", "got", "did", "came", "quit", "ended"}
+)
+
+
+def _if_it_happened(doc, start: int, end: int) -> bool:
+    """ "if I finished accutane 2 months ago": a condition that is a fact, not a maybe."""
+    if doc[start:end].text.lower() != "if" or end + 1 >= len(doc):
+        return False
+    return doc[end].lower_ in ("i", "i've", "ive") and doc[end + 1].lower_ in _HAPPENED
 
 
 def _while_using(span, clause_start: int) -> bool:

@@ -102,14 +102,28 @@ def load_corpus(root: Path = CORPUS) -> list[Example]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for i, item in enumerate(data["examples"]):
             examples.append(_example("answer", path.stem, item, f"{path.name}[{i}]"))
-    for name, kind in (("openings.yml", "opening"), ("interjections.yml", "interjection")):
+    for name, kind in CORPUS_FILES:
         path = root / name
         if not path.exists():
             continue
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for i, item in enumerate(data["examples"]):
-            examples.append(_example(kind, item.get("asked"), item, f"{name}[{i}]"))
+            asked = item.get("asked", data.get("asked"))
+            examples.append(_example(kind, asked, item, f"{name}[{i}]"))
     return examples
+
+
+# The corpus's files beside answers/, and the kind of message each holds. "reply" is a
+# reply to the consent question or to the offer of the questions (`asked`: consent or
+# offer), routed yes, no or neither (`consent_yes`, `offer_no`, `unclear`, ...).
+CORPUS_FILES = (
+    ("openings.yml", "opening"),
+    ("openings_informal.yml", "opening"),
+    ("interjections.yml", "interjection"),
+    ("consent.yml", "reply"),
+    ("offers.yml", "reply"),
+)
+REPLY_ROUTES = {"affirm": "yes", "deny": "no"}
 
 
 def _example(kind: str, question: str | None, item: Mapping[str, Any], source: str) -> Example:
@@ -166,6 +180,15 @@ def score(example: Example, parse: Parse, today: date = CORPUS_TODAY) -> Result:
     result.safety_found = safety_rules(produced, today)
     if example.kind == "answer":
         result.correct, result.reason = _answer_correct(example, reading, produced, before)
+    elif example.kind == "reply":
+        # What the dialogue's rules do after the consent question or the offer: an affirm
+        # gives consent (or starts the questions), a deny declines; anything else neither.
+        intent = (parsed.get("intent") or {}).get("name") or ""
+        result.routed = REPLY_ROUTES.get(intent, "neither")
+        expected = example.route.rsplit("_", 1)[-1] if "_" in example.route else "neither"
+        result.correct = result.routed == expected
+        if not result.correct:
+            result.reason = f"read as {result.routed} ({intent}), expected {expected}"
     else:
         expected = example.route
         # A greeting and an opening about the person both get the consent question.
@@ -361,6 +384,11 @@ class Report:
         ):
             right, total = self.routing(kind)
             lines.append(f"| {label} | {right} | {total} | {_pct(right, total)} |")
+        right, total = self.routing("reply")
+        if total:
+            lines.append(
+                f"| replies to the consent question and the offer (no floor yet) | {right} | {total} | {_pct(right, total)} |"
+            )
         right, total = self.answers_that_ask()
         lines.append(
             f"| answers that also ask: the question handed on | {right} | {total} | {_pct(right, total)} |"

@@ -404,6 +404,9 @@ _WANTS_DONE = re.compile(
 )
 
 
+_NEEDLING_ON = re.compile(r"\bmicro[\s-]?needl\w*\s+(?:on|for|to)\s+(?:my|the)\b")
+
+
 def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
     """A body part named outside the area question is an area to treat only with a skin
     concern or words of wanting ("I'd like my neck done"), not where a problem is ("a wart
@@ -414,6 +417,9 @@ def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
     lowered = turn.message.text.lower()
     if _WANTS_DONE.search(lowered):
         # "a BCC removed from my cheek, and it's my face I want done"
+        return True
+    if _NEEDLING_ON.search(lowered):
+        # "cold sores a lot, can I still have micro needling on my face"
         return True
     if any(_affirmed(said, other) for other in _LOCATED):
         return False

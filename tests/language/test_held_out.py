@@ -91,6 +91,12 @@ def test_every_label_is_one_the_screening_knows(example) -> None:
     if example.kind == "answer":
         assert example.route in ("answer", "unclear", "check_medicine")
         assert example.asks is None or example.asks in ROUTES
+    elif example.kind == "reply":
+        assert example.question in ("consent", "offer")
+        assert example.route in (f"{example.question}_yes", f"{example.question}_no", "unclear")
+        # "what happens to my data?": a question the assistant has no answer of its own for
+        # yet (tests/language/README.md).
+        assert example.asks is None or example.asks in (*ROUTES, "faq_privacy")
     else:
         assert example.route in ROUTES, example.route
     if example.kind == "interjection":

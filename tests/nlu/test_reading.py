@@ -351,3 +351,68 @@ def test_a_correction_at_the_pregnancy_question_is_not_a_yes(read) -> None:
 
 def test_a_bare_yes_to_the_medicines_question_asks_which(read) -> None:
     assert read("yes", "medications", intent="affirm").route == WHICH_ONES
+
+
+# --- misreadings the simulated conversations found ---------------------------------------
+
+
+def test_an_age_said_as_a_joke_is_asked_again(read) -> None:
+    reading = read("forever 21 haha, 21 again!", "age", intent="start_over", confidence=0.6)
+    assert reading.route == UNCLEAR
+    assert "age" not in reading.slots
+
+
+def test_a_skin_cancer_on_an_area_not_treated_is_a_note_not_an_exclusion(read) -> None:
+    reading = read("a melanoma on my shin once, but I just want my neck done", "conditions")
+    assert reading.slots["conditions"] == []
+    assert any("melanoma on my shin" in note for note in reading.notes["conditions"])
+    # Without a wanted area the cautious reading stays.
+    alone = read("a melanoma on my shin once", "conditions")
+    assert alone.slots["conditions"] == ["skin_cancer_in_area"]
+
+
+def test_an_area_named_only_in_comparison_is_not_wanted(read) -> None:
+    reading = read("my neck, it looks older than my face", "treatment_area")
+    assert reading.slots["treatment_area"] == ["neck"]
+
+
+def test_a_product_used_while_asking_is_recorded(read) -> None:
+    reading = read("can I get it done while using tretinoin?", None, intent="start_screening")
+    assert reading.slots["topical_products"] == ["retinoid"]
+
+
+def test_a_denial_of_a_volunteered_item_is_checked_not_dropped(read) -> None:
+    before = {"medications": ["anticoagulant"]}
+    reading = read("warfarin, but I stopped it in the spring", "medications", before)
+    # Unchanged (the reading lists only what changes), and checked with the person.
+    assert reading.slots.get("medications", before["medications"]) == ["anticoagulant"]
+    assert reading.slots["pending_check"] == {
+        "fact": "medications",
+        "kind": "volunteered",
+        "value": "anticoagulant",
+    }
+
+
+def test_a_life_stage_is_dated_only_by_an_age_said_with_it(read) -> None:
+    before = {"isotretinoin": {"status": "past"}, "age": 45}
+    reading = read("when I was at uni", "isotretinoin_last_dose", before)
+    assert reading.slots["dates_unknown"] == ["isotretinoin.last_dose"]
+    assert "isotretinoin" not in reading.slots
+
+
+def test_a_date_inside_a_question_for_the_clinic_answers_nothing(read) -> None:
+    before = {"recent_procedures": [{"type": "laser"}], "answered_facts": ["recent_procedures"]}
+    reading = read(
+        "do you open over Easter?", "recent_procedures_date", before, "clinic_hours", 1.0
+    )
+    assert reading.route == "clinic_hours"
+    assert "recent_procedures" not in reading.slots
+    answered = read(
+        "three weeks ago, is that too soon?", "recent_procedures_date", before, "faq_downtime", 1.0
+    )
+    assert answered.slots["recent_procedures"] == [{"type": "laser", "date": "2026-11-10"}]
+
+
+def test_what_a_medicine_is_for_is_not_a_breakout(read) -> None:
+    reading = read("doxycycline for my spots", "medications")
+    assert "active_skin_issues" not in reading.slots

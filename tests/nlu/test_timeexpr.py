@@ -72,3 +72,16 @@ def test_no_past_date_no_expression(text) -> None:
 )
 def test_numbers_in_words(text, number) -> None:
     assert parse_number(text) == number
+
+
+def test_the_day_before_yesterday_and_last_month_by_name() -> None:
+    from needlecheck.nlu.timeexpr import find_time_expressions
+
+    today = date(2026, 12, 1)
+    (before,) = find_time_expressions("the day before yesterday", today)
+    assert before.when == date(2026, 11, 29)
+    # "last November" said in December is a year back; "last October" the one just gone.
+    (november,) = find_time_expressions("last november", today)
+    assert november.when == date(2025, 11, 30)
+    (october,) = find_time_expressions("last october", today)
+    assert october.when == date(2026, 10, 31)
