@@ -911,8 +911,7 @@ def _modified(span, category: str, literals: frozenset[str] | None = None) -> bo
         if any(a in _CLAUSE_JOINS and b in _SUBJECTS for a, b in pairs):
             continue
         if category == "HYPOTHETICAL" and (
-            any(a in ("while", "whilst") and b in _WHILE_USING for a, b in pairs)
-            or _if_it_happened(doc, start, end)
+            _says_while_using(words) or _if_it_happened(doc, start, end)
         ):
             # "can I have it while using Differin?": the question is hypothetical, the
             # Differin is not.
@@ -939,9 +938,11 @@ def _while_using(span, clause_start: int) -> bool:
     doc = span.doc
     words = [t.lower_ for t in doc[max(clause_start - 1, span.sent.start) : span.start]]
     asker = any(t.lower_ in _FIRST_PERSON for t in doc[span.sent.start : clause_start])
-    return asker and any(
-        a in ("while", "whilst") and b in _WHILE_USING for a, b in itertools.pairwise(words)
-    )
+    return asker and _says_while_using(words)
+
+
+def _says_while_using(words: list[str]) -> bool:
+    return any(a in ("while", "whilst") and b in _WHILE_USING for a, b in itertools.pairwise(words))
 
 
 def _nearest(

@@ -274,7 +274,9 @@ def _placed(turn: _Turn, entities: list[dict[str, Any]]) -> list[dict[str, Any]]
         )
         if cancer is not None:
             places.append((cancer, entity))
-            continue
+            if turn.asked != "treatment_area":
+                # At the area question, "my cheek, where the BCC was" still names it.
+                continue
         kept.append(entity)
     if turn.asked in _TREATMENTS or any(e.get("entity") in _TREATMENTS for e in kept):
         # "spironolactone for hormonal acne": what a medicine is for, not a breakout now

@@ -416,3 +416,21 @@ def test_a_date_inside_a_question_for_the_clinic_answers_nothing(read) -> None:
 def test_what_a_medicine_is_for_is_not_a_breakout(read) -> None:
     reading = read("doxycycline for my spots", "medications")
     assert "active_skin_issues" not in reading.slots
+
+
+def test_a_fact_under_if_that_happened_and_an_area_for_the_needling_count(read) -> None:
+    reading = read("could I do it if I stopped roaccutane in june?", None, intent="start_screening")
+    assert reading.slots["isotretinoin"] == {"status": "past", "last_dose": "2026-06-30"}
+    reading = read(
+        "i get eczema can i have micro needling on my neck", None, intent="start_screening"
+    )
+    assert reading.slots["treatment_area"] == ["neck"]
+
+
+def test_a_teenager_says_their_age_with_only(read) -> None:
+    assert read("im just 15", None, intent="inform").slots["age"] == 15
+
+
+def test_the_place_of_a_skin_cancer_still_answers_the_area_question(read) -> None:
+    reading = read("my neck please, where the bcc on my neck was", "treatment_area")
+    assert reading.slots["treatment_area"] == ["neck"]
