@@ -422,7 +422,7 @@ def test_a_fact_under_if_that_happened_and_an_area_for_the_needling_count(read) 
     reading = read("could I do it if I stopped roaccutane in june?", None, intent="start_screening")
     assert reading.slots["isotretinoin"] == {"status": "past", "last_dose": "2026-06-30"}
     reading = read(
-        "i get eczema can i have micro needling on my neck", None, intent="start_screening"
+        "eczema here, can i still get micro needling on my neck", None, intent="start_screening"
     )
     assert reading.slots["treatment_area"] == ["neck"]
 
