@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions.names import (
     ACTION_ASSESS_SCREENING,
+    CONSENT_DECLINED,
     CONSENT_GIVEN,
     FACT_SLOTS,
     SLOT_CONSENT,
@@ -25,6 +26,7 @@ from actions.names import (
     SLOT_SCREENING_OUTCOME,
     SLOT_SCREENING_RULES,
     UTTER_CARD_TITLE_PREFIX,
+    UTTER_CONSENT_DECLINED,
     UTTER_NOT_A_DIAGNOSIS,
     UTTER_OFFER_NEXT_STEP,
     UTTER_OUTCOME_DEFER_DATED,
@@ -54,6 +56,11 @@ class ActionAssessScreening(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
+        if tracker.get_slot(SLOT_CONSENT) == CONSENT_DECLINED and not tracker.get_slot("red_flags"):
+            # The questions ended at a "no" to consent: no health answers, no result; what
+            # microneedling is, and the offer of a contact request instead.
+            dispatcher.utter_message(response=UTTER_CONSENT_DECLINED)
+            return []
         facts = facts_from_slots(tracker)
         runtime = services()
         try:

@@ -14,7 +14,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.conversation import consent_version
+from actions.consent import consent_version
 from actions.names import (
     ACTION_REQUEST_HANDOFF,
     ACTION_SUBMIT_CONTACT,

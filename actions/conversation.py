@@ -1,9 +1,7 @@
-"""Consent, "why do you ask?", answers about microneedling, and starting over."""
+"""\"Why do you ask?\", answers about microneedling, the offer after them, and starting over."""
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timezone
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -12,34 +10,22 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
+from actions.consent import HEALTH_SLOTS
 from actions.names import (
     ACTION_ANSWER_FAQ,
     ACTION_EXPLAIN_QUESTION,
     ACTION_HANDLE_UNCLEAR,
-    ACTION_RECORD_CONSENT,
     ACTION_START_OVER,
     ACTION_TAKE_OFFER,
     CLINIC_INTENT_PREFIX,
     CONSENT_DECLINED,
-    CONSENT_GIVEN,
-    FACT_SLOTS,
     FAQ_INTENT_PREFIX,
-    FOLLOW_UP_SLOTS,
     FORM_CONTACT,
     FORM_SCREENING,
-    INTENT_AFFIRM,
-    SLOT_ANSWERED_FACTS,
     SLOT_CONSENT,
-    SLOT_CONSENT_AT,
-    SLOT_CONSENT_VERSION,
-    SLOT_DATES_UNKNOWN,
-    SLOT_FACT_NOTES,
-    SLOT_PENDING_CHECK,
-    SLOT_QUESTION_STATE,
     SLOT_SCREENING_ID,
     SLOT_SCREENING_OUTCOME,
     SLOT_SCREENING_RULES,
-    UTTER_ASK_CONSENT,
     UTTER_DEFAULT,
     UTTER_FAQ_PREFIX,
     UTTER_OFFER_CONTACT,
@@ -49,44 +35,6 @@ from actions.names import (
     UTTER_WHY_PREFIX,
 )
 from actions.reading import read_latest_message
-
-# Everything a health answer leaves in the slots: forgotten on "start over" and when
-# consent is declined.
-HEALTH_SLOTS = (
-    *FACT_SLOTS,
-    *FOLLOW_UP_SLOTS,
-    SLOT_ANSWERED_FACTS,
-    SLOT_DATES_UNKNOWN,
-    SLOT_FACT_NOTES,
-    SLOT_PENDING_CHECK,
-    SLOT_QUESTION_STATE,
-)
-
-
-def consent_version(domain: DomainDict, response: str = UTTER_ASK_CONSENT) -> str:
-    """Identifies the consent text the person saw: any edit of it gives a new version."""
-    variants = domain.get("responses", {}).get(response, [])
-    text = "\n".join(v.get("text", "") for v in variants)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-class ActionRecordConsent(Action):
-    def name(self) -> str:
-        return ACTION_RECORD_CONSENT
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[dict[str, Any]]:
-        given = (tracker.latest_message.get("intent") or {}).get("name") == INTENT_AFFIRM
-        # Declined: nothing said about health is kept, including what came before the
-        # question ("I'm on warfarin, can I have it?").
-        forgotten = [] if given else [SlotSet(name, None) for name in HEALTH_SLOTS]
-        return [
-            SlotSet(SLOT_CONSENT, CONSENT_GIVEN if given else CONSENT_DECLINED),
-            SlotSet(SLOT_CONSENT_VERSION, consent_version(domain)),
-            SlotSet(SLOT_CONSENT_AT, datetime.now(timezone.utc).isoformat(timespec="seconds")),
-            *forgotten,
-        ]
 
 
 class ActionExplainQuestion(Action):
@@ -109,9 +57,8 @@ class ActionExplainQuestion(Action):
             and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED
         ):
             # "I have Hashimoto's, does that matter for microneedling?": the questions start.
-            if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
-                return [FollowupAction(FORM_SCREENING)]
-            return [FollowupAction(UTTER_ASK_CONSENT)]
+            # The form asks for consent first, if it has not been given.
+            return [FollowupAction(FORM_SCREENING)]
         return []
 
 
@@ -144,9 +91,7 @@ class ActionAnswerFaq(Action):
             ):
                 # "I use tretinoin, can I still have it?": answered, and the questions start.
                 # A clinic question is followed by the offer (screening or contact).
-                if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
-                    return [FollowupAction(FORM_SCREENING)]
-                return [FollowupAction(UTTER_ASK_CONSENT)]
+                return [FollowupAction(FORM_SCREENING)]
             dispatcher.utter_message(response=next_step_offer(tracker))
         return []
 
@@ -174,9 +119,7 @@ class ActionTakeOffer(Action):
     ) -> list[dict[str, Any]]:
         if next_step_offer(tracker) == UTTER_OFFER_CONTACT:
             return [FollowupAction(FORM_CONTACT)]
-        if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
-            return [FollowupAction(FORM_SCREENING)]
-        return [FollowupAction(UTTER_ASK_CONSENT)]
+        return [FollowupAction(FORM_SCREENING)]
 
 
 class ActionHandleUnclear(Action):
@@ -191,9 +134,8 @@ class ActionHandleUnclear(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         if about_the_person(tracker) and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED:
-            if tracker.get_slot(SLOT_CONSENT) == CONSENT_GIVEN:
-                return [FollowupAction(FORM_SCREENING)]
-            return [FollowupAction(UTTER_ASK_CONSENT)]
+            # The form asks for consent first, if it has not been given.
+            return [FollowupAction(FORM_SCREENING)]
         dispatcher.utter_message(response=UTTER_DEFAULT)
         return []
 

@@ -18,11 +18,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
+from actions.consent import consent_events
 from actions.names import (
     ACTION_VALIDATE_SCREENING_FORM,
+    CONSENT_DECLINED,
+    CONSENT_GIVEN,
     FACT_SLOTS,
     FORM_SCREENING,
     SLOT_ANSWERED_FACTS,
+    SLOT_CONSENT,
     SLOT_DATES_UNKNOWN,
     SLOT_PENDING_CHECK,
     SLOT_QUESTION_STATE,
@@ -70,30 +74,44 @@ class ValidateScreeningForm(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        asked = tracker.get_slot(REQUESTED_SLOT)
+        if asked is None and tracker.get_slot(SLOT_CONSENT) == CONSENT_DECLINED:
+            # Started again after a "no" to consent ("ok, ask me then"): consent is asked
+            # again, first.
+            again = [SlotSet(SLOT_CONSENT, None)]
+            tracker.add_slots(again)
+            return [*again, *await super().run(dispatcher, tracker, domain)]
         if not answers_latest_message(tracker):
             # Back from "why do you ask?" or an FAQ: only the next question is needed.
             return await super().run(dispatcher, tracker, domain)
-        asked = tracker.get_slot(REQUESTED_SLOT)
         reading = read_latest_message(tracker, asked, slots_before_latest_message(tracker))
         # While the form runs it reads the facts itself (action_read_facts is for the
         # messages outside it): every fact the message states, whatever happens next.
-        read = [SlotSet(name, value) for name, value in reading.slots.items()]
+        read: list[EventType] = [SlotSet(name, value) for name, value in reading.slots.items()]
+        if reading.slots.get(SLOT_CONSENT):
+            read = [*read, *consent_events(reading.slots[SLOT_CONSENT], domain)]
         tracker.add_slots(read)
-        if is_other_purpose(reading.route):
+        route = reading.route
+        if _handed_over_again(tracker, asked, route):
+            # The same question about sessions twice at one question is more likely an
+            # answer the assistant misread: it escalates like an unclear answer (in other
+            # words, then the options and a person) instead of looping.
+            route = UNCLEAR
+        if is_other_purpose(route):
             # That purpose's rule answers it; the facts it stated are recorded. The question
             # comes back afterwards, as itself (not as a repeat of "I didn't get that"):
             # the state says the last answer was not unclear.
             return [
                 *read,
-                SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, reading.route)),
+                SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, route)),
                 ActionExecutionRejected(self.form_name()),
             ]
-        if reading.route == WHICH_ONES:
+        if route == WHICH_ONES:
             dispatcher.utter_message(
                 response=UTTER_WHICH_RED_FLAG if asked == "red_flags" else UTTER_WHICH_ONES
             )
         if (
-            reading.route == CORRECTION or _changed_earlier_answer(tracker, asked)
+            route == CORRECTION or _changed_earlier_answer(tracker, asked)
         ) and not tracker.get_slot("red_flags"):
             # (A red flag goes straight to the urgent advice, with nothing before it.)
             dispatcher.utter_message(response=UTTER_FACT_UPDATED)
@@ -102,7 +120,7 @@ class ValidateScreeningForm(FormValidationAction):
         # Always one event of our own: a form that validates nothing rejects the turn.
         return [
             *(e for e in read if e["name"] not in validated),
-            SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, reading.route)),
+            SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, route)),
             *events,
         ]
 
@@ -124,11 +142,15 @@ class ValidateScreeningForm(FormValidationAction):
 
 
 def screening_questions(slots: dict[str, Any]) -> list[str]:
-    """The form's questions in order, follow-ups only where needed; red flags end it."""
+    """The form's questions in order, consent first, follow-ups only where needed; red
+    flags end it (urgent advice needs no consent), and so does a "no" to consent."""
     if slots.get("red_flags"):
         return ["red_flags"]
+    consent = slots.get(SLOT_CONSENT)
+    if consent == CONSENT_DECLINED:
+        return []
     unknown = set(slots.get(SLOT_DATES_UNKNOWN) or [])
-    questions: list[str] = []
+    questions: list[str] = [] if consent == CONSENT_GIVEN else [SLOT_CONSENT]
     for fact in FACT_SLOTS:
         questions.append(fact)
         if fact in COURSE_FOLLOW_UPS:
@@ -187,7 +209,24 @@ def _question_state(tracker: Tracker, asked: str | None, route: str) -> dict[str
     if route == UNCLEAR:
         state["unclear"] = int(state.get("unclear") or 0) + 1
     state["last_unclear"] = route == UNCLEAR
+    if is_other_purpose(route) and route not in state.get("handed_over", []):
+        state["handed_over"] = [*state.get("handed_over", []), route]
     return state
+
+
+# Purposes that always go where they ask, however often: a person, a contact, leaving.
+ALWAYS_HANDED_OVER = frozenset({"request_handoff", "request_contact", "goodbye", "start_over"})
+
+
+def _handed_over_again(tracker: Tracker, asked: str | None, route: str) -> bool:
+    """Whether a message at this question already went to this purpose."""
+    state = tracker.get_slot(SLOT_QUESTION_STATE) or {}
+    return (
+        is_other_purpose(route)
+        and route not in ALWAYS_HANDED_OVER
+        and state.get("question") == asked
+        and route in (state.get("handed_over") or [])
+    )
 
 
 def _changed_earlier_answer(tracker: Tracker, asked: str | None) -> bool:

@@ -5,7 +5,8 @@ screening engine's result over the corpus's labels.
 Each conversation is a simulated person with a consistent story:
 
 - an opening: a `screening` opening (its labelled facts count as given) or a greeting;
-  then consent, in varied words;
+  then the consent question, the form's first, answered from `consent.yml`: "yes" in
+  varied words (some with a question or a fact in them), sometimes after an unclear reply;
 - each turn the tracker says which question is open (`requested_slot`) and whether an
   answer is being checked (`pending_check`); the person answers it with an example from
   `answers/<question>.yml`, sometimes first asking something else (a `why`, `faq_*` or
@@ -19,7 +20,7 @@ Each conversation is a simulated person with a consistent story:
   answer in other words (the same labelled value), or the same sentence again when the
   corpus has no other; a date asked for a course or procedure the person never named
   is answered, but its labels do not join the story (the assistant misread earlier);
-- consent, and the offer of the questions, are answered "yes" in varied words; when no
+- the offer of the questions is answered "yes" in varied words; when no
   question is open and none is offered (another form took over, say), the person asks
   for the questions again, in different words each time;
 - a check is answered truthfully: "yes" to "Earlier you said none, but you mentioned X"
@@ -48,6 +49,7 @@ import argparse
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -113,8 +115,12 @@ NEITHER_WORDS = ("neither",)
 RESUME_WORDS = "am I a candidate for microneedling?"
 
 SCREENING_FORM = "screening_form"
-# Responses that ask for consent or offer the questions: answered with a "yes".
-OFFERS = ("utter_ask_consent", "utter_offer_screening")
+# The form's first question; its replies come from tests/language/consent.yml.
+CONSENT_QUESTION = "health_data_consent"
+# Unclear replies to it that end the questions: not sent.
+CONSENT_ENDS = ("handoff",)
+# The offer of the questions after an answer: taken with a "yes".
+OFFERS = ("utter_offer_screening",)
 ASSESS_ACTION = "action_assess_screening"
 INTERJECTION_ROUTES = ("why",)
 INTERJECTION_PREFIXES = ("faq_", "clinic_")
@@ -147,6 +153,14 @@ class Corpus:
         answers: dict[str, list[Example]] = {}
         unclear: dict[str, list[Example]] = {}
         for e in examples:
+            if e.kind == "reply" and e.question == "consent":
+                # The form's first question: "yes" in varied words, or an unclear reply
+                # that keeps it open (not one that asks for a person instead).
+                if e.route == "consent_yes":
+                    answers.setdefault(CONSENT_QUESTION, []).append(e)
+                elif e.route == "unclear" and e.asks not in CONSENT_ENDS:
+                    unclear.setdefault(CONSENT_QUESTION, []).append(e)
+                continue
             if e.kind != "answer":
                 continue
             target = unclear if e.route == "unclear" else answers
@@ -218,6 +232,19 @@ def conflict(expected: Mapping[str, Any], facts: Mapping[str, Any], asked: str |
         elif value != before:
             return f"{name}: {before} then {value}"
     return ""
+
+
+_ONLY = re.compile(r"\b(?:only|just)\b")
+
+
+def narrows_area(story: Mapping[str, Any], example: Example, asked: str | None) -> bool:
+    """ "melanoma on my leg years ago but I only want my face done" is labelled for a person
+    who wants only the face treated: it does not fit a story with other areas (the leg
+    may be in the area then, and the assistant rightly asks about it)."""
+    areas = example.facts.get("treatment_area")
+    if not areas or asked == "treatment_area" or not _ONLY.search(example.text.lower()):
+        return False
+    return bool(set(story.get("treatment_area") or []) - set(areas))
 
 
 def merge(expected: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
@@ -573,7 +600,11 @@ class Person:
     # -- choosing
 
     def pick(self, candidates: Iterable[Example], asked: str | None) -> Example | None:
-        usable = [e for e in candidates if not conflict(self.story, e.facts, asked)]
+        usable = [
+            e
+            for e in candidates
+            if not conflict(self.story, e.facts, asked) and not narrows_area(self.story, e, asked)
+        ]
         return self.rng.choice(usable) if usable else None
 
     def answer_for(self, asked: str) -> tuple[Example | None, bool, tuple[str, str]]:

@@ -15,6 +15,7 @@ import pytest
 from bench.converse import (
     ASSESS_ACTION,
     CONFIRM_WORDS,
+    CONSENT_QUESTION,
     CONSENT_WORDS,
     DENY_WORDS,
     MAX_TURNS,
@@ -254,14 +255,12 @@ class FakeAssistant:
         slots = state["slots"]
         state["events"].append({"event": "user", "text": text})
         if not state["active"]:
-            if text in CONSENT_WORDS:
-                state["active"] = True
-                return self.next_question(state)
+            # An opening, or "yes" to the offer: the form starts, consent first.
             example = self.said.get(text)
-            if example is not None:
+            if example is not None and text not in CONSENT_WORDS:
                 self.apply(slots, example.facts)
-            state["events"].append({"event": "action", "name": "utter_ask_consent"})
-            return [{"text": "May I ask you some health questions?"}]
+            state["active"] = True
+            return self.next_question(state)
         asked = slots["requested_slot"]
         check = slots.get("pending_check")
         if check:
@@ -275,6 +274,10 @@ class FakeAssistant:
                 assert text in CONFIRM_WORDS
             return self.next_question(state)
         example = self.answers.get((asked, text))
+        if asked == CONSENT_QUESTION and example is not None and example.route == "consent_yes":
+            slots[CONSENT_QUESTION] = "given"
+            self.apply(slots, example.facts)
+            return self.next_question(state)
         if example is None:
             # An interjection: answered, and the same question put again.
             interjection = self.said[text]
@@ -319,6 +322,8 @@ class FakeAssistant:
         unknown = slots.get("dates_unknown") or []
         if slots.get("red_flags"):
             return self.assess(state)
+        if slots.get(CONSENT_QUESTION) != "given":
+            return self.ask(slots, CONSENT_QUESTION)
         for fact in FACT_NAMES:
             value = slots.get(fact)
             if value is None or (
@@ -377,7 +382,9 @@ def test_against_a_perfect_assistant_every_conversation_is_right(corpus) -> None
     assert not wrong, wrong[0].record()
     assert summary.below_floors() == []
     kinds = {turn.kind for c in summary.conversations for turn in c.transcript}
-    assert kinds >= {"opening", "consent", "answer", "interjection", "unclear"}
+    assert kinds >= {"opening", "answer", "interjection", "unclear"}
+    # Consent is the form's first question, answered from the consent corpus.
+    assert all(c.transcript[1].asked == CONSENT_QUESTION for c in summary.conversations)
     # Every story is a valid set of facts, and most reach past the red-flag question.
     reached = sum(c.got["outcome"] != "urgent_care" for c in summary.conversations)
     assert reached >= 0.9 * len(summary.conversations)
@@ -494,7 +501,7 @@ def test_a_question_asked_again_gets_the_same_answer_in_other_words(corpus) -> N
     assert repeated > 100
 
 
-def test_an_offer_of_the_questions_and_then_consent_are_both_answered_yes(corpus) -> None:
+def test_an_offer_of_the_questions_is_taken_and_consent_answered(corpus) -> None:
     class Roundabout(FakeAssistant):
         """Answers the first message with an offer of the questions, then asks consent."""
 
@@ -503,23 +510,18 @@ def test_an_offer_of_the_questions_and_then_consent_are_both_answered_yes(corpus
             if state is None:
                 super().say(sender, text)
                 state = self.conversations[sender]
-                state["events"][-1] = {"event": "action", "name": "action_answer_faq"}
+                state["active"] = False
+                state["events"].append({"event": "action", "name": "action_answer_faq"})
                 state["events"].append(
                     {"event": "bot", "metadata": {"utter_action": "utter_offer_screening"}}
                 )
                 return [{"text": "Shall I check whether it suits you?"}]
-            if not state["active"] and not state.get("offered"):
-                state["offered"] = True
-                state["events"] += [
-                    {"event": "user", "text": text},
-                    {"event": "action", "name": "utter_ask_consent"},
-                ]
-                return [{"text": "May I ask you some health questions?"}]
             return super().say(sender, text)
 
     result = Person(corpus, Roundabout(corpus), "roundabout", random.Random(3)).run()
     assert result.right, result.record()
-    assert [t.kind for t in result.transcript[:3]] == ["opening", "consent", "consent"]
+    assert [t.kind for t in result.transcript[:3]] == ["opening", "consent", "answer"]
+    assert result.transcript[2].asked == CONSENT_QUESTION
 
 
 def test_questions_neither_asked_nor_offered_are_asked_for_and_reported(corpus) -> None:
@@ -529,12 +531,13 @@ def test_questions_neither_asked_nor_offered_are_asked_for_and_reported(corpus) 
         def say(self, sender: str, text: str) -> list[dict[str, Any]]:
             if sender not in self.conversations:
                 super().say(sender, text)
-                self.conversations[sender]["events"].pop()
+                self.conversations[sender]["active"] = False
                 return [{"text": "Sorry, I'm not sure I understood."}]
             return super().say(sender, text)
 
     result = Person(corpus, Forgetful(corpus), "forgetful", random.Random(3)).run()
-    assert [t.kind for t in result.transcript[:3]] == ["opening", "resume", "consent"]
+    assert [t.kind for t in result.transcript[:3]] == ["opening", "resume", "answer"]
+    assert result.transcript[2].asked == CONSENT_QUESTION
     assert result.transcript[1].person != result.transcript[0].person
     assert result.problems == ["questions not started: neither asked nor offered"]
     assert not result.right and not result.stranded

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 DENIED_ROLE = "denied"
 _UNPLACED = frozenset({"out_of_scope", "nlu_fallback"})
+_OFF_TOPIC = "out_of_scope"
+_INFORM = "inform"
 _GREETING = re.compile(r"\s*(?:hi|hello|hey|hiya|heya|good (?:morning|afternoon|evening))\b", re.I)
 POSSIBLE_ROLE = "possible"
 PAST_ROLE = "past"
@@ -94,6 +96,14 @@ class ScreeningFactExtractor(GraphComponent, EntityExtractorMixin):
             ):
                 # "hi, hope this is the right place": a greeting, however it goes on.
                 purpose = "greet"
+            if (
+                purpose is None
+                and (message.get(INTENT) or {}).get("name") == _OFF_TOPIC
+                and any(not m.denied and m.fact != "course" for m in mentions)
+            ):
+                # "wanna get rid of the big pores on my nose lol" is about the person's
+                # skin, however unusual its words: it tells, and the questions start.
+                purpose = _INFORM
             if purpose is not None:
                 # "forget it", "how much does it cost": the words say it, whatever the
                 # classifier guessed; the dialogue's rules follow this intent.

@@ -579,9 +579,15 @@ class Extractor:
         if term is None or _modified(span, "FAMILY"):
             return []
         hypothetical = _modified(span, "HYPOTHETICAL")
-        if hypothetical and not (
-            # "I might be pregnant" is treated as pregnant until a test says otherwise.
-            term.fact == "pregnant_or_breastfeeding" and _modified(span, "HYPOTHETICAL", _MAYBE)
+        if (
+            hypothetical
+            and not (
+                # "I might be pregnant" is treated as pregnant until a test says otherwise.
+                term.fact == "pregnant_or_breastfeeding" and _modified(span, "HYPOTHETICAL", _MAYBE)
+            )
+            # "can I get it for my acne scars?", "could you do my neck?": what the person
+            # wants treated is a wish whatever the mood of the sentence.
+            and term.fact not in _WISHES
         ):
             return []
         # Cues and dates count within the mention's own clause ("still having hormone
@@ -881,6 +887,9 @@ def _answered_no_after(span) -> bool:
         return False
     following = span.end + 1
     return following >= span.sent.end or doc[following].is_punct
+
+
+_WISHES = frozenset({"treatment_area", "skin_concerns"})
 
 
 def _modified(span, category: str, literals: frozenset[str] | None = None) -> bool:

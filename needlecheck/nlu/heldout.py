@@ -23,6 +23,9 @@ import yaml
 from needlecheck.nlu.reading import (
     ANSWER,
     CHECK_MEDICINE,
+    CONSENT,
+    CONSENT_DECLINED,
+    CONSENT_GIVEN,
     CORRECTION,
     UNCLEAR,
     WHICH_ONES,
@@ -171,7 +174,9 @@ def asked_fact(question: str | None) -> str | None:
 def score(example: Example, parse: Parse, today: date = CORPUS_TODAY) -> Result:
     parsed = parse(example.text)
     before = before_state(example)
-    reading = read_message(Message.from_parse(parsed), example.question, before, today)
+    # The consent question is the form's first question, read like the others.
+    asked = CONSENT if example.question == "consent" else example.question
+    reading = read_message(Message.from_parse(parsed), asked, before, today)
     produced = {
         name: value for name, value in {**before, **reading.facts()}.items() if name in FACT_NAMES
     }
@@ -181,10 +186,15 @@ def score(example: Example, parse: Parse, today: date = CORPUS_TODAY) -> Result:
     if example.kind == "answer":
         result.correct, result.reason = _answer_correct(example, reading, produced, before)
     elif example.kind == "reply":
-        # What the dialogue's rules do after the consent question or the offer: an affirm
-        # gives consent (or starts the questions), a deny declines; anything else neither.
+        # The consent question's answer is read by the form (given, declined or neither);
+        # the offer of the questions goes by the dialogue's rules: an affirm starts the
+        # questions, a deny declines, anything else neither.
         intent = (parsed.get("intent") or {}).get("name") or ""
-        result.routed = REPLY_ROUTES.get(intent, "neither")
+        if asked == CONSENT:
+            consent = reading.slots.get(CONSENT)
+            result.routed = {CONSENT_GIVEN: "yes", CONSENT_DECLINED: "no"}.get(consent, "neither")
+        else:
+            result.routed = REPLY_ROUTES.get(intent, "neither")
         expected = example.route.rsplit("_", 1)[-1] if "_" in example.route else "neither"
         result.correct = result.routed == expected
         if not result.correct:

@@ -87,6 +87,15 @@ SMALL_TALK = frozenset({"out_of_scope", "greet", "thank"})
 SMALL_TALK_CONFIDENCE = 0.75
 
 MEDICINES = "medications"
+# The first question: may the assistant ask about health and keep the answers?
+CONSENT = "health_data_consent"
+CONSENT_GIVEN = "given"
+CONSENT_DECLINED = "declined"
+# Purposes a "no thanks" to the consent question still goes on to ("no, can I talk to a
+# person?"); leaving or small talk after it is just the "no".
+_AFTER_DECLINING = frozenset({"request_handoff", "request_contact", "ask_why"})
+_ABOUT_ONESELF = re.compile(r"\b(?:i|i'm|im|i've|ive)\b")
+_LEADING_YES = re.compile(r"\W*(?:yes+|yeah|yeh|yep|yup|ya|yea|yh|sure|ok+|okay|k|alright|aye)\b")
 PREGNANCY = "pregnant_or_breastfeeding"
 AGE = "age"
 NEVER = {"isotretinoin": "never", "cancer_treatment": "none"}
@@ -218,7 +227,12 @@ def read_message(
         _read_pregnancy(turn, said)
     elif asked == AGE:
         _read_age(turn, said)
+    elif asked == CONSENT:
+        _read_consent(turn, said)
     _decide_route(turn, said)
+    if asked == CONSENT and turn.route == CORRECTION:
+        # "I had botox in October" is kept, but it is no answer to the consent question.
+        turn.route = UNCLEAR
     if turn.notes:
         notes = {k: list(v) for k, v in (before.get("fact_notes") or {}).items()}
         for fact, names in turn.notes.items():
@@ -302,7 +316,15 @@ def _placed(turn: _Turn, entities: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 # Facts whose mention comes with a place on the body that is where the problem is, not
 # an area the person wants treated ("a wart on my hand").
-_LOCATED = ("active_skin_issues", "conditions", "red_flags", "allergies", "recent_procedures")
+_LOCATED = (
+    "active_skin_issues",
+    "conditions",
+    "red_flags",
+    "allergies",
+    "recent_procedures",
+    "medications",
+    "topical_products",
+)
 
 
 def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
@@ -350,6 +372,14 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
             if not told.affirmed and not told.denied:
                 continue
         before = turn.before.get(fact)
+        if (
+            told.denied
+            and turn.message.intent != INTENT_CORRECT
+            and not _TAKES_BACK.search(turn.message.text.lower())
+        ):
+            # "some dry bits, but it's not eczema" at another question does not take back
+            # the rosacea named earlier (both are one value): only a correction does.
+            told = Said(told.affirmed, ())
         merged = merge_list(fact, before, told, asked=False)
         if merged is None or merged == before:
             continue
@@ -395,6 +425,14 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
         turn.set("pending_check", check)
 
 
+# Words that take an earlier answer back ("actually I don't take warfarin, I got that
+# wrong").
+_TAKES_BACK = re.compile(
+    r"\b(?:actually|i was wrong|got (?:that|it) wrong|i meant|my mistake|mistake|"
+    r"i said|correction|scratch that|ignore (?:that|what i said))\b"
+)
+
+
 _WANTS = re.compile(
     r"\b(?:want|wanted|wanting|like|love|treat|treated|treating|treatment|done|do|doing|help|"
     r"improve|fix|get rid|microneedl\w*|for my|area|areas)\b"
@@ -406,6 +444,9 @@ _WANTS_DONE = re.compile(
 )
 
 
+_ASKS_FOR_IT = re.compile(
+    r"\b(?:micro[\s-]?needl\w*|dermapen\w*|collagen induction|book\w*)\b"
+)
 _NEEDLING_ON = re.compile(r"\bmicro[\s-]?needl\w*\s+(?:on|for|to)\s+(?:my|the)\b")
 
 
@@ -422,6 +463,15 @@ def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
         return True
     if _NEEDLING_ON.search(lowered):
         # "cold sores a lot, can I still have micro needling on my face"
+        return True
+    if turn.asked in _TREATMENTS:
+        # "prednisolone last month for my chest": what a medicine was for.
+        return False
+    if turn.asked is None and _ASKS_FOR_IT.search(lowered):
+        # "sunburnt my face on holiday, can I still get microneedled next week?": outside
+        # the questions, the place of a problem named with a wish for the treatment is
+        # where it would be. (The area question is still asked, and a place it leaves
+        # out is checked with the person.)
         return True
     if any(_affirmed(said, other) for other in _LOCATED):
         return False
@@ -641,7 +691,8 @@ def _read_course(turn: _Turn, said: Mapping[str, Said]) -> None:
         # "not sure, I had some acne tablets years ago": which tablets is not known; "will
         # I need to avoid the sun? going to lanzarote in jan" is about something else.
         return
-    value = _course_of_message(said, fact)
+    # "got a voucher for xmas, how do I use it": its date is the voucher's, not the course's.
+    value = None if _for_another_purpose(turn) else _course_of_message(said, fact)
     if value is None and _says_none(turn):
         value = {"status": NEVER[fact]}
     if value is None and _says_yes(turn) and not _is_question(turn.message.text):
@@ -710,6 +761,65 @@ _AGE_NUMBER = re.compile(
 # "turning 40", "40 next month", "I'll be 25 on Friday": a birthday still to come.
 _COMING = re.compile(r"\b(?:turning|turn|be|will be|i'll be|ill be)\s+$|^\s*(?:next|on|in|this)\b")
 _BORN = re.compile(r"\b(?:born|dob|d\.o\.b|birthday is)\b")
+
+
+def _read_consent(turn: _Turn, said: Mapping[str, Said]) -> None:
+    """ "yes fine, how much is it?" gives consent and asks the price; "no ta" or "I'd rather
+    not" declines; "maybe", "who sees it?" or a health fact alone is neither."""
+    message = turn.message
+    text = message.text.lower().strip()
+    phrases = turn.words.question_answers.get(CONSENT, {})
+    value: str | None = None
+    if message.is_button:
+        value = {INTENT_AFFIRM: CONSENT_GIVEN, INTENT_DENY: CONSENT_DECLINED}.get(
+            message.intent or ""
+        )
+    elif contains_phrase(text, phrases.get("none", ())):
+        value = CONSENT_DECLINED
+    elif _says_unsure(turn) or _is_just_a_noise(text):
+        value = None
+    elif (
+        contains_phrase(text, phrases.get("yes", ()))
+        or _LEADING_YES.match(text)
+        or (
+            message.intent == INTENT_AFFIRM
+            and message.confidence >= YES_CONFIDENCE
+            and not _says(turn, "none")
+        )
+    ):
+        # Not the answers' "i have" or "i am": "I have eczema" gives no consent.
+        value = CONSENT_GIVEN
+    elif _LEADING_NO.match(text) or (
+        _short(text, turn.words)
+        and _says_none(turn)
+        and not _mentions_facts(said)
+        and not _ABOUT_ONESELF.search(text)
+    ):
+        # "nope", "nah mate", "no. can I talk to someone?"; not "no I don't take any meds",
+        # which answers a question that was not asked.
+        value = CONSENT_DECLINED
+    if value is None:
+        return
+    turn.set(CONSENT, value)
+    turn.answered = True
+    if value == CONSENT_DECLINED:
+        purpose = _purpose_said_outright(turn) or (
+            message.intent if _confident(message, turn.words) else None
+        )
+        turn.route = (
+            purpose
+            if purpose in _AFTER_DECLINING
+            or (is_other_purpose(purpose) and purpose not in OTHER_PURPOSES and _is_question(text))
+            else ANSWER
+        )
+
+
+def _mentions_facts(said: Mapping[str, Said]) -> bool:
+    return any(
+        s.affirmed or s.denied
+        for name, s in said.items()
+        if name not in _ASIDE and name != "course"
+    )
 
 
 def _read_age(turn: _Turn, said: Mapping[str, Said]) -> None:
@@ -789,7 +899,9 @@ def _read_date(turn: _Turn) -> None:
         # finish at 6": a question for another purpose, whose dates answer nothing here;
         # "it ended in july, why does it matter?" answers before it asks.
         cut = _question_start(message.text)
-        if not re.search(r"\w", message.text[:cut]):
+        if not re.search(r"\w", message.text[:cut]) or cut >= len(message.text):
+            # Nothing before the question, or no telling where it starts ("wat time u
+            # shut today"): the whole message is for the other purpose.
             return
         message = Message(
             text=message.text[:cut],
@@ -976,8 +1088,26 @@ def _question_start(text: str) -> int:
     return max(lowered.rfind(p, 0, mark) for p in ".!;\n") + 1
 
 
+def _for_another_purpose(turn: _Turn) -> bool:
+    """A question about the clinic or microneedling: the classifier is sure, and the words
+    say it ("got a voucher for xmas how do i use it", "wat time u shut today") or ask it.
+    The classifier alone is not enough: "quit in may because of the nosebleeds" can look
+    like a question about sessions."""
+    message = turn.message
+    return (
+        bool(message.intent)
+        and str(message.intent).startswith((FAQ_PREFIX, CLINIC_PREFIX))
+        and not message.is_button
+        and _confident(message, turn.words)
+        and not _LEADING_NO.match(message.text.lower())
+        and (_purpose_said_outright(turn) is not None or _is_question(message.text))
+    )
+
+
 def _asks_something_else(turn: _Turn) -> bool:
     message = turn.message
+    if _for_another_purpose(turn):
+        return True
     if not _is_question(message.text) or _LEADING_NO.match(message.text.lower()):
         return False
     if _purpose_said_outright(turn):

@@ -8,16 +8,14 @@ import copy
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.consent import HEALTH_SLOTS, consent_events, consent_version
 from actions.contact import ValidateContactForm, split_contact
 from actions.conversation import (
-    HEALTH_SLOTS,
     ActionAnswerFaq,
     ActionExplainQuestion,
     ActionHandleUnclear,
-    ActionRecordConsent,
     ActionStartOver,
     ActionTakeOffer,
-    consent_version,
 )
 from actions.questions import AskQuestion
 from needlecheck import runtime
@@ -37,21 +35,17 @@ def with_intent(tracker, intent):
 
 
 def test_consent_records_the_answer_and_the_version_of_its_text(domain) -> None:
-    events, _ = run(
-        ActionRecordConsent(), with_intent(make_tracker({}, active=False), "affirm"), domain
-    )
-    slots = {e["name"]: e["value"] for e in events}
+    slots = {e["name"]: e["value"] for e in consent_events("given", domain)}
     assert slots["health_data_consent"] == "given"
     assert slots["consent_version"] == consent_version(domain)
-    events, _ = run(
-        ActionRecordConsent(), with_intent(make_tracker({}, active=False), "deny"), domain
-    )
-    assert {e["name"]: e["value"] for e in events}["health_data_consent"] == "declined"
+    assert slots["consent_at"]
+    slots = {e["name"]: e["value"] for e in consent_events("declined", domain)}
+    assert slots["health_data_consent"] == "declined"
 
 
 def test_any_edit_of_the_consent_text_is_a_new_version(domain) -> None:
     edited = copy.deepcopy(domain)
-    edited["responses"]["utter_ask_consent"][0]["text"] += " Edited."
+    edited["responses"]["utter_ask_health_data_consent"][0]["text"] += " Edited."
     assert consent_version(edited) != consent_version(domain)
     assert consent_version(domain).startswith("sha256:")
 
@@ -96,10 +90,10 @@ def test_a_question_that_says_something_about_the_person_starts_the_questions(
         return [m.get("response") or m.get("text") for m in said], followups
 
     text = "I use tretinoin every night, can I still have it done?"
-    # Answered, then consent (no offer: the questions are what comes next).
+    # Answered, then the questions, consent first (no offer: they are what comes next).
     said, followups = answer("faq_products_after", text, {})
     assert said == ["utter_faq_products_after"]
-    assert followups == ["utter_ask_consent"]
+    assert followups == ["screening_form"]
     said, followups = answer("faq_products_after", text, {"health_data_consent": "given"})
     assert followups == ["screening_form"]
     # Questions declined: the answer and the offer of a contact request only.
@@ -117,7 +111,7 @@ def test_why_outside_the_questions_about_the_person_starts_them(domain, fresh_se
     events, said = run(ActionExplainQuestion(), tracker, domain)
     # No question is open: the general reason, not the last question's.
     assert [m["response"] for m in said] == ["utter_why_general"]
-    assert [e["name"] for e in events if e["event"] == "followup"] == ["utter_ask_consent"]
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["screening_form"]
 
 
 @pytest.fixture
@@ -169,7 +163,7 @@ def test_yes_to_the_offer_starts_what_was_offered(domain) -> None:
         assert said == []
         return [e["name"] for e in events if e["event"] == "followup"]
 
-    assert followup({}) == ["utter_ask_consent"]
+    assert followup({}) == ["screening_form"]
     assert followup({"health_data_consent": "given"}) == ["screening_form"]
     assert followup({"screening_outcome": "defer"}) == ["contact_form"]
     assert followup({"health_data_consent": "declined"}) == ["contact_form"]
@@ -184,7 +178,7 @@ def unclear(text: str, slots: dict):
 def test_an_unplaced_message_about_the_person_starts_the_questions(domain, fresh_services) -> None:
     events, said = run(ActionHandleUnclear(), unclear("got keloids and acne scars", {}), domain)
     assert said == []
-    assert [e["name"] for e in events if e["event"] == "followup"] == ["utter_ask_consent"]
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["screening_form"]
     given = unclear("got keloids and acne scars", {"health_data_consent": "given"})
     events, _ = run(ActionHandleUnclear(), given, domain)
     assert [e["name"] for e in events if e["event"] == "followup"] == ["screening_form"]
@@ -204,21 +198,10 @@ def test_an_unplaced_message_otherwise_gets_what_the_assistant_can_do(
 
 
 def test_declining_consent_forgets_what_was_said_about_health(domain) -> None:
-    slots = {
-        "medications": ["anticoagulant"],
-        "fact_notes": {"medications": ["the pill"]},
-        "pending_check": {"fact": "medications", "kind": "medicine", "value": "x"},
-    }
-    events, _ = run(
-        ActionRecordConsent(), with_intent(make_tracker(slots, active=False), "deny"), domain
-    )
-    cleared = {e["name"] for e in events if e["value"] is None}
+    cleared = {e["name"] for e in consent_events("declined", domain) if e["value"] is None}
     assert set(HEALTH_SLOTS) <= cleared
     assert {"medications", "fact_notes", "pending_check", "question_state"} <= cleared
-    events, _ = run(
-        ActionRecordConsent(), with_intent(make_tracker(slots, active=False), "affirm"), domain
-    )
-    assert not {e["name"] for e in events} & set(HEALTH_SLOTS)
+    assert not {e["name"] for e in consent_events("given", domain)} & set(HEALTH_SLOTS)
 
 
 def test_start_over_forgets_the_answers_but_not_the_consent(domain) -> None:

@@ -11,18 +11,19 @@ def test_fact_slots_are_the_engines_fact_names(domain) -> None:
     assert set(FACT_NAMES) <= set(domain["slots"])
     required = domain["forms"][names.FORM_SCREENING]["required_slots"]
     assert [slot for slot in required if slot in FACT_NAMES] == list(FACT_NAMES)
-    assert set(required) - set(FACT_NAMES) == set(names.FOLLOW_UP_SLOTS)
+    assert set(required) - set(FACT_NAMES) == {names.SLOT_CONSENT, *names.FOLLOW_UP_SLOTS}
+    assert required[0] == names.SLOT_CONSENT
 
 
 def test_every_question_has_a_question_and_a_reason(domain) -> None:
-    for slot in (*FACT_NAMES, *names.FOLLOW_UP_SLOTS):
+    for slot in names.QUESTIONS:
         assert f"utter_ask_{slot}" in domain["responses"]
         assert f"utter_why_{slot}" in domain["responses"]
 
 
 def test_every_faq_intent_has_an_answer(domain) -> None:
     faq = [i for i in domain["intents"] if i.startswith(names.FAQ_INTENT_PREFIX)]
-    assert len(faq) == 10
+    assert len(faq) == 11
     for intent in faq:
         assert (
             names.UTTER_FAQ_PREFIX + intent.removeprefix(names.FAQ_INTENT_PREFIX)

@@ -95,8 +95,11 @@ def test_a_value_the_engine_rejects_clears_the_slot_and_says_so(slot, raw, domai
 
 
 def test_every_question_is_asked_in_order_and_a_red_flag_ends_them() -> None:
-    assert screening_questions({}) == list(FACT_SLOTS)
+    assert screening_questions({}) == ["health_data_consent", *FACT_SLOTS]
+    assert screening_questions({"health_data_consent": "given"}) == list(FACT_SLOTS)
+    # Urgent advice needs no consent; a "no" to consent ends the questions.
     assert screening_questions({"red_flags": ["allergic_reaction"]}) == ["red_flags"]
+    assert screening_questions({"health_data_consent": "declined"}) == []
 
 
 # --- whole turns ---------------------------------------------------------------------
@@ -111,7 +114,9 @@ def turn(
     confidence: float = 0.9,
 ) -> tuple[dict[str, Any], list[str]]:
     """One message at question `asked`: the slots it changed (reader and form) and what
-    the form said; `rejected` in the changes when the form stepped aside."""
+    the form said; `rejected` in the changes when the form stepped aside. Consent is given
+    unless `before` says otherwise."""
+    before = {"health_data_consent": "given", **before}
     message = parse(text, intent, confidence)
     # What Rasa's slot extraction does first: the fact reader on the latest message.
     reader_tracker = Tracker(
@@ -321,7 +326,7 @@ def test_a_strong_purpose_with_a_fact_in_it_still_wins(domain, fresh_services) -
 def test_back_from_an_interjection_the_form_only_asks_again(domain) -> None:
     tracker = Tracker(
         "c",
-        {"red_flags": [], "requested_slot": "age"},
+        {"health_data_consent": "given", "red_flags": [], "requested_slot": "age"},
         {"intent": {"name": "faq_pain"}, "entities": [], "text": "does it hurt?"},
         [
             {"event": "slot", "name": "red_flags", "value": []},
@@ -357,7 +362,7 @@ def test_the_latest_message_is_found_behind_rasas_validation_events() -> None:
         assert answers_latest_message(tracker)
     # At activation after consent, the message was the consent's, not an answer.
     tracker = make_tracker({})
-    tracker.events = [*base, {"event": "action", "name": "action_record_consent"}, *validation]
+    tracker.events = [*base, {"event": "action", "name": "utter_greet"}, *validation]
     assert not answers_latest_message(tracker)
 
 
@@ -411,3 +416,110 @@ def test_a_red_flag_ends_the_questions(domain, fresh_services) -> None:
     )
     assert changes["red_flags"] == ["allergic_reaction"]
     assert changes["requested_slot"] is None
+
+
+# --- the consent question, the form's first ---------------------------------------------
+
+
+def test_yes_to_consent_with_a_question_gives_consent_and_hands_the_question_over(
+    domain, fresh_services
+) -> None:
+    changes, _ = turn(
+        domain,
+        {"health_data_consent": None},
+        "health_data_consent",
+        "yeah go on then. what do you charge for it?",
+        "clinic_price",
+    )
+    assert changes["health_data_consent"] == "given"
+    assert changes["consent_version"].startswith("sha256:")
+    assert changes["rejected"] == "screening_form"
+
+
+def test_no_to_consent_ends_the_questions_and_forgets_the_health_answers(
+    domain, fresh_services
+) -> None:
+    before = {"health_data_consent": None, "medications": ["anticoagulant"]}
+    changes, _ = turn(domain, before, "health_data_consent", "nah I'd rather not tbh", "deny")
+    assert changes["health_data_consent"] == "declined"
+    assert changes["medications"] is None
+    assert changes["requested_slot"] is None
+    assert "rejected" not in changes
+
+
+def test_no_to_consent_with_a_request_for_a_person_is_both(domain, fresh_services) -> None:
+    changes, _ = turn(
+        domain,
+        {"health_data_consent": None},
+        "health_data_consent",
+        "no. could a real person phone me instead?",
+        "request_handoff",
+    )
+    assert changes["health_data_consent"] == "declined"
+    assert changes["rejected"] == "screening_form"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("I've got rosacea on my cheeks", "inform"),
+        ("hmm, maybe later", "affirm"),
+        ("no i havent used retinol", "deny"),
+    ],
+)
+def test_a_fact_or_a_maybe_at_the_consent_question_answers_nothing(
+    domain, fresh_services, text, intent
+) -> None:
+    changes, _ = turn(domain, {"health_data_consent": None}, "health_data_consent", text, intent)
+    assert changes.get("health_data_consent") is None
+    assert changes["requested_slot"] == "health_data_consent"
+    assert changes["question_state"]["last_unclear"] is True
+
+
+def test_started_again_after_a_no_consent_is_asked_again(domain, fresh_services) -> None:
+    tracker = Tracker(
+        "c",
+        {"health_data_consent": "declined", "requested_slot": None},
+        parse("ok then, ask me the questions", "start_screening"),
+        [],
+        False,
+        None,
+        {"name": "screening_form"},
+        "action_listen",
+    )
+    result = asyncio.run(FORM.run(CollectingDispatcher(), tracker, domain))
+    changes = {e["name"]: e["value"] for e in result if e["event"] == "slot"}
+    assert changes["health_data_consent"] is None
+    assert changes["requested_slot"] == "health_data_consent"
+
+
+def test_the_same_other_purpose_twice_at_one_question_escalates(domain, fresh_services) -> None:
+    # "how many sessions?" was answered once at this question; sent again, it is more
+    # likely a misread answer: asked again in other words, never an endless loop.
+    first, _ = turn(
+        domain, {"red_flags": []}, "age", "how many sessions will I need?", "faq_sessions"
+    )
+    assert first["rejected"] == "screening_form"
+    assert first["question_state"]["handed_over"] == ["faq_sessions"]
+    again, _ = turn(
+        domain,
+        {"red_flags": [], "question_state": first["question_state"]},
+        "age",
+        "how many sessions will I need?",
+        "faq_sessions",
+    )
+    assert "rejected" not in again
+    assert again["question_state"]["last_unclear"] is True
+    assert again["requested_slot"] == "age"
+    # A person, though, is always put through.
+    person, _ = turn(
+        domain,
+        {
+            "red_flags": [],
+            "question_state": {**first["question_state"], "handed_over": ["request_handoff"]},
+        },
+        "age",
+        "can I talk to a real person please",
+        "request_handoff",
+    )
+    assert person["rejected"] == "screening_form"

@@ -434,3 +434,61 @@ def test_a_teenager_says_their_age_with_only(read) -> None:
 def test_the_place_of_a_skin_cancer_still_answers_the_area_question(read) -> None:
     reading = read("my neck please, where the bcc on my neck was", "treatment_area")
     assert reading.slots["treatment_area"] == ["neck"]
+
+
+# --- the consent question --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "consent", "route"),
+    [
+        ("yeah that's okay with me", "affirm", "given", ANSWER),
+        ("okay, ask away", "inform", "given", ANSWER),
+        ("no problem at all", "deny", "given", ANSWER),
+        ("yes go ahead. do you do evening appointments?", "clinic_hours", "given", "clinic_hours"),
+        ("nope", "deny", "declined", ANSWER),
+        ("nah not for me thanks", "deny", "declined", ANSWER),
+        ("I'd rather not, sorry", "deny", "declined", ANSWER),
+        ("i do not consent to that", "inform", "declined", ANSWER),
+        ("not ok with storing my info", "affirm", "declined", ANSWER),
+        (
+            "no, put me through to someone from the team",
+            "request_handoff",
+            "declined",
+            "request_handoff",
+        ),
+    ],
+)
+def test_consent_is_read_from_what_people_write(read, text, intent, consent, route) -> None:
+    reading = read(text, "health_data_consent", intent=intent)
+    assert reading.slots.get("health_data_consent") == consent
+    assert reading.route == route
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "fact"),
+    [
+        ("I have eczema on my hands", "inform", "conditions"),
+        ("no i don't take any tablets", "deny", None),
+        ("maybe, not sure yet", "affirm", None),
+        ("erm", "affirm", None),
+    ],
+)
+def test_a_fact_or_a_maybe_gives_no_consent(read, text, intent, fact) -> None:
+    reading = read(text, "health_data_consent", intent=intent)
+    assert "health_data_consent" not in reading.slots
+    assert reading.route == UNCLEAR
+    if fact:
+        # Kept until the answer to consent: forgotten on a "no".
+        assert fact in reading.slots
+
+
+def test_the_consent_buttons_are_read_as_they_say(read) -> None:
+    assert (
+        read("/affirm", "health_data_consent", intent="affirm").slots["health_data_consent"]
+        == "given"
+    )
+    assert (
+        read("/deny", "health_data_consent", intent="deny").slots["health_data_consent"]
+        == "declined"
+    )
