@@ -444,9 +444,7 @@ _WANTS_DONE = re.compile(
 )
 
 
-_ASKS_FOR_IT = re.compile(
-    r"\b(?:micro[\s-]?needl\w*|dermapen\w*|collagen induction|book\w*)\b"
-)
+_ASKS_FOR_IT = re.compile(r"\b(?:micro[\s-]?needl\w*|dermapen\w*|collagen induction|book\w*)\b")
 _NEEDLING_ON = re.compile(r"\bmicro[\s-]?needl\w*\s+(?:on|for|to)\s+(?:my|the)\b")
 
 
