@@ -26,6 +26,7 @@ from actions.names import (
     SLOT_SCREENING_ID,
     SLOT_SCREENING_OUTCOME,
     SLOT_SCREENING_RULES,
+    UTTER_ANYTHING_ELSE,
     UTTER_DEFAULT,
     UTTER_FAQ_PREFIX,
     UTTER_OFFER_CONTACT,
@@ -34,7 +35,8 @@ from actions.names import (
     UTTER_WHY_GENERAL,
     UTTER_WHY_PREFIX,
 )
-from actions.reading import read_latest_message
+from actions.reading import lexicon, read_latest_message
+from needlecheck.nlu.reading import NO, YES, Message, read_reply
 
 
 class ActionExplainQuestion(Action):
@@ -84,6 +86,9 @@ class ActionAnswerFaq(Action):
         else:
             dispatcher.utter_message(response=UTTER_DEFAULT)
         if tracker.active_loop_name is None:
+            if offer_reply(tracker) == YES:
+                # "sure, how much is it tho?" to the offer: the price, then what was offered.
+                return take_offer(tracker)
             if (
                 not intent.startswith(CLINIC_INTENT_PREFIX)
                 and about_the_person(tracker)
@@ -99,6 +104,32 @@ class ActionAnswerFaq(Action):
 def about_the_person(tracker: Tracker) -> bool:
     """Whether the latest message said something about the person's health or skin."""
     return bool(read_latest_message(tracker, None, {}).facts())
+
+
+def offer_reply(tracker: Tracker) -> str | None:
+    """ "yes"/"no" when the latest message replies to the offer made just before it (the
+    questions or a contact request), None otherwise or when it is neither."""
+    events = list(tracker.events)
+    users = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    if not users:
+        return None
+    for event in reversed(events[: users[-1]]):
+        if event.get("event") == "user":
+            return None
+        if event.get("event") == "bot":
+            offered = (event.get("metadata") or {}).get("utter_action")
+            if offered not in (UTTER_OFFER_SCREENING, UTTER_OFFER_CONTACT):
+                return None
+            return read_reply(Message.from_parse(tracker.latest_message or {}), lexicon())
+    return None
+
+
+def take_offer(tracker: Tracker) -> list[dict[str, Any]]:
+    """What "yes" to the offer starts: the questions (consent first), or a contact request
+    once they are done or declined."""
+    if next_step_offer(tracker) == UTTER_OFFER_CONTACT:
+        return [FollowupAction(FORM_CONTACT)]
+    return [FollowupAction(FORM_SCREENING)]
 
 
 def next_step_offer(tracker: Tracker) -> str:
@@ -117,9 +148,7 @@ class ActionTakeOffer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        if next_step_offer(tracker) == UTTER_OFFER_CONTACT:
-            return [FollowupAction(FORM_CONTACT)]
-        return [FollowupAction(FORM_SCREENING)]
+        return take_offer(tracker)
 
 
 class ActionHandleUnclear(Action):
@@ -133,6 +162,13 @@ class ActionHandleUnclear(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
+        reply = offer_reply(tracker)
+        if reply == YES:
+            # "ya lets do it", "3 mins is fine, go" to the offer.
+            return take_offer(tracker)
+        if reply == NO:
+            dispatcher.utter_message(response=UTTER_ANYTHING_ELSE)
+            return []
         if about_the_person(tracker) and tracker.get_slot(SLOT_CONSENT) != CONSENT_DECLINED:
             # The form asks for consent first, if it has not been given.
             return [FollowupAction(FORM_SCREENING)]

@@ -27,11 +27,14 @@ from needlecheck.nlu.reading import (
     CONSENT_DECLINED,
     CONSENT_GIVEN,
     CORRECTION,
+    NO,
     UNCLEAR,
     WHICH_ONES,
+    YES,
     Message,
     Reading,
     read_message,
+    read_reply,
 )
 from needlecheck.screening import FactError, assess, validate_facts
 from needlecheck.screening.facts import COURSE_FACTS, DATE_FOLLOW_UPS, FACT_NAMES, PROCEDURE_FACT
@@ -126,7 +129,11 @@ CORPUS_FILES = (
     ("consent.yml", "reply"),
     ("offers.yml", "reply"),
 )
-REPLY_ROUTES = {"affirm": "yes", "deny": "no"}
+# What the dialogue does with a reply to the offer of the questions (data/rules,
+# action_answer_faq, action_handle_unclear): these intents start the questions or
+# decline; a message the classifier cannot place, or a question, is read by `read_reply`.
+OFFER_STARTS = frozenset({"affirm", "start_screening", "inform", "correct"})
+OFFER_ENDS = frozenset({"deny", "goodbye", "request_handoff", "request_contact"})
 
 
 def _example(kind: str, question: str | None, item: Mapping[str, Any], source: str) -> Example:
@@ -194,7 +201,7 @@ def score(example: Example, parse: Parse, today: date = CORPUS_TODAY) -> Result:
             consent = reading.slots.get(CONSENT)
             result.routed = {CONSENT_GIVEN: "yes", CONSENT_DECLINED: "no"}.get(consent, "neither")
         else:
-            result.routed = REPLY_ROUTES.get(intent, "neither")
+            result.routed = offer_route(intent, Message.from_parse(parsed))
         expected = example.route.rsplit("_", 1)[-1] if "_" in example.route else "neither"
         result.correct = result.routed == expected
         if not result.correct:
@@ -216,6 +223,20 @@ def score(example: Example, parse: Parse, today: date = CORPUS_TODAY) -> Result:
         if not result.correct:
             result.reason = f"routed to {result.routed}, expected {expected}"
     return result
+
+
+def offer_route(intent: str, message: Message) -> str:
+    if intent in OFFER_STARTS:
+        return "yes"
+    if intent in OFFER_ENDS:
+        return "no"
+    reply = read_reply(message)
+    if intent == "nlu_fallback":
+        return {YES: "yes", NO: "no"}.get(reply or "", "neither")
+    if intent.startswith(("faq_", "clinic_")) and reply == YES:
+        # Answered, then what was offered starts.
+        return "yes"
+    return "neither"
 
 
 def _route_name(example: Example, parsed: Mapping[str, Any], reading: Reading) -> str:

@@ -761,22 +761,32 @@ _COMING = re.compile(r"\b(?:turning|turn|be|will be|i'll be|ill be)\s+$|^\s*(?:n
 _BORN = re.compile(r"\b(?:born|dob|d\.o\.b|birthday is)\b")
 
 
-def _read_consent(turn: _Turn, said: Mapping[str, Said]) -> None:
-    """ "yes fine, how much is it?" gives consent and asks the price; "no ta" or "I'd rather
-    not" declines; "maybe", "who sees it?" or a health fact alone is neither."""
+YES = "yes"
+NO = "no"
+
+
+def read_reply(message: Message, words: Lexicon | None = None) -> str | None:
+    """A yes/no question's reply (consent, or the offer of the questions): `yes`, `no`,
+    or None for neither. Its `none` phrases come first ("not ok with that" is no "ok"),
+    then its `yes` phrases, a leading "yes"/"ok"/"sure" or the classifier's affirm; a bare
+    "no" counts only when it says nothing else about the person ("no I don't take any
+    meds" answers a question that was not asked)."""
+    turn = _Turn(message, CONSENT, {}, date.min, words or default_lexicon())
+    entities = _flattened(message.entities)
+    return _reply(turn, said_by_fact(entities, (*FACT_NAMES, "course"), None))
+
+
+def _reply(turn: _Turn, said: Mapping[str, Said]) -> str | None:
     message = turn.message
     text = message.text.lower().strip()
     phrases = turn.words.question_answers.get(CONSENT, {})
-    value: str | None = None
     if message.is_button:
-        value = {INTENT_AFFIRM: CONSENT_GIVEN, INTENT_DENY: CONSENT_DECLINED}.get(
-            message.intent or ""
-        )
-    elif contains_phrase(text, phrases.get("none", ())):
-        value = CONSENT_DECLINED
-    elif _says_unsure(turn) or _is_just_a_noise(text):
-        value = None
-    elif (
+        return {INTENT_AFFIRM: YES, INTENT_DENY: NO}.get(message.intent or "")
+    if contains_phrase(text, phrases.get("none", ())):
+        return NO
+    if _says_unsure(turn) or _is_just_a_noise(text):
+        return None
+    if (
         contains_phrase(text, phrases.get("yes", ()))
         or _LEADING_YES.match(text)
         or (
@@ -785,17 +795,26 @@ def _read_consent(turn: _Turn, said: Mapping[str, Said]) -> None:
             and not _says(turn, "none")
         )
     ):
-        # Not the answers' "i have" or "i am": "I have eczema" gives no consent.
-        value = CONSENT_GIVEN
-    elif _LEADING_NO.match(text) or (
+        # Not the answers' "i have" or "i am": "I have eczema" is no yes.
+        return YES
+    if _LEADING_NO.match(text) or (
         _short(text, turn.words)
         and _says_none(turn)
         and not _mentions_facts(said)
         and not _ABOUT_ONESELF.search(text)
     ):
-        # "nope", "nah mate", "no. can I talk to someone?"; not "no I don't take any meds",
-        # which answers a question that was not asked.
-        value = CONSENT_DECLINED
+        # "nope", "nah mate", "no. can I talk to someone?"
+        return NO
+    return None
+
+
+def _read_consent(turn: _Turn, said: Mapping[str, Said]) -> None:
+    """ "yes fine, how much is it?" gives consent and asks the price; "no ta" or "I'd rather
+    not" declines; "maybe", "who sees it?" or a health fact alone is neither."""
+    message = turn.message
+    text = message.text.lower().strip()
+    reply = _reply(turn, said)
+    value = {YES: CONSENT_GIVEN, NO: CONSENT_DECLINED}.get(reply or "")
     if value is None:
         return
     turn.set(CONSENT, value)

@@ -248,3 +248,46 @@ def test_unusable_contact_details_are_asked_again(domain) -> None:
     assert form.validate_contact_details(
         "ana@example.com", dispatcher, make_tracker({}), domain
     ) == {"contact_details": "ana@example.com"}
+
+
+def after_the_offer(text: str, intent: str, slots: dict | None = None):
+    tracker = make_tracker(slots or {}, active=False)
+    tracker.latest_message = parse(text, intent, 0.9 if intent != "nlu_fallback" else 0.3)
+    tracker.events = [
+        {
+            "event": "bot",
+            "text": "Would you like me to check...?",
+            "metadata": {"utter_action": "utter_offer_screening"},
+        },
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text, "parse_data": tracker.latest_message},
+    ]
+    return tracker
+
+
+def test_a_yes_to_the_offer_the_classifier_missed_starts_the_questions(
+    domain, fresh_services
+) -> None:
+    events, said = run(
+        ActionHandleUnclear(), after_the_offer("ya go for it then", "nlu_fallback"), domain
+    )
+    assert said == []
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["screening_form"]
+    events, said = run(
+        ActionHandleUnclear(), after_the_offer("nah, another time", "nlu_fallback"), domain
+    )
+    assert [m["response"] for m in said] == ["utter_anything_else"]
+    assert events == []
+
+
+def test_a_yes_with_a_question_gets_the_answer_then_what_was_offered(
+    domain, fresh_services
+) -> None:
+    tracker = after_the_offer("yep ok, and where are you based?", "clinic_location")
+    events, said = run(ActionAnswerFaq(), tracker, domain)
+    assert len(said) == 1  # the clinic's location, no second offer
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["screening_form"]
+    # Without the offer just before, the same words are a question only.
+    tracker.events = tracker.events[2:]
+    events, said = run(ActionAnswerFaq(), tracker, domain)
+    assert [e for e in events if e["event"] == "followup"] == []
