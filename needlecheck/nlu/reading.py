@@ -76,6 +76,8 @@ OTHER_PURPOSES = frozenset(
 # classifier is this sure of them.
 STRONG_PURPOSES = frozenset({"goodbye", "start_over", "request_handoff", "request_contact"})
 STRONG_CONFIDENCE = 0.7
+# A correction that takes back an earlier item, from the classifier alone.
+CORRECTION_CONFIDENCE = 0.8
 # "Yes" from the classifier alone ("huh" can look like one).
 YES_CONFIDENCE = 0.6
 # How sure the classifier must be before a message that answers nothing is handed over;
@@ -94,7 +96,9 @@ CONSENT_DECLINED = "declined"
 # Purposes a "no thanks" to the consent question still goes on to ("no, can I talk to a
 # person?"); leaving or small talk after it is just the "no".
 _AFTER_DECLINING = frozenset({"request_handoff", "request_contact", "ask_why"})
-_ABOUT_ONESELF = re.compile(r"\b(?:i|i'm|im|i've|ive)\b")
+# A statement about the person or their experience after a "no" ("no never had it done
+# before") answers some other question, not the consent one.
+_ABOUT_ONESELF = re.compile(r"\b(?:i|i'm|im|i've|ive|never|had|have|take|taking|use|using)\b")
 _LEADING_YES = re.compile(r"\W*(?:yes+|yeah|yeh|yep|yup|ya|yea|yh|sure|ok+|okay|k|alright|aye)\b")
 PREGNANCY = "pregnant_or_breastfeeding"
 AGE = "age"
@@ -104,9 +108,9 @@ NEVER = {"isotretinoin": "never", "cancer_treatment": "none"}
 # it ("does it hurt", "can i", not "did a course at 16").
 _QUESTION_START = re.compile(
     r"(?:^|[.!?;,]\s*|\b(?:but|and|so|also|btw|oh)\s+)"
-    r"(?:(?:how|what|whats|what's|when|where|why|who|which)\b"
+    r"(?:(?:how|what|whats|what's|wat|wats|wot|wut|when|where|why|who|which)\b"
     r"|(?:can|could|do|does|did|is|are|will|would|should|shall|may|am|has|have)\s+"
-    r"(?:i|you|it|they|we|he|she|this|that|there|microneedling|the|my|your|people|one)\b)"
+    r"(?:i|you|u|ya|it|they|we|he|she|this|that|there|microneedling|the|my|your|people|one)\b)"
 )
 _WORD = re.compile(r"[a-zà-ÿ][a-zà-ÿ'\-]*")
 
@@ -254,6 +258,8 @@ _COMPARED = re.compile(r"\b(?:than|not|except|apart from|other than)\s+(?:my|the
 # "melanoma on my leg": where a skin cancer was.
 _PLACE_OF = re.compile(r"^\s*(?:\w+\s+){0,2}?(?:on|from|off|of)\s+(?:my|the|her|his)?\s*$")
 _SKIN_CANCER = "skin_cancer_in_area"
+# Words of a wish for treatment in a question ("can you do my face?").
+_WISH_VERB = re.compile(r"\b(?:do|done|doing|treat\w*|want\w*|like|help|improve|fix|sort\w*)\b")
 _TREATMENTS = frozenset({"medications", "topical_products", "isotretinoin"})
 _FOR_CAUSE = re.compile(r"\b(?:for|treats?|treating|against)\s+(?:my|the|her|his)?\s*(?:\w+\s+)?$")
 
@@ -269,12 +275,22 @@ def _placed(turn: _Turn, entities: list[dict[str, Any]]) -> list[dict[str, Any]]
     cancers = [
         e for e in entities if e.get("entity") == "conditions" and e.get("value") == _SKIN_CANCER
     ]
+    asked_in_passing = (
+        turn.asked == "treatment_area"
+        and _for_another_purpose(turn)
+        and not _WISH_VERB.search(text)
+    )
+    question_start = _question_start(turn.message.text) if asked_in_passing else len(text)
     for entity in entities:
         start = entity.get("start")
         if entity.get("entity") != "treatment_area" or not isinstance(start, int):
             kept.append(entity)
             continue
         if _COMPARED.search(text[:start]):
+            continue
+        if start >= question_start:
+            # "When can I wash my face after microneedling?" asks about aftercare: the face
+            # in it answers nothing at the area question.
             continue
         cancer = next(
             (
@@ -374,11 +390,15 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
         before = turn.before.get(fact)
         if (
             told.denied
-            and turn.message.intent != INTENT_CORRECT
+            and not (
+                turn.message.intent == INTENT_CORRECT
+                and turn.message.confidence >= CORRECTION_CONFIDENCE
+            )
             and not _TAKES_BACK.search(turn.message.text.lower())
         ):
             # "some dry bits, but it's not eczema" at another question does not take back
-            # the rosacea named earlier (both are one value): only a correction does.
+            # the rosacea named earlier (both are one value): only a correction does, one
+            # the classifier is sure of or that says so.
             told = Said(told.affirmed, ())
         merged = merge_list(fact, before, told, asked=False)
         if merged is None or merged == before:
@@ -464,6 +484,9 @@ def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
         return True
     if turn.asked in _TREATMENTS:
         # "prednisolone last month for my chest": what a medicine was for.
+        return False
+    if turn.asked is not None and _for_another_purpose(turn):
+        # "When can I wash my face after microneedling?" in the middle of the questions.
         return False
     if turn.asked is None and _ASKS_FOR_IT.search(lowered):
         # "sunburnt my face on holiday, can I still get microneedled next week?": outside

@@ -492,3 +492,94 @@ def test_the_consent_buttons_are_read_as_they_say(read) -> None:
         read("/deny", "health_data_consent", intent="deny").slots["health_data_consent"]
         == "declined"
     )
+
+
+# --- what the simulated conversations taught (second round) ------------------------------
+
+
+def test_a_clinic_question_at_a_course_question_dates_no_course(read) -> None:
+    reading = read(
+        "btw I got a gift voucher for my birthday, how do I redeem it",
+        "isotretinoin",
+        intent="clinic_vouchers",
+    )
+    assert "isotretinoin" not in reading.slots
+    assert reading.route == "clinic_vouchers"
+
+
+def test_the_classifier_alone_does_not_take_an_answer_away(read) -> None:
+    # A confident but wrong intent, with no words of that purpose and no question.
+    reading = read(
+        "stopped it in june because of the dry lips",
+        "isotretinoin_last_dose",
+        {"isotretinoin": {"status": "past"}},
+        intent="faq_downtime",
+    )
+    assert reading.answered
+    assert reading.slots["isotretinoin"]["last_dose"] == "2026-06-30"
+
+
+def test_a_side_remark_does_not_take_back_an_earlier_condition(read) -> None:
+    before = {"conditions": ["chronic_skin_condition"]}
+    remark = read(
+        "a bit of redness but it isn't psoriasis", "active_skin_issues", before, "correct", 0.6
+    )
+    assert "conditions" not in remark.slots
+    taken_back = read(
+        "actually I got that wrong, no psoriasis", "active_skin_issues", before, "correct", 0.6
+    )
+    assert taken_back.slots["conditions"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "fact", "value"),
+    [
+        ("burnt my nose skiing, could I still book microneedling", "treatment_area", ["face"]),
+        ("can I get microneedling for my stretch marks", "skin_concerns", ["stretch_marks"]),
+        ("could it help my stretchies?", "skin_concerns", ["stretch_marks"]),
+    ],
+)
+def test_an_opening_with_a_wish_for_the_treatment_keeps_its_area_and_concern(
+    read, text, fact, value
+) -> None:
+    assert read(text, None, intent="start_screening").slots[fact] == value
+
+
+def test_a_medicine_s_purpose_is_no_area_to_treat(read) -> None:
+    reading = read("a short course of steroids for my back last month", "medications")
+    assert "treatment_area" not in reading.slots
+
+
+def test_an_area_inside_a_question_about_aftercare_answers_nothing(read) -> None:
+    at_area = read(
+        "how long till I can put makeup on my face after?", "treatment_area", intent="faq_aftercare"
+    )
+    assert not at_area.answered
+    assert at_area.route == "faq_aftercare"
+    elsewhere = read(
+        "how long till I can put makeup on my face after?", "allergies", intent="faq_aftercare"
+    )
+    assert "treatment_area" not in elsewhere.slots
+    # "can you do my face?" still names it.
+    assert read(
+        "can you do my face? how much is it", "treatment_area", intent="clinic_price"
+    ).answered
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("do u use numbing cream", "faq_pain"),
+        ("wot does it actually help with", "faq_what_it_helps"),
+    ],
+)
+def test_questions_in_text_speak_are_questions(read, text, intent) -> None:
+    reading = read(text, "topical_products", intent=intent, confidence=0.45)
+    assert not reading.answered
+    assert "topical_products" not in reading.slots
+
+
+def test_a_no_about_something_else_gives_no_answer_to_consent(read) -> None:
+    reading = read("nope never tried it before", "health_data_consent", intent="deny")
+    assert "health_data_consent" not in reading.slots
+    assert reading.route == UNCLEAR
