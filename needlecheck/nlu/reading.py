@@ -112,6 +112,11 @@ _QUESTION_START = re.compile(
     r"|(?:can|could|do|does|did|is|are|will|would|should|shall|may|am|has|have)\s+"
     r"(?:i|you|u|ya|it|they|we|he|she|this|that|there|microneedling|the|my|your|people|one)\b)"
 )
+# A message that starts as a question about anything ("is SPF really that important
+# after"), not a hedge ("could be 2019", "would have been May").
+_LEADING_AUXILIARY = re.compile(
+    r"\s*(?:is|are|does|do|can|will|should)\s+(?!be\b|have\b|been\b|not\b)\w+\s+\w+"
+)
 _WORD = re.compile(r"[a-zà-ÿ][a-zà-ÿ'\-]*")
 
 
@@ -1171,7 +1176,11 @@ def _confident(message: Message, words: Lexicon | None = None) -> bool:
 
 def _is_question(text: str) -> bool:
     lowered = text.lower().strip()
-    return "?" in lowered or bool(_QUESTION_START.search(lowered))
+    return (
+        "?" in lowered
+        or bool(_QUESTION_START.search(lowered))
+        or bool(_LEADING_AUXILIARY.match(lowered))
+    )
 
 
 def _short(text: str, words: Lexicon) -> bool:

@@ -583,3 +583,28 @@ def test_a_no_about_something_else_gives_no_answer_to_consent(read) -> None:
     reading = read("nope never tried it before", "health_data_consent", intent="deny")
     assert "health_data_consent" not in reading.slots
     assert reading.route == UNCLEAR
+
+
+def test_a_question_that_starts_with_its_verb_is_a_question(read) -> None:
+    reading = read("is sunscreen a must after it", "topical_products", intent="faq_sun_protection")
+    assert "topical_products" not in reading.slots
+    # A hedge is no question: "could be 2019" still dates the course.
+    hedge = read("could be 2019", "isotretinoin_last_dose", {"isotretinoin": {"status": "past"}})
+    assert hedge.slots["isotretinoin"]["last_dose"] == "2019-12-31"
+
+
+def test_crows_feet_are_on_the_face(read) -> None:
+    reading = read("wondering if it would help the crow's feet", None, intent="start_screening")
+    assert reading.slots["treatment_area"] == ["face"]
+    assert reading.slots["skin_concerns"] == ["wrinkles"]
+
+
+def test_what_microneedling_is_asked_at_a_date_question_dates_nothing(read) -> None:
+    reading = read(
+        "what exactly is microneedling? no idea what I signed up for",
+        "isotretinoin_last_dose",
+        {"isotretinoin": {"status": "past"}},
+        intent="correct",
+    )
+    assert not reading.answered
+    assert reading.route == "faq_what_is"
