@@ -8,6 +8,7 @@ whether the person denied it. Nothing here knows about Rasa.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable
@@ -298,7 +299,15 @@ def contains_phrase(text: str, phrases: Iterable[str]) -> bool:
 
 
 def _contains_cue(text: str, cues: Iterable[str]) -> bool:
-    return any(re.search(rf"(?<![\w']){re.escape(cue)}(?![\w'])", text) for cue in cues)
+    return any(_cue_pattern(cue).search(text) for cue in cues)
+
+
+@functools.cache
+def _cue_pattern(cue: str) -> re.Pattern[str]:
+    # One compiled pattern per phrase, kept: the lexicon has thousands of phrases, more
+    # than the re module's own cache holds, and compiling them per message was most of a
+    # message's reading time.
+    return re.compile(rf"(?<![\w']){re.escape(cue)}(?![\w'])")
 
 
 class Extractor:
