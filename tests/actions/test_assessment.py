@@ -74,6 +74,22 @@ def test_without_consent_the_result_is_given_but_nothing_is_stored(fresh_service
     assert responses == ["utter_outcome_urgent_care", "utter_reasons", "utter_not_a_diagnosis"]
 
 
+def test_questions_ended_by_a_no_to_consent_give_information_not_a_result(
+    fresh_services,
+) -> None:
+    upgrade(runtime.services().settings.database_url)
+    events, messages = run_action({}, consent={"health_data_consent": "declined"})
+    assert [m["response"] for m in messages] == ["utter_consent_declined"]
+    assert events == []
+    assert stored_screenings() == []
+    # A red flag still gets the urgent advice, consent or not.
+    events, _ = run_action(
+        {"red_flags": ["allergic_reaction"]}, consent={"health_data_consent": "declined"}
+    )
+    assert {e["name"]: e["value"] for e in events}["screening_outcome"] == "urgent_care"
+    assert stored_screenings() == []
+
+
 def test_staff_notes_are_not_shown_to_the_person(fresh_services) -> None:
     upgrade(runtime.services().settings.database_url)
     _, messages = run_action({**CLEAR, "age": 19, "conditions": ["pigmentation_history"]})
