@@ -30,8 +30,9 @@ NEEDLECHECK_PORT = 5097
 DEFAULT_BOT_PORT = 5098
 FRONTDESK_PORT = 8097
 
-# One full screening, as a person types it; the last answer triggers the assessment,
-# which is stored in the database.
+# One full screening, as a person types it, in the order the questions come: the answer
+# about recent procedures triggers the assessment (stored in the database), then a question
+# and a thank-you. tests/e2e/test_assistant.py checks that it still reaches its outcome.
 SCREENING = [
     "hi",
     "yes",
@@ -39,15 +40,14 @@ SCREENING = [
     "I'm 34, on tretinoin, never took Accutane",
     "my face and neck",
     "acne scars",
+    "just tretinoin, nothing else",
     "no",
     "no",
-    "no acne and no cold sores",
     "I have diabetes",
     "no",
     "no",
     "no",
-    "I had botox",
-    "three weeks ago",
+    "I had botox three weeks ago",
     "what's the aftercare?",
     "thanks",
 ]

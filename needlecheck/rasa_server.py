@@ -21,9 +21,14 @@ measured with cProfile and py-spy on screening conversations:
   prediction (once reading the last message as text, once as intent), replaying every
   event of the conversation each time: the second call reuses the first's states
   (copied, because the policy edits the last one).
-- the request to the action server, with the whole tracker in it (60 kB by the end of a
-  screening), is encoded with the standard `json` module: `ujson`, which Rasa already
-  depends on, writes the same JSON in 40 % of the time.
+- every request to the action server opens a new HTTP session and TCP connection; one
+  session per endpoint is kept, with its connections, instead. The request, with the
+  whole tracker in it (60 kB by the end of a screening), is encoded with the standard
+  `json` module: `ujson`, which Rasa already depends on, writes the same JSON in 40 % of
+  the time, and reads the reply too.
+- `applied_events()` walks every event of the conversation (more than once where a form
+  ran), and one message calls it a dozen times: it is kept on the tracker and carried on
+  from where it stopped when events are added (the same steps, in the same order).
 
 They are installed before Rasa's command line runs, with what the server does when a
 store or an action server fails (`needlecheck.production.resilience`).
@@ -36,6 +41,7 @@ Imported first, before Rasa, the same import takes 5 s.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
@@ -184,24 +190,257 @@ def install_state_reuse() -> None:
     Domain.states_for_tracker_history = states_for_tracker_history
 
 
-def install_fast_request_json() -> None:
-    import aiohttp
-    import ujson
-    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+def install_incremental_applied_events() -> None:
+    from itertools import islice
 
-    # Rasa's own session(), with the JSON encoder as the one difference.
-    def session(self: EndpointConfig) -> aiohttp.ClientSession:
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActionReverted,
+        ActiveLoop,
+        Restarted,
+        SessionStarted,
+        UserUtteranceReverted,
+        UserUttered,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    # Rasa's loop body, for one event: it depends only on the events applied so far and
+    # on the names of every loop the conversation activates.
+    def apply(
+        tracker: DialogueStateTracker, event: Any, loop_names: frozenset[str], applied: list
+    ) -> None:
+        if isinstance(event, (Restarted, SessionStarted)):
+            applied.clear()
+        elif isinstance(event, ActionReverted):
+            tracker._undo_till_previous(ActionExecuted, applied)
+        elif isinstance(event, UserUtteranceReverted):
+            tracker._undo_till_previous(UserUttered, applied)
+            tracker._undo_till_previous(ActionExecuted, applied)
+        elif (
+            isinstance(event, ActionExecuted)
+            and event.action_name in loop_names
+            and not tracker._first_loop_execution_or_unhappy_path(event.action_name, applied)
+        ):
+            tracker._undo_till_previous_loop_execution(event.action_name, applied)
+        else:
+            applied.append(event)
+
+    def loop_names_of(events: Any) -> frozenset[str]:
+        return frozenset(e.name for e in events if isinstance(e, ActiveLoop) and e.name)
+
+    def applied_events(self: DialogueStateTracker) -> list[Any]:
+        events = self.events
+        count = len(events)
+        memo = self.__dict__.get("_needlecheck_applied")
+        # (events deque, how many were applied, the last of them, loop names, result).
+        # Events are only ever appended: the same deque, still holding the same event at
+        # the same place, has only new events after it.
+        if (
+            memo is not None
+            and memo[0] is events
+            and memo[1] <= count
+            and (memo[1] == 0 or events[memo[1] - 1] is memo[2])
+        ):
+            _, done, _, loop_names, applied = memo
+            new = list(islice(events, done, None))
+            # A new loop name changes how earlier events apply: then from the start.
+            if loop_names_of(new) <= loop_names:
+                for event in new:
+                    apply(self, event, loop_names, applied)
+                self.__dict__["_needlecheck_applied"] = (
+                    events,
+                    count,
+                    events[-1] if count else None,
+                    loop_names,
+                    applied,
+                )
+                return list(applied)
+        loop_names = loop_names_of(events)
+        applied = []
+        for event in events:
+            apply(self, event, loop_names, applied)
+        self.__dict__["_needlecheck_applied"] = (
+            events,
+            count,
+            events[-1] if count else None,
+            loop_names,
+            applied,
+        )
+        return list(applied)
+
+    DialogueStateTracker.applied_events = applied_events
+
+
+# Below the action server's keep-alive (Sanic's default, 5 s), so that the client never
+# sends on a connection the server is closing. HAProxy keeps client connections longer.
+ACTION_KEEPALIVE_S = 2.0
+
+
+def install_kept_action_connections() -> None:
+    import os
+    import ssl
+
+    import aiohttp
+    import rasa.core.run
+    import ujson
+    from rasa.shared.exceptions import FileNotFoundException
+    from rasa.utils.endpoints import (
+        DEFAULT_REQUEST_TIMEOUT,
+        ClientResponseError,
+        EndpointConfig,
+        concat_url,
+    )
+
+    def session_for(config: EndpointConfig) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        kept = _kept_sessions.get(id(config))
+        if kept is not None and kept[0] is config and kept[1] is loop and not kept[2].closed:
+            return kept[2]
         auth = None
-        if self.basic_auth:
-            auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
-        return aiohttp.ClientSession(
-            headers=self.headers,
+        if config.basic_auth:
+            auth = aiohttp.BasicAuth(config.basic_auth["username"], config.basic_auth["password"])
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(keepalive_timeout=ACTION_KEEPALIVE_S),
+            headers=config.headers,
             auth=auth,
             timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
             json_serialize=ujson.dumps,
         )
+        _kept_sessions[id(config)] = (config, loop, session)
+        return session
 
-    EndpointConfig.session = session
+    # Rasa's own request(), with the kept session as the one difference.
+    async def request(
+        self: EndpointConfig,
+        method: str = "post",
+        subpath: str | None = None,
+        content_type: str | None = "application/json",
+        compress: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if "headers" in kwargs:
+            headers.update(kwargs.pop("headers"))
+        if self.headers:
+            headers.update(self.headers)
+        sslcontext = None
+        if self.cafile:
+            try:
+                sslcontext = ssl.create_default_context(cafile=self.cafile)
+            except FileNotFoundError as e:
+                raise FileNotFoundException(
+                    f"Failed to find certificate file, "
+                    f"'{os.path.abspath(self.cafile)}' does not exist."
+                ) from e
+        async with session_for(self).request(
+            method,
+            concat_url(self.url, subpath),
+            headers=headers,
+            params=self.combine_parameters(kwargs),
+            compress=compress,
+            ssl=sslcontext,
+            **kwargs,
+        ) as response:
+            if response.status >= 400:
+                raise ClientResponseError(
+                    response.status, response.reason, await response.content.read()
+                )
+            try:
+                return await response.json(loads=ujson.loads)
+            except aiohttp.ContentTypeError:
+                return None
+
+    EndpointConfig.request = request
+    close_resources = rasa.core.run.close_resources
+
+    async def close_resources_and_sessions(app: Any, loop: Any) -> None:
+        await close_kept_sessions()
+        await close_resources(app, loop)
+
+    rasa.core.run.close_resources = close_resources_and_sessions
+
+
+# One session per endpoint, on the event loop that opened it: Rasa's own request() opens
+# a session and a TCP connection for every call.
+_kept_sessions: dict[int, tuple[Any, Any, Any]] = {}
+
+
+async def close_kept_sessions() -> None:
+    """Close the kept sessions of the running event loop (the server's, when it stops)."""
+    loop = asyncio.get_running_loop()
+    for key, (_, owner, session) in list(_kept_sessions.items()):
+        if owner is loop:
+            del _kept_sessions[key]
+            await session.close()
+
+
+def install_live_in_memory_trackers() -> None:
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.constants import ACTION_SESSION_START_NAME
+    from rasa.shared.core.conversation import Dialogue
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import (
+        DialogueStateTracker,
+        get_trackers_for_conversation_sessions,
+    )
+
+    # sender -> (the saved tracker, its events deque, how many were saved, the last one)
+    def live(store: InMemoryTrackerStore) -> dict[str, tuple[Any, Any, int, Any]]:
+        return store.__dict__.setdefault("_needlecheck_live", {})
+
+    async def save(self: InMemoryTrackerStore, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        events = tracker.events
+        live(self)[tracker.sender_id] = (
+            tracker,
+            events,
+            len(events),
+            events[-1] if events else None,
+        )
+
+    def saved(self: InMemoryTrackerStore, sender_id: str) -> DialogueStateTracker | None:
+        entry = live(self).get(sender_id)
+        if entry is None:
+            return None
+        tracker, events, length, last = entry
+        if (
+            tracker.events is events
+            and len(events) == length
+            and (events[-1] if events else None) is last
+        ):
+            return tracker
+        # A turn added events and did not save them: it failed (the resilience module
+        # relies on an unsaved turn leaving nothing), or it is still running and this is
+        # another reader. Either way the saved events only, in a new tracker.
+        rebuilt = self.init_tracker(sender_id)
+        rebuilt.recreate_from_dialogue(Dialogue(sender_id, list(events)[:length]))
+        live(self)[sender_id] = (rebuilt, rebuilt.events, length, last)
+        return rebuilt
+
+    def sessions(tracker: DialogueStateTracker) -> int:
+        return sum(
+            1
+            for event in tracker.events
+            if type(event) is ActionExecuted and event.action_name == ACTION_SESSION_START_NAME
+        )
+
+    async def _retrieve(
+        self: InMemoryTrackerStore, sender_id: str, fetch_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        tracker = saved(self, sender_id)
+        if tracker is None or fetch_all_sessions or sessions(tracker) <= 1:
+            return tracker
+        # Rasa's own: the last session only (which its next save then keeps).
+        return get_trackers_for_conversation_sessions(tracker)[-1]
+
+    async def keys(self: InMemoryTrackerStore) -> Any:
+        return live(self).keys()
+
+    InMemoryTrackerStore.save = save
+    InMemoryTrackerStore._retrieve = _retrieve
+    InMemoryTrackerStore.keys = keys
 
 
 def install_frozen_heap_after_load() -> None:
@@ -229,7 +468,9 @@ def install() -> None:
     install_event_class_cache()
     install_unique_mapping_cache()
     install_state_reuse()
-    install_fast_request_json()
+    install_incremental_applied_events()
+    install_kept_action_connections()
+    install_live_in_memory_trackers()
     install_frozen_heap_after_load()
     from needlecheck.production import resilience
     from needlecheck.security import logs, rasa_guard

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.actions.forms import FormAction
+from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from needlecheck import rasa_server
+
+# Before the module's fixture installs needlecheck's versions.
+ORIGINAL_APPLIED_EVENTS = DialogueStateTracker.applied_events
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -21,7 +27,11 @@ def installed():
         Event.resolve_by_type,
         FormAction._create_unique_entity_mappings,
         Domain.states_for_tracker_history,
-        EndpointConfig.session,
+        DialogueStateTracker.applied_events,
+        EndpointConfig.request,
+        InMemoryTrackerStore.save,
+        InMemoryTrackerStore._retrieve,
+        InMemoryTrackerStore.keys,
     )
     rasa_server.install()
     yield
@@ -30,7 +40,11 @@ def installed():
         Event.resolve_by_type,
         FormAction._create_unique_entity_mappings,
         Domain.states_for_tracker_history,
-        EndpointConfig.session,
+        DialogueStateTracker.applied_events,
+        EndpointConfig.request,
+        InMemoryTrackerStore.save,
+        InMemoryTrackerStore._retrieve,
+        InMemoryTrackerStore.keys,
     ) = (originals[0], staticmethod(originals[1]), *originals[2:])
 
 
@@ -121,16 +135,129 @@ def test_states_are_reused_only_for_the_same_tracker_and_events() -> None:
     )
 
 
-def test_action_server_requests_are_json_encoded_with_ujson() -> None:
+def _event_maker(rng: random.Random) -> Event:
+    from rasa.shared.core.events import (
+        ActionExecutionRejected,
+        ActionReverted,
+        ActiveLoop,
+        BotUttered,
+        Restarted,
+        SessionStarted,
+        UserUtteranceReverted,
+    )
+
+    makers = [
+        lambda: ActionExecuted("action_listen"),
+        lambda: ActionExecuted("form_a"),
+        lambda: ActionExecuted("form_b"),
+        lambda: ActionExecuted("utter_x"),
+        lambda: ActiveLoop("form_a"),
+        lambda: ActiveLoop("form_b"),
+        lambda: ActiveLoop(None),
+        lambda: UserUttered("u", {"name": "i"}),
+        lambda: SlotSet("s", rng.randint(0, 3)),
+        lambda: BotUttered("b"),
+        lambda: ActionExecutionRejected("form_a"),
+        lambda: ActionReverted(),
+        lambda: UserUtteranceReverted(),
+        lambda: Restarted(),
+        lambda: SessionStarted(),
+    ]
+    weights = [8, 6, 3, 4, 2, 1, 2, 8, 3, 3, 1, 1, 1, 0.3, 0.3]
+    return rng.choices(makers, weights)[0]()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_applied_events_carried_on_equal_rasas_from_the_start(seed: int) -> None:
+    assert ORIGINAL_APPLIED_EVENTS.__module__ == "rasa.shared.core.trackers"
+    rng = random.Random(seed)
+    tracker = DialogueStateTracker("s", None)
+    for _ in range(120):
+        tracker.update(_event_maker(rng))
+        if rng.random() < 0.6:
+            kept = tracker.applied_events()
+            assert kept == ORIGINAL_APPLIED_EVENTS(tracker)
+            # A caller that edits its list does not edit the next caller's.
+            kept.clear()
+    assert tracker.applied_events() == ORIGINAL_APPLIED_EVENTS(tracker)
+
+
+def test_action_requests_share_one_connection_and_are_json_encoded() -> None:
     import asyncio
 
-    import ujson
+    from aiohttp import web
+    from rasa.utils.endpoints import ClientResponseError
 
-    async def encoder() -> object:
-        async with EndpointConfig("http://localhost:5055/webhook").session() as session:
-            return session.json_serialize
+    async def scenario() -> tuple[list[object], int]:
+        peers: set[object] = set()
 
-    assert asyncio.run(encoder()) is ujson.dumps
+        async def answer(request: web.Request) -> web.Response:
+            # The client's end of the connection: one address for one connection.
+            peers.add(request.transport.get_extra_info("peername"))  # type: ignore[union-attr]
+            if request.path == "/webhook/fail":
+                return web.Response(status=500, text="boom")
+            if request.path == "/webhook/text":
+                return web.Response(text="plain")
+            return web.json_response({"got": await request.text(), "auth": request.headers["X-A"]})
+
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"X-A": "1"})
+        try:
+            answers = [await endpoint.request(json={"n": n, "é": "ü"}) for n in range(3)]
+            answers.append(await endpoint.request(subpath="text", json={}))
+            try:
+                await endpoint.request(subpath="fail", json={})
+            except ClientResponseError as error:
+                answers.append(error.status)
+        finally:
+            await rasa_server.close_kept_sessions()
+            await runner.cleanup()
+        return answers, len(peers)
+
+    answers, connections = asyncio.run(scenario())
+    # ujson writes what json.dumps would, without the spaces.
+    assert answers[:3] == [
+        {"got": f'{{"n":{n},"\\u00e9":"\\u00fc"}}', "auth": "1"} for n in range(3)
+    ]
+    assert answers[3:] == [None, 500]
+    assert connections == 1
+
+
+def test_a_connection_the_server_closed_is_not_reused() -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    async def scenario() -> list[object]:
+        app = web.Application()
+
+        async def ok(request: web.Request) -> web.Response:
+            return web.json_response({"ok": True})
+
+        app.router.add_post("/webhook", ok)
+        # The server closes idle connections after 0.2 s; the client must open a new one.
+        runner = web.AppRunner(app, keepalive_timeout=0.2)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+        try:
+            first = await endpoint.request(json={})
+            await asyncio.sleep(0.5)
+            second = await endpoint.request(json={})
+        finally:
+            await rasa_server.close_kept_sessions()
+            await runner.cleanup()
+        return [first, second]
+
+    assert asyncio.run(scenario()) == [{"ok": True}, {"ok": True}]
 
 
 @pytest.mark.parametrize(
@@ -185,3 +312,65 @@ def test_the_heap_is_frozen_once_the_model_is_loaded(monkeypatch: pytest.MonkeyP
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_the_in_memory_store_keeps_saved_trackers_and_forgets_unsaved_turns() -> None:
+    import asyncio
+
+    domain = Domain.from_yaml(STATES_DOMAIN)
+    store = InMemoryTrackerStore(domain)
+
+    async def scenario() -> None:
+        assert await store.retrieve("p") is None
+        tracker = await store.get_or_create_tracker("p")
+        tracker.update(UserUttered("I am 34", {"name": "inform"}))
+        tracker.update(SlotSet("age", 34))
+        await store.save(tracker)
+        saved = list(tracker.events)
+        # Nothing to rebuild: the saved tracker itself.
+        assert await store.retrieve("p") is tracker
+        assert list(await store.keys()) == ["p"]
+
+        # A turn that fails before it is saved leaves nothing behind.
+        turn = await store.retrieve("p")
+        turn.update(UserUttered("actually 35", {"name": "inform"}))
+        turn.update(SlotSet("age", 35))
+        after = await store.retrieve("p")
+        assert after is not turn
+        assert list(after.events) == saved
+        assert after.get_slot("age") == 34
+        assert after.latest_message.text == "I am 34"
+        # The failed turn's tracker saved late (a slow turn that did finish) still counts.
+        await store.save(turn)
+        assert (await store.retrieve("p")).get_slot("age") == 35
+
+    asyncio.run(scenario())
+
+
+def test_the_in_memory_store_returns_the_last_session_like_rasa() -> None:
+    import asyncio
+
+    from rasa.shared.core.events import SessionStarted
+
+    domain = Domain.from_yaml(STATES_DOMAIN)
+    store = InMemoryTrackerStore(domain)
+    events = [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("I am 34", {"name": "inform"}),
+        SlotSet("age", 34),
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("hi", {"name": "greet"}),
+    ]
+
+    async def scenario() -> tuple[DialogueStateTracker, DialogueStateTracker]:
+        await store.save(DialogueStateTracker.from_events("p", events, domain.slots))
+        return await store.retrieve("p"), await store.retrieve_full_tracker("p")
+
+    last, full = asyncio.run(scenario())
+    assert [e.text for e in last.events if isinstance(e, UserUttered)] == ["hi"]
+    assert last.get_slot("age") is None
+    assert len(full.events) == len(events)

@@ -131,6 +131,20 @@ def test_a_typed_screening_ends_with_a_recommendation_and_one_stored_record(assi
     assert version.startswith("sha256:")
 
 
+def test_the_bench_conversation_is_one_whole_screening(assistant) -> None:
+    from bench.bench import SCREENING
+
+    # `make bench` times these messages as one screening: if the questions change, it must
+    # still reach its outcome at the answer about procedures, and only there.
+    at = SCREENING.index("I had botox three weeks ago")
+    converse("e2e-bench", SCREENING[:at])
+    assert screenings(assistant["db"], "e2e-bench") == []
+    converse("e2e-bench", SCREENING[at:])
+    assert screenings(assistant["db"], "e2e-bench") == [
+        ("clinician_review", "rest", "RV-DIABETES,PR-RETINOID")
+    ]
+
+
 def test_one_message_gives_several_facts_and_only_the_rest_is_asked(assistant) -> None:
     replies = converse(
         "e2e-many", [*CONSENT, "none of these", "I'm 34, on tretinoin, never took Accutane"]
