@@ -33,10 +33,13 @@ from actions.names import (
     UTTER_OUTCOME_INCOMPLETE,
     UTTER_OUTCOME_PREFIX,
     UTTER_PREPARATION,
+    UTTER_PREPARATION_IF_TREATED,
     UTTER_REASONS,
     UTTER_SCREENING_ERROR,
     UTTER_STORAGE_UNAVAILABLE,
 )
+from needlecheck.responses import render
+from needlecheck.runtime import clinic as clinic_details
 from needlecheck.runtime import services
 from needlecheck.screening import Assessment, FactError, assess
 from needlecheck.store.database import transient
@@ -47,6 +50,11 @@ logger = logging.getLogger(__name__)
 
 # Severities whose reasons explain the outcome to the person; `note` is for staff only.
 EXPLAINED = ("urgent", "exclude", "defer", "review")
+PREPARATION_BY_OUTCOME = {
+    "eligible": UTTER_PREPARATION,
+    "clinician_review": UTTER_PREPARATION_IF_TREATED,
+    "defer": UTTER_PREPARATION_IF_TREATED,
+}
 
 
 class ActionAssessScreening(Action):
@@ -215,24 +223,52 @@ def explain(assessment: Assessment, dispatcher: CollectingDispatcher) -> None:
         )
     else:
         dispatcher.utter_message(response=UTTER_OUTCOME_PREFIX + assessment.outcome)
-    reasons = [f.reason for f in assessment.findings if f.severity in EXPLAINED]
+    reasons = reason_lines(assessment)
     if reasons:
         dispatcher.utter_message(response=UTTER_REASONS, reasons=_bullets(reasons))
+    steps = preparation(assessment)
+    if steps:
+        dispatcher.utter_message(response=steps[0], steps=_bullets(steps[1]))
+    # After urgent advice, "this does not clear you for treatment" would only dilute it.
+    if assessment.outcome != "urgent_care":
+        dispatcher.utter_message(response=UTTER_NOT_A_DIAGNOSIS)
+
+
+def reason_lines(assessment: Assessment) -> list[str]:
+    """The reasons the person reads, each deferral with its own date where it has one
+    (an undated one says its own condition: "until the sunburn has healed")."""
+    lines = []
+    for finding in assessment.findings:
+        if finding.severity not in EXPLAINED:
+            continue
+        if finding.severity == "defer" and finding.until:
+            lines.append(
+                f"{finding.reason} For this, the earliest date is {human_date(finding.until)}."
+            )
+        else:
+            lines.append(finding.reason)
+    return lines
+
+
+def preparation(assessment: Assessment) -> tuple[str, list[str]] | None:
+    """What to do before treatment, and the response that introduces it: plainly after a
+    yes, "if the consultation goes ahead" while the answer is not yet a yes, and never
+    under a no or urgent advice, which it would contradict."""
     steps = [f.reason for f in assessment.findings if f.severity == "prepare"]
-    if steps and assessment.outcome != "urgent_care":
-        dispatcher.utter_message(response=UTTER_PREPARATION, steps=_bullets(steps))
-    dispatcher.utter_message(response=UTTER_NOT_A_DIAGNOSIS)
+    if not steps or assessment.outcome not in PREPARATION_BY_OUTCOME:
+        return None
+    return PREPARATION_BY_OUTCOME[assessment.outcome], steps
 
 
 def recommendation_card(assessment: Assessment, domain: DomainDict) -> dict[str, Any]:
     """The result as one card for the website widget, in the same words as `explain`."""
     responses = domain.get("responses") or {}
+    clinic = clinic_details().response_variables()
 
     def words(name: str, **values: str) -> str:
-        text = str(((responses.get(name) or [{}])[0]).get("text") or "")
-        for key, value in values.items():
-            text = text.replace("{" + key + "}", value)
-        return text
+        return render(
+            str(((responses.get(name) or [{}])[0]).get("text") or ""), {**clinic, **values}
+        )
 
     earliest = human_date(assessment.earliest_date) if assessment.earliest_date else None
     if assessment.outcome is None:
@@ -241,16 +277,18 @@ def recommendation_card(assessment: Assessment, domain: DomainDict) -> dict[str,
         summary = words(UTTER_OUTCOME_DEFER_DATED, earliest_date=earliest)
     else:
         summary = words(UTTER_OUTCOME_PREFIX + assessment.outcome)
-    steps = [f.reason for f in assessment.findings if f.severity == "prepare"]
+    steps = preparation(assessment)
     return {
         "type": "recommendation",
         "outcome": assessment.outcome or "incomplete",
         "title": words(UTTER_CARD_TITLE_PREFIX + (assessment.outcome or "incomplete")),
         "summary": summary,
-        "reasons": [f.reason for f in assessment.findings if f.severity in EXPLAINED],
+        "reasons": reason_lines(assessment),
         "earliest_date": earliest,
-        "next_steps": steps if assessment.outcome != "urgent_care" else [],
-        "disclaimer": words(UTTER_NOT_A_DIAGNOSIS),
+        # The heading the steps go under ("If the consultation goes ahead, ...").
+        "next_steps_title": words(steps[0]).split("\n")[0] if steps else "",
+        "next_steps": steps[1] if steps else [],
+        "disclaimer": "" if assessment.outcome == "urgent_care" else words(UTTER_NOT_A_DIAGNOSIS),
     }
 
 

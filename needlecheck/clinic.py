@@ -8,6 +8,7 @@ still gives plain, honest answers.
 from __future__ import annotations
 
 import os
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,10 @@ import yaml
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "clinic.yml"
 CLINIC_ENV = "NEEDLECHECK_CLINIC"
-DETAILS = ("name", "phone", "address", "opening_hours")
+EMERGENCY_NUMBER = re.compile(r"[0-9]{2,4}")
+DETAILS = ("name", "phone", "address", "opening_hours", "emergency_number")
+# Said wherever a text sends a person to emergency services, when the file names no number.
+NO_EMERGENCY_NUMBER = "your local emergency number"
 
 
 class ClinicFileError(ValueError):
@@ -40,6 +44,20 @@ class Clinic:
                 return text.format(**{name: self.details[name] for name in names})
         return default
 
+    def response_variables(self) -> dict[str, str]:
+        """What the assistant's texts may name besides slots: `{emergency_number}` ("999")
+        and `{call_the_clinic}` ("call the clinic on 020 7946 0000 (Monday to Friday 9am to
+        6pm)", or "contact the clinic" while the file gives no phone)."""
+        phone = self.details.get("phone")
+        hours = self.details.get("opening_hours")
+        call = f"call the clinic on {phone}" if phone else "contact the clinic"
+        if phone and hours:
+            call += f" ({hours})"
+        return {
+            "emergency_number": self.details.get("emergency_number") or NO_EMERGENCY_NUMBER,
+            "call_the_clinic": call,
+        }
+
     @classmethod
     def load(cls, path: Path | None = None) -> Clinic:
         path = path or Path(os.environ.get(CLINIC_ENV) or DEFAULT_FILE)
@@ -50,6 +68,12 @@ class Clinic:
         if not isinstance(data, dict):
             raise ClinicFileError(f"{path}: expected a mapping at the top level")
         details = {k: str(data[k]).strip() for k in DETAILS if data.get(k)}
+        number = details.get("emergency_number")
+        if number is not None and not EMERGENCY_NUMBER.fullmatch(number):
+            raise ClinicFileError(
+                f"{path}: emergency_number: {number!r} is not a number to dial, "
+                "for example 999, 112 or 911"
+            )
         answers: dict[str, tuple[str | None, str]] = {}
         for topic, entry in (data.get("answers") or {}).items():
             answers[str(topic)] = _answer(path, str(topic), entry)

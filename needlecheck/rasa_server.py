@@ -472,9 +472,11 @@ def install() -> None:
     install_kept_action_connections()
     install_live_in_memory_trackers()
     install_frozen_heap_after_load()
+    from needlecheck import responses
     from needlecheck.production import resilience
     from needlecheck.security import logs, rasa_guard
 
+    responses.install()
     resilience.install()
     rasa_guard.install()
     logs.install()

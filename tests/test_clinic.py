@@ -112,3 +112,17 @@ def test_the_shipped_file_loads_and_answers_without_any_details_filled_in() -> N
     for topic in ("clinic_price", "clinic_booking", "clinic_location", "clinic_hours"):
         answer = clinic.answer(topic)
         assert answer and "{" not in answer, topic
+
+
+def test_the_emergency_number_is_a_number_to_dial(tmp_path) -> None:
+    assert Clinic.load().response_variables()["emergency_number"] == "999"
+    clinic = Clinic.load(clinic_file(tmp_path, 'emergency_number: "911"\n'))
+    assert clinic.response_variables() == {
+        "emergency_number": "911",
+        "call_the_clinic": "contact the clinic",
+    }
+    path = clinic_file(tmp_path, "emergency_number: ring an ambulance\n")
+    with pytest.raises(ClinicFileError, match="emergency_number: 'ring an ambulance' is not"):
+        Clinic.load(path)
+    # A file without one still never leaves a person without the words to act on.
+    assert Clinic().response_variables()["emergency_number"] == "your local emergency number"

@@ -8,6 +8,7 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.actions.forms import FormAction
+from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
@@ -33,8 +34,10 @@ def installed():
         InMemoryTrackerStore._retrieve,
         InMemoryTrackerStore.keys,
     )
+    nlg_variables = TemplatedNLG._response_variables
     rasa_server.install()
     yield
+    TemplatedNLG._response_variables = staticmethod(nlg_variables)
     (
         RemoteAction._validate_action_result,
         Event.resolve_by_type,

@@ -52,8 +52,11 @@ def install_strict_tracker_store() -> None:
 
 
 def response_text(domain: Any, name: str) -> str:
+    from needlecheck.responses import render, server_values
+
     variants = (getattr(domain, "responses", None) or {}).get(name) or [{}]
-    return str(variants[0].get("text") or "Sorry, something went wrong. Please try again.")
+    text = str(variants[0].get("text") or "Sorry, something went wrong. Please try again.")
+    return render(text, server_values())
 
 
 def install_unavailable_reply() -> None:

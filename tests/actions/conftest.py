@@ -78,3 +78,30 @@ def fresh_services(monkeypatch, tmp_path) -> Iterator[None]:
     runtime.services.cache_clear()
     yield
     runtime.services.cache_clear()
+
+
+def received(
+    messages: list[dict[str, Any]],
+    domain: dict[str, Any],
+    slots: dict[str, Any] | None = None,
+    clinic: Any = None,
+) -> list[str]:
+    """What the person reads: each message as the Rasa server renders it, with Rasa's own
+    TemplatedNLG over domain.yml and the clinic's values (needlecheck/responses.py)."""
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
+
+    from needlecheck.clinic import Clinic
+
+    nlg = TemplatedNLG(domain["responses"])
+    values = (clinic or Clinic.load()).response_variables()
+    texts = []
+    for message in messages:
+        name = message.get("response")
+        if not name:
+            texts.append(str(message.get("text") or json.dumps(message.get("custom"))))
+            continue
+        kwargs = {k: v for k, v in message.items() if k != "response" and v not in (None, [], {})}
+        kwargs.pop("text", None)
+        rendered = nlg.generate_from_slots(name, {**values, **(slots or {})}, "rest", **kwargs)
+        texts.append(str((rendered or {}).get("text") or ""))
+    return texts

@@ -52,7 +52,7 @@ def test_a_complete_screening_is_assessed_stored_and_explained(fresh_services) -
     assert responses == [
         "utter_outcome_clinician_review",
         "utter_reasons",
-        "utter_preparation",
+        "utter_preparation_if_treated",
         "utter_not_a_diagnosis",
         "utter_offer_next_step",
     ]
@@ -70,8 +70,8 @@ def test_without_consent_the_result_is_given_but_nothing_is_stored(fresh_service
     assert stored_screenings() == []
     assert {e["name"]: e["value"] for e in events}["screening_outcome"] == "urgent_care"
     responses = [m["response"] for m in messages]
-    # Urgent care: no offer to book, only the advice.
-    assert responses == ["utter_outcome_urgent_care", "utter_reasons", "utter_not_a_diagnosis"]
+    # Urgent care: no offer to book and no disclaimer to dilute it, only the advice.
+    assert responses == ["utter_outcome_urgent_care", "utter_reasons"]
 
 
 def test_questions_ended_by_a_no_to_consent_give_information_not_a_result(

@@ -212,7 +212,8 @@ def test_questions_corrections_and_a_new_result(assistant) -> None:
 
 def test_a_red_flag_in_the_first_message_gets_urgent_advice_and_stores_nothing(assistant) -> None:
     replies = converse("e2e-urgent", ["my throat is swelling and I can't breathe"])
-    assert "call emergency services" in replies
+    assert "call 999 now" in replies
+    assert "does not clear you for treatment" not in replies
     assert screenings(assistant["db"], "e2e-urgent") == []
 
 

@@ -251,7 +251,7 @@ def test_a_whole_screening_on_whatsapp_through_twilio(assistant, provider) -> No
     twilio(phone, "Yes, I agree", ButtonText="Yes, I agree", ButtonPayload="/affirm")
     assert "to be safe" in texts(provider.to(phone)[-1:])
     twilio(phone, "2")  # the swelling option: urgent care at once
-    assert "call emergency services" in texts(provider.to(phone))
+    assert "call 999 now" in texts(provider.to(phone))
     assert stored(assistant, phone) == [("urgent_care", "whatsapp")]
     assert provider.to(phone)[0].body["From"] == "whatsapp:" + fake.TWILIO_NUMBER
 

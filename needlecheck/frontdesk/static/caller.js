@@ -28,7 +28,7 @@
     [["reasons", "Why"], ["next_steps", "Before treatment"]].forEach(function (pair) {
       var items = data[pair[0]] || [];
       if (!items.length) return;
-      add("h4", "", pair[1], box);
+      add("h4", "", pair[0] === "next_steps" && data.next_steps_title ? data.next_steps_title : pair[1], box);
       var list = add("ul", "", undefined, box);
       items.forEach(function (item) { add("li", "", item, list); });
     });

@@ -243,7 +243,9 @@
     [["reasons", "why"], ["next_steps", "next"]].forEach(function (pair) {
       var items = Array.isArray(card[pair[0]]) ? card[pair[0]] : [];
       if (!items.length) return;
-      box.appendChild(el("h4", {}, t(pair[1])));
+      // The result names its own heading for the steps ("If the consultation goes ahead...").
+      var heading = pair[0] === "next_steps" && card.next_steps_title ? String(card.next_steps_title) : t(pair[1]);
+      box.appendChild(el("h4", {}, heading));
       var list = el("ul");
       items.forEach(function (item) {
         list.appendChild(el("li", {}, String(item)));

@@ -1,0 +1,50 @@
+"""The clinic's details inside the assistant's texts: `{emergency_number}`, `{call_the_clinic}`.
+
+Urgent advice names the emergency number where the clinic is, and every "call the
+clinic" names its phone and opening hours when clinic.yml gives them. Rasa fills a
+response's placeholders from slots and from the values an action sends with it; the
+clinic's values are added to both, once, when the Rasa server starts, so a response
+uttered by a rule, by the form or by an action reads the same. Texts that needlecheck
+renders itself (the widget's result card, the server's own apology) use `render`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from needlecheck.clinic import Clinic
+
+# Rasa's placeholder syntax: `{name}`, with doubled braces left to Rasa's button payloads.
+PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_]+)\}(?!\})")
+
+
+def render(text: str, values: Mapping[str, Any]) -> str:
+    """`text` with each `{name}` that `values` has replaced; other placeholders stay."""
+    return PLACEHOLDER.sub(
+        lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), text
+    )
+
+
+def server_values() -> dict[str, Any]:
+    """The values every response gets in this Rasa server (the clinic's, once installed)."""
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
+
+    return TemplatedNLG._response_variables({}, {})
+
+
+def install(clinic: Clinic | None = None) -> None:
+    """Every response the Rasa server fills also gets the clinic's values (slots and the
+    action's own values win where they share a name)."""
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
+
+    variables = (clinic or Clinic.load()).response_variables()
+    fill = TemplatedNLG._response_variables
+
+    def _response_variables(
+        filled_slots: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {**variables, **fill(filled_slots, kwargs)}
+
+    TemplatedNLG._response_variables = staticmethod(_response_variables)
