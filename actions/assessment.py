@@ -28,6 +28,7 @@ from actions.names import (
     UTTER_CARD_TITLE_PREFIX,
     UTTER_CONSENT_DECLINED,
     UTTER_NOT_A_DIAGNOSIS,
+    UTTER_NOTE_PREFIX,
     UTTER_OFFER_NEXT_STEP,
     UTTER_OUTCOME_DEFER_DATED,
     UTTER_OUTCOME_INCOMPLETE,
@@ -102,7 +103,7 @@ class ActionAssessScreening(Action):
         if channel in CARD_CHANNELS:
             dispatcher.utter_message(json_message=recommendation_card(assessment, domain))
         else:
-            explain(assessment, dispatcher)
+            explain(assessment, dispatcher, domain)
         if assessment.outcome != "urgent_care":
             dispatcher.utter_message(response=UTTER_OFFER_NEXT_STEP)
         return [
@@ -212,7 +213,7 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
-def explain(assessment: Assessment, dispatcher: CollectingDispatcher) -> None:
+def explain(assessment: Assessment, dispatcher: CollectingDispatcher, domain: DomainDict) -> None:
     """Outcome and recommendation, then every reason, then what to do first."""
     if assessment.outcome is None:
         dispatcher.utter_message(response=UTTER_OUTCOME_INCOMPLETE)
@@ -229,6 +230,8 @@ def explain(assessment: Assessment, dispatcher: CollectingDispatcher) -> None:
     steps = preparation(assessment)
     if steps:
         dispatcher.utter_message(response=steps[0], steps=_bullets(steps[1]))
+    for note in person_notes(assessment, domain):
+        dispatcher.utter_message(response=note)
     # After urgent advice, "this does not clear you for treatment" would only dilute it.
     if assessment.outcome != "urgent_care":
         dispatcher.utter_message(response=UTTER_NOT_A_DIAGNOSIS)
@@ -248,6 +251,21 @@ def reason_lines(assessment: Assessment) -> list[str]:
         else:
             lines.append(finding.reason)
     return lines
+
+
+def person_notes(assessment: Assessment, domain: DomainDict) -> list[str]:
+    """Responses for staff notes the person should hear too (`utter_note_<rule ID>`, for
+    example that dark marks after injuries make new ones more likely): a clinic adds one
+    to tell people about any other note. None under urgent advice."""
+    if assessment.outcome == "urgent_care":
+        return []
+    responses = domain.get("responses") or {}
+    names = [
+        UTTER_NOTE_PREFIX + f.rule.lower().replace("-", "_")
+        for f in assessment.findings
+        if f.severity == "note"
+    ]
+    return [name for name in names if name in responses]
 
 
 def preparation(assessment: Assessment) -> tuple[str, list[str]] | None:
@@ -288,6 +306,7 @@ def recommendation_card(assessment: Assessment, domain: DomainDict) -> dict[str,
         # The heading the steps go under ("If the consultation goes ahead, ...").
         "next_steps_title": words(steps[0]).split("\n")[0] if steps else "",
         "next_steps": steps[1] if steps else [],
+        "notes": [words(name) for name in person_notes(assessment, domain)],
         "disclaimer": "" if assessment.outcome == "urgent_care" else words(UTTER_NOT_A_DIAGNOSIS),
     }
 

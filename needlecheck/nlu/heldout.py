@@ -126,6 +126,8 @@ CORPUS_FILES = (
     ("openings.yml", "opening"),
     ("openings_informal.yml", "opening"),
     ("interjections.yml", "interjection"),
+    ("faq_openings.yml", "opening"),
+    ("faq_interjections.yml", "interjection"),
     ("consent.yml", "reply"),
     ("offers.yml", "reply"),
 )

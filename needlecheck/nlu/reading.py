@@ -1304,10 +1304,17 @@ _WHAT_IT_MEANS = re.compile(
 )
 
 
+_ABOUT_MICRONEEDLING = re.compile(
+    r"\bmicro ?needl|\bthe treatment\b|\bthe procedure\b|\bprp\b|\bvampire\b"
+    r"|\bradio ?frequency\b|\brf\b|\bmorpheus|\bderma ?(?:roller|pen|stamp)s?\b"
+)
+
+
 def _asks_what_it_means(text: str) -> bool:
-    """A question about the question's own words (not about microneedling itself)."""
+    """A question about the question's own words (not about microneedling itself, or a
+    treatment or device like it, which no question names: "what's PRP?")."""
     lowered = text.lower()
-    if re.search(r"\bmicro ?needl|\bthe treatment\b|\bthe procedure\b", lowered):
+    if _ABOUT_MICRONEEDLING.search(lowered):
         return False
     return bool(_WHAT_IT_MEANS.search(lowered) or _DOES_IT_COUNT.search(lowered))
 

@@ -23,7 +23,7 @@ def test_every_question_has_a_question_and_a_reason(domain) -> None:
 
 def test_every_faq_intent_has_an_answer(domain) -> None:
     faq = [i for i in domain["intents"] if i.startswith(names.FAQ_INTENT_PREFIX)]
-    assert len(faq) == 11
+    assert len(faq) == 18
     for intent in faq:
         assert (
             names.UTTER_FAQ_PREFIX + intent.removeprefix(names.FAQ_INTENT_PREFIX)

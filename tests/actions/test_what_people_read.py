@@ -228,3 +228,29 @@ def test_the_date_question_names_the_procedure_the_button_named(button) -> None:
     (kind,) = re.findall(r'\["(\w+)"\]', button["payload"])
     asked = PROCEDURE_NAMES[kind].lower()
     assert button["title"].lower().rstrip("s") in asked
+
+
+def test_dark_marks_after_injuries_are_told_to_the_person_not_only_to_staff(
+    fresh_services, domain
+) -> None:
+    text = result(domain, {**CLEAR, "conditions": ["pigmentation_history"]})
+    assert "You mentioned dark marks after injuries" in text
+    assert "Staff:" not in text
+    # A note with no words for the person stays with the staff.
+    text = result(domain, {**CLEAR, "age": 19})
+    assert "FDA" not in text and "Staff:" not in text
+
+
+def test_new_answers_about_aftercare_name_the_warning_signs_and_agree(domain) -> None:
+    (aftercare,) = received([{"response": "utter_faq_aftercare"}], domain)
+    (warnings,) = received([{"response": "utter_faq_warning_signs"}], domain)
+    (downtime,) = received([{"response": "utter_faq_downtime"}], domain)
+    (sun,) = received([{"response": "utter_faq_sun_protection"}], domain)
+    for text in (aftercare, warnings):
+        assert "pus" in text and "fever" in text and "call 999 now" in text
+    # Back to everyday life the next day, but no exercise for a day or two, in both.
+    assert "heavy exercise" in downtime and "heavy exercise" in aftercare
+    assert "normal activities the next day" not in downtime
+    # Sunscreen from the day after treatment, in both.
+    assert "from the day after treatment" in aftercare
+    assert "From the day after treatment" in sun

@@ -39,6 +39,14 @@ FAQ_TOPICS = (
     "products_after",
     "sessions",
     "who_performs",
+    "privacy",
+    "side_effects",
+    "warning_signs",
+    "results",
+    "session_day",
+    "skin_tone",
+    "home_devices",
+    "related_treatments",
 )
 CLINIC_TOPICS = ("price", "booking", "location", "hours", "payment", "vouchers")
 ROUTES = {

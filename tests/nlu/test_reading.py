@@ -229,6 +229,20 @@ def test_a_question_about_the_questions_words_is_the_question_asked_plainly(read
     assert reading.slots == {}
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("what is a vampire facial??", "faq_related_treatments"),
+        ("whats a derma stamp", "faq_home_devices"),
+    ],
+)
+def test_a_question_about_a_treatment_like_microneedling_is_answered(read, text, intent) -> None:
+    # No question names these, so they are not the question's own words to explain.
+    reading = read(text, "conditions", intent=intent, confidence=0.8)
+    assert reading.route == intent
+    assert reading.slots == {}
+
+
 def test_a_red_flag_is_recorded_whatever_was_asked(read) -> None:
     reading = read("my lips are swelling up", "allergies", intent="report_red_flag", confidence=1.0)
     assert reading.route == ANSWER

@@ -32,6 +32,7 @@
       var list = add("ul", "", undefined, box);
       items.forEach(function (item) { add("li", "", item, list); });
     });
+    (data.notes || []).forEach(function (note) { add("p", "", note, box); });
     if (data.disclaimer) add("p", "hint", data.disclaimer, box);
   }
 

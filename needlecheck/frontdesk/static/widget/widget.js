@@ -252,6 +252,9 @@
       });
       box.appendChild(list);
     });
+    (Array.isArray(card.notes) ? card.notes : []).forEach(function (note) {
+      box.appendChild(el("p", { class: "note" }, String(note)));
+    });
     if (card.disclaimer) box.appendChild(el("p", { class: "disclaimer" }, String(card.disclaimer)));
     into.appendChild(box);
   }
