@@ -39,7 +39,7 @@ from actions.names import (
     UTTER_SCREENING_ERROR,
     UTTER_STORAGE_UNAVAILABLE,
 )
-from needlecheck.responses import render
+from needlecheck.responses import render, response_values
 from needlecheck.runtime import clinic as clinic_details
 from needlecheck.runtime import services
 from needlecheck.screening import Assessment, FactError, assess
@@ -281,7 +281,7 @@ def preparation(assessment: Assessment) -> tuple[str, list[str]] | None:
 def recommendation_card(assessment: Assessment, domain: DomainDict) -> dict[str, Any]:
     """The result as one card for the website widget, in the same words as `explain`."""
     responses = domain.get("responses") or {}
-    clinic = clinic_details().response_variables()
+    clinic = response_values(clinic_details(), services().settings)
 
     def words(name: str, **values: str) -> str:
         return render(

@@ -41,10 +41,18 @@ HEALTH_SLOTS = (
 )
 
 
-def consent_version(domain: DomainDict, response: str = UTTER_ASK_CONSENT) -> str:
-    """Identifies the consent text the person saw: any edit of it gives a new version."""
+def consent_version(
+    domain: DomainDict, response: str = UTTER_ASK_CONSENT, values: dict[str, str] | None = None
+) -> str:
+    """Identifies the consent text the person saw, as they saw it (with the retention
+    period it promises, `needlecheck.responses`): any edit of either is a new version."""
+    from needlecheck.responses import render, response_values
+    from needlecheck.runtime import clinic
+
+    if values is None:
+        values = response_values(clinic())
     variants = domain.get("responses", {}).get(response, [])
-    text = "\n".join(v.get("text", "") for v in variants)
+    text = "\n".join(render(v.get("text", ""), values) for v in variants)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 

@@ -1,4 +1,5 @@
-"""The clinic's details inside the assistant's texts: `{emergency_number}`, `{call_the_clinic}`.
+"""The clinic's details inside the assistant's texts: `{emergency_number}`, `{call_the_clinic}`,
+`{retention_days}`.
 
 Urgent advice names the emergency number where the clinic is, and every "call the
 clinic" names its phone and opening hours when clinic.yml gives them. Rasa fills a
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from needlecheck.clinic import Clinic
+from needlecheck.config import Settings
 
 # Rasa's placeholder syntax: `{name}`, with doubled braces left to Rasa's button payloads.
 PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_]+)\}(?!\})")
@@ -27,6 +29,16 @@ def render(text: str, values: Mapping[str, Any]) -> str:
     )
 
 
+def response_values(
+    clinic: Clinic | None = None, settings: Settings | None = None
+) -> dict[str, str]:
+    """The clinic's values (clinic.yml) and how long conversations are kept (the
+    configured retention, NEEDLECHECK_RETENTION_DAYS, which the consent text promises)."""
+    clinic = clinic or Clinic.load()
+    settings = settings or Settings.from_environment()
+    return {**clinic.response_variables(), "retention_days": str(settings.retention_days)}
+
+
 def server_values() -> dict[str, Any]:
     """The values every response gets in this Rasa server (the clinic's, once installed)."""
     from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
@@ -34,12 +46,12 @@ def server_values() -> dict[str, Any]:
     return TemplatedNLG._response_variables({}, {})
 
 
-def install(clinic: Clinic | None = None) -> None:
+def install(clinic: Clinic | None = None, settings: Settings | None = None) -> None:
     """Every response the Rasa server fills also gets the clinic's values (slots and the
     action's own values win where they share a name)."""
     from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
 
-    variables = (clinic or Clinic.load()).response_variables()
+    variables = response_values(clinic, settings)
     fill = TemplatedNLG._response_variables
 
     def _response_variables(

@@ -8,6 +8,7 @@ the turn, in order, with retries (`delivery`).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from abc import abstractmethod
@@ -91,6 +92,42 @@ class MessagingInput(InputChannel):
 
     # --- shared -------------------------------------------------------------------------
 
+    async def erase(self, inbound: Inbound) -> list[dict[str, Any]]:
+        """DELETE: this conversation's screenings, requests and events are deleted, as the
+        website widget's button does (needlecheck.store.privacy), and the deletion is in
+        the audit log; a store that fails deletes nothing and says so."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from needlecheck.runtime import services
+        from needlecheck.store import audit, privacy, tracker_events
+
+        database_url = services().settings.database_url
+
+        def erase() -> None:
+            with self.sessions.begin() as session:
+                deleted = privacy.erase(
+                    session,
+                    conversation_id=inbound.sender,
+                    tracker_events=lambda conversations: tracker_events.erase_events(
+                        conversations, screening_database_url=database_url
+                    ),
+                )
+                audit.audit(
+                    session,
+                    staff_id=None,
+                    staff_username="visitor",
+                    action="erase",
+                    detail=f"{self.name()} keyword: "
+                    + (", ".join(f"{n} {k}" for k, n in sorted(deleted.items()) if n) or "nothing"),
+                )
+
+        try:
+            await asyncio.to_thread(erase)
+        except (SQLAlchemyError, tracker_events.TrackerStoreNotErased) as error:
+            logger.error("%s: erase failed: %s", self.name(), error.__class__.__name__)
+            return [{"text": self.text("erase_failed")}]
+        return [{"text": self.text("erased")}]
+
     @functools.cached_property
     def sessions(self):
         from needlecheck.runtime import services
@@ -150,7 +187,11 @@ class MessagingInput(InputChannel):
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         request: Request,
     ) -> None:
-        replies = await self.before_turn(inbound)
+        if asks_to_erase(inbound.text):
+            # Before the channel's own keywords: a person who opted out can still delete.
+            replies = await self.erase(inbound)
+        else:
+            replies = await self.before_turn(inbound)
         if replies is None:
             replies = await self.turn(inbound, on_new_message, request)
         outgoing = [r for message in replies for r in self.outgoing(inbound, message)]
@@ -183,6 +224,27 @@ class MessagingInput(InputChannel):
             )
         )
         return collector.messages
+
+
+# Whole messages that ask to delete the conversation, on every messaging channel (the
+# consent question tells people to send DELETE).
+ERASE_WORDS = frozenset(
+    {
+        "delete",
+        "delete my data",
+        "delete my answers",
+        "delete my conversation",
+        "delete this conversation",
+        "delete this chat",
+        "erase",
+        "erase my data",
+    }
+)
+
+
+def asks_to_erase(text: str | None) -> bool:
+    words = " ".join((text or "").casefold().replace(".", " ").replace("!", " ").split())
+    return words in ERASE_WORDS
 
 
 async def previous_buttons(request: Request, sender: str) -> list[dict[str, Any]]:

@@ -90,10 +90,11 @@ def received(
     TemplatedNLG over domain.yml and the clinic's values (needlecheck/responses.py)."""
     from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
 
-    from needlecheck.clinic import Clinic
+    from needlecheck.config import Settings
+    from needlecheck.responses import response_values
 
     nlg = TemplatedNLG(domain["responses"])
-    values = (clinic or Clinic.load()).response_variables()
+    values = response_values(clinic, Settings.from_environment({}))
     texts = []
     for message in messages:
         name = message.get("response")

@@ -254,3 +254,23 @@ def test_new_answers_about_aftercare_name_the_warning_signs_and_agree(domain) ->
     # Sunscreen from the day after treatment, in both.
     assert "from the day after treatment" in aftercare
     assert "From the day after treatment" in sun
+
+
+def test_the_consent_question_says_what_is_kept_for_how_long_and_how_to_delete(domain) -> None:
+    (consent,) = received([{"response": "utter_ask_health_data_consent"}], domain)
+    assert "The whole conversation is kept, not only your answers, for 365 days" in consent
+    assert "delete button" in consent and "send DELETE" in consent
+    (declined,) = received([{"response": "utter_consent_declined"}], domain)
+    # A decline keeps nothing about health in the clinic's records; the chat itself is
+    # kept like any other, and the text says so instead of "I won't keep any".
+    assert "won't ask health questions or keep any" not in declined
+    assert "kept for 365 days unless you delete it" in declined
+    (privacy,) = received([{"response": "utter_faq_privacy"}], domain)
+    assert "that service also carries your messages" in privacy
+
+
+def test_the_consent_version_follows_the_retention_it_promises(domain) -> None:
+    from actions.consent import consent_version
+
+    year = consent_version(domain, values={"retention_days": "365"})
+    assert consent_version(domain, values={"retention_days": "90"}) != year

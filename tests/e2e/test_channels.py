@@ -344,6 +344,36 @@ def test_a_whole_screening_on_telegram_with_inline_buttons(assistant, provider) 
     assert stored(assistant, str(chat)) == [("eligible", "telegram")]
 
 
+def test_delete_erases_the_conversation_on_a_messaging_channel(assistant, provider) -> None:
+    phone = "+15557779001"
+    twilio(phone, "hi")
+    twilio(phone, "1")
+    twilio(phone, "3")
+    for answer in screening_answers():
+        twilio(phone, answer)
+    assert stored(assistant, phone) == [("eligible", "sms")]
+    twilio(phone, "Delete")
+    assert "this conversation and everything you told" in texts(provider.to(phone)[-1:])
+    assert stored(assistant, phone) == []
+    # The assistant has forgotten it too: a greeting starts afresh, with the consent question.
+    twilio(phone, "hi")
+    again = texts(provider.to(phone)[-2:])
+    assert "Before I ask about your health" in again
+    assert "Hello again" not in again
+    engine = create_engine(assistant["db"], future=True)
+    with engine.connect() as connection:
+        detail = connection.execute(
+            text("SELECT detail FROM audit_log WHERE action = 'erase' ORDER BY id DESC")
+        ).first()
+    engine.dispose()
+    assert detail is not None and detail[0].startswith("twilio keyword: ")
+    # Telegram: the same word, the same answer.
+    chat = 5557779002
+    telegram(telegram_text(chat, "hi"))
+    telegram(telegram_text(chat, "delete my data"))
+    assert "have been deleted" in texts(provider.to(str(chat))[-1:])
+
+
 # --- what each channel must ignore, repeat once, or refuse to send -------------------
 
 
