@@ -585,7 +585,7 @@ class Extractor:
         short_answer: bool,
     ) -> list[Mention]:
         term = self._by_phrase.get((span.label_, span._.target_rule.metadata["phrase"]))
-        if term is None or _modified(span, "FAMILY"):
+        if term is None or _modified(span, "FAMILY") or _modified(span, "SIDE_EFFECT"):
             return []
         hypothetical = _modified(span, "HYPOTHETICAL")
         if (

@@ -112,6 +112,15 @@ _QUESTION_START = re.compile(
     r"|(?:can|could|do|does|did|is|are|will|would|should|shall|may|am|has|have)\s+"
     r"(?:i|you|u|ya|it|they|we|he|she|this|that|there|microneedling|the|my|your|people|one)\b)"
 )
+# Asking in other words, anywhere in the message: "I was just wondering what the side
+# effects are", "platelet rich plasma, is that something you offer", "im nigerian will it
+# leave marks", "if its still swollen days later what do i do" (not "is it", which
+# statements hold: "that is it").
+_QUESTION_CUE = re.compile(
+    r"\b(?:wondering|i wonder|is (?:that|this|it) something|do you (?:do|offer)"
+    r"|what (?:do|should|can|would) (?:i|you))\b"
+    r"|\b(?:will|would|does|can|could) it\s+(?!be\b)\w+"
+)
 # A message that starts as a question about anything ("is SPF really that important
 # after"), not a hedge ("could be 2019", "would have been May").
 _LEADING_AUXILIARY = re.compile(
@@ -670,7 +679,11 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
                 turn.answered = True
                 if fact == "skin_concerns":
                     value = merge_list(fact, before, Said(affirmed=("other",)), asked=True)
-            elif fact == "skin_concerns" and _describes_something(turn):
+            elif (
+                fact == "skin_concerns"
+                and _describes_something(turn)
+                and not _for_another_purpose(turn)
+            ):
                 # Something to improve that is not on the list ("saggy jowls").
                 turn.note(fact, [text.strip()])
                 value = merge_list(fact, before, Said(affirmed=("other",)), asked=True)
@@ -1133,6 +1146,18 @@ def _question_start(text: str) -> int:
     return max(lowered.rfind(p, 0, mark) for p in ".!;\n") + 1
 
 
+def _before_the_question(text: str) -> str:
+    """What a message says before it starts asking: up to the sentence with the question
+    mark, or without one up to the first words that ask."""
+    if "?" in text:
+        return text[: _question_start(text)]
+    lowered = text.lower()
+    starts = [
+        m.start() for m in (_QUESTION_START.search(lowered), _QUESTION_CUE.search(lowered)) if m
+    ]
+    return text[: min(starts)] if starts else ""
+
+
 def _for_another_purpose(turn: _Turn) -> bool:
     """A question about the clinic or microneedling: the classifier is sure, and the words
     say it ("got a voucher for xmas how do i use it", "wat time u shut today") or ask it.
@@ -1179,6 +1204,7 @@ def _is_question(text: str) -> bool:
     return (
         "?" in lowered
         or bool(_QUESTION_START.search(lowered))
+        or bool(_QUESTION_CUE.search(lowered))
         or bool(_LEADING_AUXILIARY.match(lowered))
     )
 
@@ -1201,6 +1227,14 @@ def _says(turn: _Turn, kind: str) -> bool:
 def _says_none(turn: _Turn) -> bool:
     if _says_unsure(turn) or _is_just_a_noise(turn.message.text):
         return False
+    if turn.asked is not None and _for_another_purpose(turn):
+        # "should I come with no makeup on?", "diy microneedling - good idea or no?",
+        # "what is microneedling, never heard of it": a question about something else,
+        # whose "no" answers nothing here; a "no" said before the question still does
+        # ("nothing like that. what should I put on after?").
+        before = _before_the_question(turn.message.text).lower()
+        phrases = (*turn.words.answers.get("none", ()), *turn.words.answers.get("none_now", ()))
+        return bool(before.strip()) and contains_phrase(before, phrases)
     if turn.message.intent == INTENT_DENY:
         return True
     lowered = turn.message.text.lower()

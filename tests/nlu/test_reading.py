@@ -243,6 +243,54 @@ def test_a_question_about_a_treatment_like_microneedling_is_answered(read, text,
     assert reading.slots == {}
 
 
+@pytest.mark.parametrize(
+    ("text", "asked", "intent"),
+    [
+        ("is it ok to come with no foundation on?", "active_skin_issues", "faq_session_day"),
+        ("home rollers, worth it or no?", "conditions", "faq_home_devices"),
+        ("what's collagen induction, never come across it", "recent_procedures", "faq_what_is"),
+        ("just wondering how long the appointment is", "medications", "faq_session_day"),
+        (
+            "if my cheeks are still puffy after a week what should i do",
+            "cancer_treatment",
+            "faq_warning_signs",
+        ),
+    ],
+)
+def test_a_question_about_something_else_answers_nothing_with_its_no(
+    read, text, asked, intent
+) -> None:
+    reading = read(text, asked, intent=intent, confidence=0.95)
+    assert reading.route == intent
+    assert not reading.answered
+    assert reading.facts() == {}
+
+
+def test_a_no_before_the_question_still_answers(read) -> None:
+    reading = read(
+        "none of those. when will I see results?",
+        "active_skin_issues",
+        intent="faq_results",
+        confidence=0.95,
+    )
+    assert reading.answered
+    assert reading.facts() == {"active_skin_issues": []}
+    assert reading.route == "faq_results"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "will microneedling cause dark spots on olive skin",
+        "is there a risk of scarring with it",
+        "if I end up with pus afterwards should I phone you",
+    ],
+)
+def test_what_the_treatment_might_cause_is_not_the_persons(extractor, text) -> None:
+    facts = {m.fact for m in extractor.extract(text, TODAY)}
+    assert not facts & {"skin_concerns", "conditions", "red_flags", "active_skin_issues"}
+
+
 def test_a_red_flag_is_recorded_whatever_was_asked(read) -> None:
     reading = read("my lips are swelling up", "allergies", intent="report_red_flag", confidence=1.0)
     assert reading.route == ANSWER
