@@ -108,7 +108,10 @@ NEVER = {"isotretinoin": "never", "cancer_treatment": "none"}
 # it ("does it hurt", "can i", not "did a course at 16").
 _QUESTION_START = re.compile(
     r"(?:^|[.!?;,]\s*|\b(?:but|and|so|also|btw|oh)\s+)"
-    r"(?:(?:how|what|whats|what's|wat|wats|wot|wut|when|where|why|who|which)\b"
+    r"(?:(?:how|what|whats|what's|wat|wats|wot|wut|where|why|who|which)\b"
+    # "when i was a teenager" tells a time; "when can i" asks one.
+    r"|when\b(?!\s+(?:i|we|he|she|they|im|i'm)\s+(?:was|were|had|got|turned|started|stopped"
+    r"|finished|left|took|did|went|came|moved|lived|used)\b)(?!\s+(?:im|i'm)\b)"
     r"|(?:can|could|do|does|did|is|are|will|would|should|shall|may|am|has|have)\s+"
     r"(?:i|you|u|ya|it|they|we|he|she|this|that|there|microneedling|the|my|your|people|one)\b)"
 )

@@ -266,6 +266,19 @@ def test_a_question_about_something_else_answers_nothing_with_its_no(
     assert reading.facts() == {}
 
 
+def test_a_time_told_with_when_is_no_question(read) -> None:
+    # "when I was ..." tells the time it is asked for, whatever the classifier guesses.
+    reading = read(
+        "when i was a teen, im 30 now, ages back",
+        "isotretinoin_last_dose",
+        before={"isotretinoin": {"status": "past"}},
+        intent="faq_results",
+        confidence=0.8,
+    )
+    assert reading.route == "answer"
+    assert reading.facts()["isotretinoin"]["last_dose"]
+
+
 def test_a_no_before_the_question_still_answers(read) -> None:
     reading = read(
         "none of those. when will I see results?",
@@ -284,6 +297,7 @@ def test_a_no_before_the_question_still_answers(read) -> None:
         "will microneedling cause dark spots on olive skin",
         "is there a risk of scarring with it",
         "if I end up with pus afterwards should I phone you",
+        "keloid risk with microneedling for asian skin?",
     ],
 )
 def test_what_the_treatment_might_cause_is_not_the_persons(extractor, text) -> None:
