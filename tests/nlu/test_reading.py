@@ -298,11 +298,19 @@ def test_a_no_before_the_question_still_answers(read) -> None:
         "is there a risk of scarring with it",
         "if I end up with pus afterwards should I phone you",
         "keloid risk with microneedling for asian skin?",
+        "my friend said it can cause breakouts",
+        "is a hydra facial the same thing",
     ],
 )
 def test_what_the_treatment_might_cause_is_not_the_persons(extractor, text) -> None:
     facts = {m.fact for m in extractor.extract(text, TODAY)}
-    assert not facts & {"skin_concerns", "conditions", "red_flags", "active_skin_issues"}
+    assert not facts & {
+        "skin_concerns",
+        "conditions",
+        "red_flags",
+        "active_skin_issues",
+        "treatment_area",
+    }
 
 
 def test_a_red_flag_is_recorded_whatever_was_asked(read) -> None:
