@@ -112,7 +112,7 @@ _QUESTION_START = re.compile(
     # "when i was a teenager" tells a time; "when can i" asks one.
     r"|when\b(?!\s+(?:i|we|he|she|they|im|i'm)\s+(?:was|were|had|got|turned|started|stopped"
     r"|finished|left|took|did|went|came|moved|lived|used)\b)(?!\s+(?:im|i'm)\b)"
-    r"|(?:can|could|do|does|did|is|are|will|would|should|shall|may|am|has|have)\s+"
+    r"|(?:can|could|do|does|did|is|are|will|would|should|shud|shld|shall|may|am|has|have)\s+"
     r"(?:i|you|u|ya|it|they|we|he|she|this|that|there|microneedling|the|my|your|people|one)\b)"
 )
 # Asking in other words, anywhere in the message: "I was just wondering what the side
@@ -489,7 +489,11 @@ def _wants_area(turn: _Turn, said: Mapping[str, Said]) -> bool:
     """A body part named outside the area question is an area to treat only with a skin
     concern or words of wanting ("I'd like my neck done"), not where a problem is ("a wart
     on my hand", "salicylic face wash")."""
-    if _affirmed(said, "skin_concerns") or turn.asked == "skin_concerns":
+    concern = _affirmed(said, "skin_concerns")
+    if turn.asked is not None and not concern and _for_another_purpose(turn):
+        # "do I need to come in with a clean face?" asks about the visit, at any question.
+        return False
+    if concern or turn.asked == "skin_concerns":
         # "a keloid scar on my chest" at "what would you like to improve?"
         return True
     lowered = turn.message.text.lower()

@@ -250,6 +250,7 @@ def test_a_question_about_a_treatment_like_microneedling_is_answered(read, text,
         ("home rollers, worth it or no?", "conditions", "faq_home_devices"),
         ("what's collagen induction, never come across it", "recent_procedures", "faq_what_is"),
         ("just wondering how long the appointment is", "medications", "faq_session_day"),
+        ("do I have to turn up with a bare face?", "skin_concerns", "faq_session_day"),
         (
             "if my cheeks are still puffy after a week what should i do",
             "cancer_treatment",
