@@ -247,25 +247,26 @@ def install_incremental_applied_events() -> None:
             if loop_names_of(new) <= loop_names:
                 for event in new:
                     apply(self, event, loop_names, applied)
-                self.__dict__["_needlecheck_applied"] = (
-                    events,
-                    count,
-                    events[-1] if count else None,
-                    loop_names,
-                    applied,
-                )
-                return list(applied)
+                return remember(self, loop_names, applied)
         loop_names = loop_names_of(events)
         applied = []
         for event in events:
             apply(self, event, loop_names, applied)
-        self.__dict__["_needlecheck_applied"] = (
+        return remember(self, loop_names, applied)
+
+    def remember(
+        tracker: DialogueStateTracker, loop_names: frozenset[str], applied: list
+    ) -> list[Any]:
+        events = tracker.events
+        count = len(events)
+        tracker.__dict__["_needlecheck_applied"] = (
             events,
             count,
             events[-1] if count else None,
             loop_names,
             applied,
         )
+        # A copy: callers edit their list (the rule policy does).
         return list(applied)
 
     DialogueStateTracker.applied_events = applied_events

@@ -92,23 +92,32 @@ class MessagingInput(InputChannel):
 
     # --- shared -------------------------------------------------------------------------
 
-    async def erase(self, inbound: Inbound) -> list[dict[str, Any]]:
+    async def erase(self, inbound: Inbound, request: Request) -> list[dict[str, Any]]:
         """DELETE: this conversation's screenings, requests and events are deleted, as the
         website widget's button does (needlecheck.store.privacy), and the deletion is in
         the audit log; a store that fails deletes nothing and says so."""
+        from rasa.core.tracker_store import InMemoryTrackerStore
+        from rasa.shared.core.trackers import DialogueStateTracker
         from sqlalchemy.exc import SQLAlchemyError
 
         from needlecheck.runtime import services
         from needlecheck.store import audit, privacy, tracker_events
 
         database_url = services().settings.database_url
+        agent = getattr(request.app.ctx, "agent", None)
+        store = getattr(agent, "tracker_store", None)
+        # This server's own memory is forgotten here, not through its HTTP API; a store
+        # outside the process (SQL, Redis) is erased where it lives.
+        in_memory = isinstance(getattr(store, "_tracker_store", store), InMemoryTrackerStore)
 
         def erase() -> None:
             with self.sessions.begin() as session:
                 deleted = privacy.erase(
                     session,
                     conversation_id=inbound.sender,
-                    tracker_events=lambda conversations: tracker_events.erase_events(
+                    tracker_events=None
+                    if in_memory
+                    else lambda conversations: tracker_events.erase_events(
                         conversations, screening_database_url=database_url
                     ),
                 )
@@ -117,12 +126,13 @@ class MessagingInput(InputChannel):
                     staff_id=None,
                     staff_username="visitor",
                     action="erase",
-                    detail=f"{self.name()} keyword: "
-                    + (", ".join(f"{n} {k}" for k, n in sorted(deleted.items()) if n) or "nothing"),
+                    detail=f"{self.name()} keyword: {audit.counted(deleted)}",
                 )
 
         try:
             await asyncio.to_thread(erase)
+            if in_memory and store is not None:
+                await store.save(DialogueStateTracker(inbound.sender, agent.domain.slots))
         except (SQLAlchemyError, tracker_events.TrackerStoreNotErased) as error:
             logger.error("%s: erase failed: %s", self.name(), error.__class__.__name__)
             return [{"text": self.text("erase_failed")}]
@@ -189,7 +199,7 @@ class MessagingInput(InputChannel):
     ) -> None:
         if asks_to_erase(inbound.text):
             # Before the channel's own keywords: a person who opted out can still delete.
-            replies = await self.erase(inbound)
+            replies = await self.erase(inbound, request)
         else:
             replies = await self.before_turn(inbound)
         if replies is None:

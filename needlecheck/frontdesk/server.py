@@ -32,8 +32,7 @@ def run_purge(sessions, retention_days: int) -> dict[str, int]:
             staff_id=None,
             staff_username="system",
             action="purge",
-            detail=f"older than {retention_days} days: "
-            + (", ".join(f"{n} {kind}" for kind, n in sorted(deleted.items()) if n) or "nothing"),
+            detail=f"older than {retention_days} days: " + audit.counted(deleted),
         )
     return {kind: number for kind, number in deleted.items() if number}
 

@@ -129,8 +129,7 @@ def add_widget_routes(
                     staff_id=None,
                     staff_username="visitor",
                     action="erase",
-                    detail="website widget: "
-                    + (", ".join(f"{n} {k}" for k, n in sorted(deleted.items()) if n) or "nothing"),
+                    detail="website widget: " + audit_log.counted(deleted),
                 )
         except (SQLAlchemyError, tracker_events.TrackerStoreNotErased) as error:
             logger.error("widget erase failed: %s", error.__class__.__name__)

@@ -6,6 +6,8 @@ hold a name, phone number, email address or health answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,11 @@ ACTIONS = (
     "purge",
     "caller_screening",
 )
+
+
+def counted(deleted: Mapping[str, int]) -> str:
+    """What a deletion removed, for an audit row's detail: "1 contact, 2 screening"."""
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(deleted.items()) if n) or "nothing"
 
 
 def audit(
