@@ -280,6 +280,18 @@ def test_a_time_told_with_when_is_no_question(read) -> None:
     assert reading.facts()["isotretinoin"]["last_dose"]
 
 
+def test_dark_marks_whenever_a_spot_comes_is_a_history_not_a_question(read) -> None:
+    # The classifier once took this for a question about the clinic's address.
+    reading = read(
+        "i always end up with brown marks whenever i get a pimple",
+        "conditions",
+        intent="clinic_location",
+        confidence=0.73,
+    )
+    assert reading.route == "answer"
+    assert reading.facts() == {"conditions": ["pigmentation_history"]}
+
+
 def test_a_no_before_the_question_still_answers(read) -> None:
     reading = read(
         "none of those. when will I see results?",
