@@ -1122,9 +1122,12 @@ def _decide_route(turn: _Turn, said: Mapping[str, Said]) -> None:
     ):
         # "what's a local anaesthetic?", "not sure yet": the question, put more plainly.
         turn.route = UNCLEAR
-    elif asks_other:
+    elif asks_other and (_is_question(message.text) or not message.entities):
         turn.route = intent or UNCLEAR
     else:
+        # A statement naming something about the person that answers nothing here is not
+        # handed to the classifier's guess ("I get dark marks whenever I get a spot" was
+        # once "clinic location"): the question is asked again.
         turn.route = UNCLEAR
 
 

@@ -292,6 +292,16 @@ def test_dark_marks_whenever_a_spot_comes_is_a_history_not_a_question(read) -> N
     assert reading.facts() == {"conditions": ["pigmentation_history"]}
 
 
+def test_a_statement_that_answers_nothing_is_not_handed_to_a_guess(read) -> None:
+    # It names something about the person, asks nothing: the question again, not the
+    # classifier's guess of a clinic question.
+    reading = read(
+        "my big pores are the worst", "conditions", intent="clinic_location", confidence=0.7
+    )
+    assert reading.route == UNCLEAR
+    assert not reading.answered
+
+
 def test_a_no_before_the_question_still_answers(read) -> None:
     reading = read(
         "none of those. when will I see results?",
