@@ -102,9 +102,7 @@ def test_every_label_is_one_the_screening_knows(example) -> None:
     elif example.kind == "reply":
         assert example.question in ("consent", "offer")
         assert example.route in (f"{example.question}_yes", f"{example.question}_no", "unclear")
-        # "what happens to my data?": a question the assistant has no answer of its own for
-        # yet (tests/language/README.md).
-        assert example.asks is None or example.asks in (*ROUTES, "faq_privacy")
+        assert example.asks is None or example.asks in ROUTES
     else:
         assert example.route in ROUTES, example.route
     if example.kind == "interjection":
