@@ -32,6 +32,10 @@ SLOT_CONSENT = "health_data_consent"
 # The form's questions: consent to the health questions first, then the facts.
 QUESTIONS: tuple[str, ...] = (SLOT_CONSENT, *FACT_SLOTS, *FOLLOW_UP_SLOTS)
 SLOT_CONSENT_VERSION = "consent_version"
+# Consent given again, involving a parent or guardian, by someone under the clinic's adult age.
+SLOT_CONSENT_MINOR = "consent_for_minor"
+# The consent question as put to someone under the clinic's adult age.
+CONSENT_MINOR_QUESTION = SLOT_CONSENT + "_minor"
 SLOT_CONSENT_AT = "consent_at"
 SLOT_SCREENING_OUTCOME = "screening_outcome"
 SLOT_SCREENING_RULES = "screening_rules"
@@ -50,6 +54,7 @@ FAQ_INTENT_PREFIX = "faq_"
 ENTITY_TIME = "time"
 
 UTTER_ASK_CONSENT = "utter_ask_health_data_consent"
+UTTER_ASK_CONSENT_MINOR = "utter_ask_" + CONSENT_MINOR_QUESTION
 UTTER_CONSENT_DECLINED = "utter_consent_declined"
 UTTER_ASK_CONTACT_CONSENT = "utter_ask_contact_consent"
 UTTER_INVALID_ANSWER = "utter_invalid_answer"

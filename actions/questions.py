@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -20,9 +21,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
+from actions.consent import consent_question
 from actions.names import (
     ACTION_ASK_PREFIX,
     QUESTIONS,
+    SLOT_ANSWERED_FACTS,
+    SLOT_CONSENT,
     SLOT_DATES_UNKNOWN,
     SLOT_PENDING_CHECK,
     SLOT_QUESTION_STATE,
@@ -38,6 +42,7 @@ from actions.names import (
     UTTER_REPHRASE_PREFIX,
 )
 from needlecheck.nlu.answers import undated_procedures
+from needlecheck.nlu.parts import asked_as
 from needlecheck.screening.facts import PROCEDURE_FACT
 
 logger = logging.getLogger(__name__)
@@ -110,7 +115,8 @@ class AskQuestion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        question = self.question
+        # Asked as the person sees it: its own responses, its own count of unclear answers.
+        question = shown_as(self.question, tracker.slots)
         state = dict(tracker.get_slot(SLOT_QUESTION_STATE) or {})
         if state.get("question") != question:
             state = {"question": question, "asked": 0, "unclear": 0}
@@ -118,7 +124,7 @@ class AskQuestion(Action):
         values = _values(question, tracker)
         check = tracker.get_slot(SLOT_PENDING_CHECK)
         events: list[EventType] = []
-        if isinstance(check, dict) and check.get("fact") == question:
+        if isinstance(check, dict) and check.get("fact") == self.question:
             _ask_check(check, dispatcher)
         else:
             unclear = int(state.get("unclear") or 0)
@@ -150,6 +156,15 @@ class AskQuestion(Action):
         state["asked"] = times + 1
         events.append(SlotSet(SLOT_QUESTION_STATE, state))
         return events
+
+
+def shown_as(question: str, slots: Mapping[str, Any]) -> str:
+    """The question as put to the person, named as its responses are: a question asked in
+    parts (needlecheck/nlu/parts.py) as its open part, and consent in the words for
+    someone under the clinic's adult age when they are."""
+    if question == SLOT_CONSENT:
+        return consent_question(slots)
+    return asked_as(question, slots.get(SLOT_ANSWERED_FACTS))
 
 
 def _values(question: str, tracker: Tracker) -> dict[str, Any]:

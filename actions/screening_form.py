@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.consent import consent_events
+from actions.consent import consent_events, needs_consent_again
 from actions.names import (
     ACTION_VALIDATE_SCREENING_FORM,
     CONSENT_DECLINED,
@@ -35,6 +35,7 @@ from actions.names import (
     UTTER_WHICH_ONES,
     UTTER_WHICH_RED_FLAG,
 )
+from actions.questions import shown_as
 from actions.reading import read_latest_message, slots_before_latest_message
 from needlecheck.nlu.answers import undated_procedures
 from needlecheck.nlu.reading import CORRECTION, UNCLEAR, WHICH_ONES, is_other_purpose
@@ -84,15 +85,24 @@ class ValidateScreeningForm(FormValidationAction):
         if not answers_latest_message(tracker):
             # Back from "why do you ask?" or an FAQ: only the next question is needed.
             return await super().run(dispatcher, tracker, domain)
-        reading = read_latest_message(tracker, asked, slots_before_latest_message(tracker))
+        before = slots_before_latest_message(tracker)
+        reading = read_latest_message(tracker, asked, before)
+        # The question as it was put: a question asked in parts counts each part's answers.
+        shown = shown_as(asked, before) if asked else asked
         # While the form runs it reads the facts itself (action_read_facts is for the
         # messages outside it): every fact the message states, whatever happens next.
         read: list[EventType] = [SlotSet(name, value) for name, value in reading.slots.items()]
         if reading.slots.get(SLOT_CONSENT):
-            read = [*read, *consent_events(reading.slots[SLOT_CONSENT], domain)]
+            read = [*read, *consent_events(reading.slots[SLOT_CONSENT], domain, shown or "")]
         tracker.add_slots(read)
+        if needs_consent_again(tracker.slots):
+            # Under the clinic's adult age: consent is asked again, involving a parent or
+            # guardian, before the next health question (consent comes first when not given).
+            again = [SlotSet(SLOT_CONSENT, None)]
+            tracker.add_slots(again)
+            read = [*read, *again]
         route = reading.route
-        if _handed_over_again(tracker, asked, route):
+        if _handed_over_again(tracker, shown, route):
             # The same question about sessions twice at one question is more likely an
             # answer the assistant misread: it escalates like an unclear answer (in other
             # words, then the options and a person) instead of looping.
@@ -103,7 +113,7 @@ class ValidateScreeningForm(FormValidationAction):
             # the state says the last answer was not unclear.
             return [
                 *read,
-                SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, route)),
+                SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, shown, route)),
                 ActionExecutionRejected(self.form_name()),
             ]
         if route == WHICH_ONES:
@@ -120,7 +130,7 @@ class ValidateScreeningForm(FormValidationAction):
         # Always one event of our own: a form that validates nothing rejects the turn.
         return [
             *(e for e in read if e["name"] not in validated),
-            SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, asked, route)),
+            SlotSet(SLOT_QUESTION_STATE, _question_state(tracker, shown, route)),
             *events,
         ]
 

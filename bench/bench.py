@@ -44,6 +44,7 @@ SCREENING = [
     "no",
     "no",
     "I have diabetes",
+    "no, nothing else",
     "no",
     "no",
     "no",

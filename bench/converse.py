@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from needlecheck.nlu.heldout import CORPUS_TODAY, Example, load_corpus
+from needlecheck.nlu.parts import asked_as
 from needlecheck.screening import FactError, assess, load_policy, validate_facts
 from needlecheck.screening.facts import COURSE_FACTS, DATE_FOLLOW_UPS, FACT_NAMES, PROCEDURE_FACT
 
@@ -627,7 +628,9 @@ class Person:
             believed = procedure in {p["type"] for p in self.story.get(PROCEDURE_FACT, [])}
         elif fact is not None:
             believed = fact in self.story
-        key = (asked, procedure)
+        # A question asked in parts (the conditions) is answered part by part: each part
+        # is its own question to the person.
+        key = (asked_as(asked, _slots(self.tracker).get("answered_facts")), procedure)
         if not believed:
             return (self.rng.choice(pool) if pool else None), False, key
         before = self.said.get(key)
@@ -698,11 +701,12 @@ class Person:
         if isinstance(check, Mapping) and check.get("fact") == asked:
             self._answer_check(asked, check)
             return
+        part = asked_as(asked, _slots(self.tracker).get("answered_facts"))
         draw = rng.random()
         interject = draw < P_INTERJECTION
         unclear = P_INTERJECTION <= draw < P_INTERJECTION + P_UNCLEAR
-        if interject and self.interjections[asked] < INTERJECTIONS_PER_QUESTION:
-            self.interjections[asked] += 1
+        if interject and self.interjections[part] < INTERJECTIONS_PER_QUESTION:
+            self.interjections[part] += 1
             example = self.interjection_for(asked)
             if example is not None:
                 self.tell(example, "interjection", asked)
@@ -711,12 +715,8 @@ class Person:
                 if DATE_FOLLOW_UPS.get(asked, asked) not in example.facts:
                     self._still_open(asked, f"interjection ({example.route})")
                 return
-        if (
-            unclear
-            and self.unclear[asked] < UNCLEAR_PER_QUESTION
-            and self.corpus.unclear.get(asked)
-        ):
-            self.unclear[asked] += 1
+        if unclear and self.unclear[part] < UNCLEAR_PER_QUESTION and self.corpus.unclear.get(asked):
+            self.unclear[part] += 1
             example = rng.choice(self.corpus.unclear[asked])
             self.tell(example, "unclear", asked)
             self._still_open(asked, "unclear answer")

@@ -22,6 +22,10 @@ EMERGENCY_NUMBER = re.compile(r"[0-9]{2,4}")
 DETAILS = ("name", "phone", "address", "opening_hours", "emergency_number")
 # Said wherever a text sends a person to emergency services, when the file names no number.
 NO_EMERGENCY_NUMBER = "your local emergency number"
+# The age from which a person agrees to the health questions on their own (18 in the UK);
+# a younger person is asked again, to involve a parent or guardian (docs/operating.md).
+ADULT_AGE = 18
+ADULT_AGES = range(16, 22)
 
 
 class ClinicFileError(ValueError):
@@ -32,6 +36,7 @@ class ClinicFileError(ValueError):
 class Clinic:
     details: dict[str, str] = field(default_factory=dict)
     answers: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    adult_age: int = ADULT_AGE
 
     def answer(self, topic: str) -> str | None:
         """The answer to a clinic question (`clinic_price`...), or None for an unknown topic."""
@@ -56,6 +61,7 @@ class Clinic:
         return {
             "emergency_number": self.details.get("emergency_number") or NO_EMERGENCY_NUMBER,
             "call_the_clinic": call,
+            "adult_age": str(self.adult_age),
         }
 
     @classmethod
@@ -74,10 +80,16 @@ class Clinic:
                 f"{path}: emergency_number: {number!r} is not a number to dial, "
                 "for example 999, 112 or 911"
             )
+        adult_age = data.get("adult_age", ADULT_AGE)
+        if isinstance(adult_age, bool) or adult_age not in ADULT_AGES:
+            raise ClinicFileError(
+                f"{path}: adult_age: {adult_age!r} must be a whole number of years from "
+                f"{ADULT_AGES.start} to {ADULT_AGES.stop - 1}"
+            )
         answers: dict[str, tuple[str | None, str]] = {}
         for topic, entry in (data.get("answers") or {}).items():
             answers[str(topic)] = _answer(path, str(topic), entry)
-        return cls(details, answers)
+        return cls(details, answers, int(adult_age))
 
 
 def _answer(path: Path, topic: str, entry: Any) -> tuple[str | None, str]:

@@ -120,9 +120,18 @@ def test_the_emergency_number_is_a_number_to_dial(tmp_path) -> None:
     assert clinic.response_variables() == {
         "emergency_number": "911",
         "call_the_clinic": "contact the clinic",
+        "adult_age": "18",
     }
     path = clinic_file(tmp_path, "emergency_number: ring an ambulance\n")
     with pytest.raises(ClinicFileError, match="emergency_number: 'ring an ambulance' is not"):
         Clinic.load(path)
     # A file without one still never leaves a person without the words to act on.
     assert Clinic().response_variables()["emergency_number"] == "your local emergency number"
+
+
+def test_the_adult_age_is_a_whole_number_of_years_in_range(tmp_path) -> None:
+    assert Clinic.load().adult_age == 18
+    assert Clinic.load(clinic_file(tmp_path, "adult_age: 16\n")).adult_age == 16
+    for wrong in ("15", "22", "eighteen", "17.5", "true"):
+        with pytest.raises(ClinicFileError, match=r"adult_age: .* from 16 to 21"):
+            Clinic.load(clinic_file(tmp_path, f"adult_age: {wrong}\n"))

@@ -33,6 +33,7 @@ from needlecheck.nlu.answers import (
     undated_procedures,
 )
 from needlecheck.nlu.extractor import Lexicon, contains_phrase, purpose_said_outright
+from needlecheck.nlu.parts import in_open_part, mark_answered, started
 from needlecheck.nlu.timeexpr import find_time_expressions
 from needlecheck.screening.dates import add_months
 from needlecheck.screening.facts import (
@@ -629,7 +630,11 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
             tuple(v for v in own.affirmed if v not in ("inflammatory_acne", "open_wound")),
             own.denied,
         )
-    everything = turn.words.question_answers.get(fact, {}).get("all")
+    everything = [
+        v
+        for v in turn.words.question_answers.get(fact, {}).get("all") or ()
+        if in_open_part(fact, answered, v)
+    ]
     if everything and _says(turn, "all") and not own.denied:
         own = Said(tuple(dict.fromkeys([*own.affirmed, *everything])), ())
     possible = [e.get("value") for e in turn.message.entities if e.get("role") == "possible"]
@@ -648,7 +653,7 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
             value = merge_list(fact, before, own, asked=True)
             turn.answered = bool(value) or not needs_one
             dropped = [v for v in before or [] if not _has_item(value, fact, v)]
-            if dropped and not checking and fact not in answered and fact != "red_flags":
+            if dropped and not checking and not started(fact, answered) and fact != "red_flags":
                 # "I use Epiduo" earlier, "retinol, but I stopped it" now: kept, and
                 # checked with the person, as a "no" after a volunteered fact is.
                 value = [*value, *dropped]
@@ -665,7 +670,7 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
         elif _says_none(turn) and not needs_one:
             value = list(before or [])
             turn.answered = True
-            if value and not checking and fact not in answered:
+            if value and not checking and not started(fact, answered):
                 # "I take warfarin" earlier, "no" now: kept, and checked with the person.
                 turn.set(
                     "pending_check",
@@ -674,7 +679,7 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
                 checking = False
                 turn.answered = True
                 turn.set(fact, value)
-                turn.set("answered_facts", [*answered, fact])
+                turn.set("answered_facts", mark_answered(fact, answered))
                 return
         else:
             # "do I need to stay out of the sun after?" names the sun but answers nothing.
@@ -715,8 +720,9 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
     if turn.answered:
         if value is not None:
             turn.set(fact, value or [])
-        if fact not in answered:
-            turn.set("answered_facts", [*answered, fact])
+        marked = mark_answered(fact, answered)
+        if marked != answered:
+            turn.set("answered_facts", marked)
         if checking:
             turn.set("pending_check", None)
         leftovers = _outside_list(turn, fact, cue=False)

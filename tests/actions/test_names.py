@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import actions.names as names
+from needlecheck.nlu.parts import PART_NAMES, QUESTION_PARTS
 from needlecheck.screening import FACT_NAMES, OUTCOMES
 from needlecheck.screening.facts import FACTS, BooleanFact, ListFact, ProcedureListFact
 
@@ -17,8 +18,19 @@ def test_fact_slots_are_the_engines_fact_names(domain) -> None:
 
 def test_every_question_has_a_question_and_a_reason(domain) -> None:
     for slot in names.QUESTIONS:
-        assert f"utter_ask_{slot}" in domain["responses"]
+        # A question asked in parts is asked, and put another way, as each part.
+        for asked in [p.name for p in QUESTION_PARTS.get(slot, ())] or [slot]:
+            assert f"utter_ask_{asked}" in domain["responses"]
+            assert f"utter_rephrase_{asked}" in domain["responses"]
         assert f"utter_why_{slot}" in domain["responses"]
+    for part in PART_NAMES:
+        assert part not in domain["slots"]
+
+
+def test_a_question_in_parts_has_no_whole_question_left(domain) -> None:
+    for question in QUESTION_PARTS:
+        assert f"utter_ask_{question}" not in domain["responses"]
+        assert f"utter_rephrase_{question}" not in domain["responses"]
 
 
 def test_every_faq_intent_has_an_answer(domain) -> None:

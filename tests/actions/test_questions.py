@@ -236,3 +236,34 @@ def test_a_check_of_another_question_does_not_replace_this_one(domain) -> None:
     check = {"fact": "medications", "kind": "medicine", "value": "zolmitriptan"}
     said, _ = ask("allergies", domain, None, {"pending_check": check})
     assert responses(said) == ["utter_ask_allergies"]
+
+
+# --- asked as the person sees it: in parts, or in the words for a minor ------------------
+
+
+def test_the_conditions_question_is_asked_in_two_parts_each_with_its_own_count(domain) -> None:
+    said, state = ask("conditions", domain)
+    assert responses(said) == ["utter_ask_conditions_skin"]
+    said, state = ask("conditions", domain, unclear_answer(state))
+    assert responses(said) == ["utter_rephrase_conditions_skin"]
+    # The skin part answered: the health part starts afresh, as itself.
+    said, state = ask("conditions", domain, state, {"answered_facts": ["conditions_skin"]})
+    assert responses(said) == ["utter_ask_conditions_health"]
+    assert state["question"] == "conditions_health"
+    assert state["unclear"] == 0
+    said, _ = ask(
+        "conditions",
+        domain,
+        unclear_answer(unclear_answer(state)),
+        {"answered_facts": ["conditions_skin"]},
+    )
+    titles = [b["title"] for b in said[0]["buttons"]]
+    assert "Diabetes" in titles and "Cold sores" not in titles
+
+
+def test_someone_under_the_adult_age_is_asked_for_consent_in_their_own_words(domain) -> None:
+    said, state = ask("health_data_consent", domain, slots={"age": 16})
+    assert responses(said) == ["utter_ask_health_data_consent_minor"]
+    assert state["question"] == "health_data_consent_minor"
+    said, _ = ask("health_data_consent", domain, slots={"age": 18})
+    assert responses(said) == ["utter_ask_health_data_consent"]

@@ -523,3 +523,73 @@ def test_the_same_other_purpose_twice_at_one_question_escalates(domain, fresh_se
         "request_handoff",
     )
     assert person["rejected"] == "screening_form"
+
+
+# --- the conditions question, in two parts ----------------------------------------------
+
+UP_TO_CONDITIONS = {
+    key: value
+    for key, value in UP_TO_ALLERGIES.items()
+    if key not in ("conditions", "medications", "cancer_treatment")
+}
+UP_TO_CONDITIONS["answered_facts"] = [
+    *UP_TO_PRODUCTS["answered_facts"],
+    "topical_products",
+    "active_skin_issues",
+]
+
+
+def test_the_conditions_question_moves_on_only_after_both_parts(domain, fresh_services) -> None:
+    first, _ = turn(domain, UP_TO_CONDITIONS, "conditions", "I get cold sores now and then")
+    assert first["conditions"] == ["cold_sore_history"]
+    assert first["requested_slot"] == "conditions"
+    assert first["question_state"]["question"] == "conditions_skin"
+    after = {**UP_TO_CONDITIONS, "conditions": first["conditions"]}
+    after["answered_facts"] = first["answered_facts"]
+    second, _ = turn(domain, after, "conditions", "nope, healthy otherwise", "deny")
+    assert second.get("conditions", after["conditions"]) == ["cold_sore_history"]
+    assert "conditions" in second["answered_facts"]
+    assert second["requested_slot"] == "medications"
+    assert second["question_state"]["question"] == "conditions_health"
+
+
+# --- consent from someone under the clinic's adult age (clinic.yml: adult_age 18) ---------
+
+
+def test_an_age_under_the_adult_age_asks_for_consent_again(domain, fresh_services) -> None:
+    changes, _ = turn(domain, {"red_flags": []}, "age", "I'm 16")
+    assert changes["age"] == 16
+    assert changes["health_data_consent"] is None
+    assert changes["requested_slot"] == "health_data_consent"
+
+
+def test_an_adult_age_leaves_consent_as_it_was(domain, fresh_services) -> None:
+    changes, _ = turn(domain, {"red_flags": []}, "age", "18 last week")
+    assert "health_data_consent" not in changes
+    assert changes["requested_slot"] == "treatment_area"
+
+
+def test_a_minors_yes_is_recorded_with_the_text_they_saw(domain, fresh_services) -> None:
+    from actions.consent import consent_version
+
+    before = {"health_data_consent": None, "red_flags": [], "age": 16}
+    changes, _ = turn(domain, before, "health_data_consent", "yes my mum's here, go ahead")
+    assert changes["health_data_consent"] == "given"
+    assert changes["consent_for_minor"] is True
+    assert changes["consent_version"] == consent_version(
+        domain, "utter_ask_health_data_consent_minor"
+    )
+    assert changes["consent_version"] != consent_version(domain)
+    assert changes["requested_slot"] == "treatment_area"
+    # Asked once: a later answer does not ask again.
+    again, _ = turn(domain, {**before, **changes}, "treatment_area", "just my face")
+    assert "health_data_consent" not in again
+
+
+def test_a_minors_no_forgets_every_health_answer(domain, fresh_services) -> None:
+    before = {"health_data_consent": None, "red_flags": [], "age": 15}
+    changes, _ = turn(domain, before, "health_data_consent", "no thanks", "deny")
+    assert changes["health_data_consent"] == "declined"
+    assert changes["age"] is None
+    assert changes["consent_for_minor"] is None
+    assert changes["requested_slot"] is None

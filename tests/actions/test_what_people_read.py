@@ -199,8 +199,8 @@ def test_the_red_flag_question_counts_each_sign_on_its_own(domain) -> None:
 
 
 def test_the_cancer_question_and_its_reason_speak_of_the_same_thing(domain) -> None:
-    (question,) = received([{"response": "utter_ask_conditions"}], domain)
-    assert "skin cancer in the area that is there now or not yet treated" in question
+    (question,) = received([{"response": "utter_ask_conditions_skin"}], domain)
+    assert "Skin cancer in the area that is there now or not yet treated" in question
     reason = default_policy().rule("EX-SKIN-CANCER").reason
     assert "has not been treated yet" in reason
 

@@ -82,6 +82,8 @@ CLEAR_ANSWERS = {
     "pregnant_or_breastfeeding": "no",
     "active_skin_issues": "no",
     "conditions": "no",
+    # The conditions question comes in two parts: the skin, then general health.
+    "conditions_health": "no",
     "medications": "no",
     "cancer_treatment": "no",
     "allergies": "no",

@@ -14,6 +14,7 @@ import pytest
 
 from needlecheck.nlu.component import _entities
 from needlecheck.nlu.extractor import Extractor
+from needlecheck.nlu.parts import mark_answered
 from needlecheck.nlu.reading import (
     ANSWER,
     CHECK_MEDICINE,
@@ -50,6 +51,48 @@ def read(extractor):
     return read
 
 
+# --- the conditions question, asked in two parts (needlecheck/nlu/parts.py) -------------
+
+
+def test_a_no_to_the_skin_part_answers_that_part_only(read) -> None:
+    reading = read("nope, my skin's never had any of that", "conditions", intent="deny")
+    assert reading.route == ANSWER
+    assert reading.slots == {"conditions": [], "answered_facts": ["conditions_skin"]}
+
+
+def test_the_health_part_adds_to_what_the_skin_part_told(read) -> None:
+    before = {"conditions": ["cold_sore_history"], "answered_facts": ["conditions_skin"]}
+    reading = read("type 2 diabetic", "conditions", before)
+    assert reading.slots["conditions"] == ["cold_sore_history", "diabetes"]
+    assert reading.slots["answered_facts"] == [
+        "conditions_skin",
+        "conditions_health",
+        "conditions",
+    ]
+
+
+def test_a_no_to_the_health_part_keeps_what_the_skin_part_told(read) -> None:
+    # Told at the skin part, not volunteered before the question: nothing to check.
+    before = {"conditions": ["diabetes"], "answered_facts": ["conditions_skin"]}
+    reading = read("no that's it", "conditions", before, intent="deny")
+    assert reading.slots.get("conditions", before["conditions"]) == ["diabetes"]
+    assert "pending_check" not in reading.slots
+    assert "conditions" in reading.slots["answered_facts"]
+
+
+def test_a_health_condition_named_at_the_skin_part_is_kept(read) -> None:
+    reading = read("no skin problems but I am diabetic", "conditions", intent="deny")
+    assert reading.slots["conditions"] == ["diabetes"]
+    assert reading.slots["answered_facts"] == ["conditions_skin"]
+
+
+def test_a_condition_told_before_the_question_is_checked_at_its_first_no(read) -> None:
+    before = {"conditions": ["bleeding_disorder"], "answered_facts": ["age"]}
+    reading = read("no", "conditions", before, intent="deny")
+    assert reading.slots["pending_check"]["value"] == "bleeding_disorder"
+    assert reading.slots.get("conditions", before["conditions"]) == ["bleeding_disorder"]
+
+
 # --- list questions ------------------------------------------------------------------
 
 
@@ -65,7 +108,7 @@ def test_a_hedged_no_answers_a_list_question(read, text, asked, intent) -> None:
     reading = read(text, asked, intent=intent)
     assert reading.route == ANSWER
     assert reading.answered
-    assert reading.slots == {asked: [], "answered_facts": [asked]}
+    assert reading.slots == {asked: [], "answered_facts": mark_answered(asked, [])}
 
 
 def test_a_hedged_no_keeps_what_was_answered_before(read) -> None:
