@@ -13,7 +13,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest audit browser nlu-eval nlu-cv converse bench bench-channels clean
+.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest audit browser nlu-eval nlu-cv converse readability bench bench-channels clean
 
 help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
@@ -29,6 +29,7 @@ help:
 	@echo "make nlu-eval  the model on the held-out corpus (tests/language); updates the README's table"
 	@echo "make nlu-cv    Rasa's intent cross-validation over data/nlu (docs/language.md)"
 	@echo "make converse  1000 whole conversations from the held-out corpus, checked against the engine"
+	@echo "make readability  the reading grade of every text a person reads; updates the README's list"
 	@echo "make bench   latency, start-up, training and memory, beside a rasa init bot"
 	@echo "make bench-channels  latency of each messaging channel's webhook, against fake providers"
 
@@ -144,6 +145,11 @@ nlu-cv: .venv/.synced
 
 converse: $(MODEL) db
 	$(UV) run python -m bench.converse --conversations 1000 --readme README.md
+
+# The reading grade of every text a person reads (docs/wording.md, "Plain language"),
+# hardest first; writes the three hardest into the README between its markers.
+readability: .venv/.synced
+	$(UV) run python -m tools.reading_grade --readme README.md
 
 bench: .venv/.synced
 	$(UV) run python bench/bench.py

@@ -143,7 +143,7 @@ def test_each_deferral_keeps_its_own_date_or_condition(fresh_services, domain) -
     )
     assert "each point below says until when" in text
     assert "For this, the earliest date is 20 December 2026." in text
-    assert "Sunburned skin has to heal completely" in text
+    assert "Sunburnt skin has to heal completely" in text
 
 
 def test_the_widget_card_says_the_same(fresh_services, domain) -> None:
