@@ -17,16 +17,6 @@ from tools.reading_grade import FLOOR, Text, collect, label
 
 ROOT = Path(__file__).parents[1]
 
-# Rewritten on main (the conditions question split into shorter ones, and the consent
-# texts): skipped here until that work lands, then removed from this set.
-PENDING = {
-    "utter_ask_conditions",
-    "utter_rephrase_conditions",
-    "utter_why_conditions",
-    "utter_ask_health_data_consent",
-    "utter_why_health_data_consent",
-}
-
 # Texts that cannot reach the floor without losing a safety meaning, each with why; none
 # may go above EXCEPTION_CEILING. Empty today: keep it that way if you can.
 EXCEPTIONS: dict[str, str] = {}
@@ -71,10 +61,6 @@ _US = re.compile(r"\b(?:" + "|".join(US_SPELLINGS) + r")\b", re.IGNORECASE)
 TEXTS = collect()
 
 
-def _pending(text: Text) -> bool:
-    return text.source == "domain.yml" and text.name in PENDING
-
-
 def _buttons() -> list[tuple[str, str, str]]:
     """(response, its text, a button title) for every button in domain.yml."""
     responses = yaml.safe_load((ROOT / "domain.yml").read_text("utf-8"))["responses"]
@@ -88,8 +74,6 @@ def _buttons() -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("text", [t for t in TEXTS if t.graded], ids=label)
 def test_each_text_reads_at_grade_8_or_lower(text: Text) -> None:
-    if _pending(text):
-        pytest.skip(f"rewritten on main (grade {text.grade:.1f})")
     limit = EXCEPTION_CEILING if label(text) in EXCEPTIONS else FLOOR
     assert text.grade <= limit, f"{label(text)} reads at grade {text.grade:.1f}: {text.text}"
 
@@ -101,11 +85,6 @@ def test_exceptions_are_few_named_and_still_needed() -> None:
         assert name in labels, f"{name} is no longer a text"
         assert why.strip(), f"{name} needs its one-line reason"
         assert labels[name].grade > FLOOR, f"{name} meets the floor now: drop the exception"
-
-
-def test_pending_texts_still_exist() -> None:
-    names = {t.name for t in TEXTS if t.source == "domain.yml"}
-    assert names >= PENDING
 
 
 def test_every_person_facing_source_is_collected() -> None:
@@ -132,15 +111,11 @@ def _unexplained(text: str) -> list[str]:
 
 @pytest.mark.parametrize("text", TEXTS, ids=label)
 def test_medical_terms_come_with_their_plain_explanation(text: Text) -> None:
-    if _pending(text):
-        pytest.skip("rewritten on main")
     assert not _unexplained(text.text), label(text)
 
 
 def test_a_button_may_name_a_term_that_its_question_explains() -> None:
     for name, question, title in _buttons():
-        if name in PENDING:
-            continue
         for term, plain in JARGON.items():
             if term in title.lower():
                 assert any(word.lower() in question.lower() for word in plain), (name, title)
