@@ -145,13 +145,23 @@ def test_a_screening_in_the_widget_from_consent_to_the_recommendation_card(
         }"""
     )
     assert focused == ["Send", "solid", "3px"]
-    for words in list(CLEAR_ANSWERS.values())[1:]:
+    # Retinol (a preparation step) and dark marks after spots (a note the person hears
+    # too) leave the result a yes, with both on the card.
+    answers = {
+        **CLEAR_ANSWERS,
+        "topical_products": "retinol most nights",
+        "conditions": "I get dark marks after spots",
+    }
+    for words in list(answers.values())[1:]:
         answer(page, words)
     card = page.locator("#needlecheck-widget section.card")
     card.wait_for(timeout=WAIT)
     assert card.locator("h3").inner_text() == "Next step: a consultation"
     assert "licensed professional" in card.inner_text()
     assert "does not clear you for treatment" in card.inner_text()
+    assert card.locator("h4").all_inner_texts()[-1] == "Before your treatment:"
+    assert "retinoid" in card.locator("ul li").last.inner_text().lower()
+    assert "New dark marks after treatment are more likely" in card.locator("p.note").inner_text()
     page.screenshot(path=str(ARTIFACTS / "widget-desktop.png"))
 
     session_id = json.loads(
