@@ -277,7 +277,12 @@ _COMPARED = re.compile(r"\b(?:than|not|except|apart from|other than)\s+(?:my|the
 _PLACE_OF = re.compile(r"^\s*(?:\w+\s+){0,2}?(?:on|from|off|of)\s+(?:my|the|her|his)?\s*$")
 _SKIN_CANCER = "skin_cancer_in_area"
 # Words of a wish for treatment in a question ("can you do my face?").
-_WISH_VERB = re.compile(r"\b(?:do|done|doing|treat\w*|want\w*|like|help|improve|fix|sort\w*)\b")
+# "can you do my face" wishes; "do I need to come in with a clean face?" asks ("do" opening
+# a question is no wish).
+_WISH_VERB = re.compile(
+    r"\b(?:do(?!\s+(?:i|you|u|we|they|people|it)\b)|done|doing|treat\w*|want\w*|like|help"
+    r"|improve|fix|sort\w*)\b"
+)
 _TREATMENTS = frozenset({"medications", "topical_products", "isotretinoin"})
 _FOR_CAUSE = re.compile(r"\b(?:for|treats?|treating|against)\s+(?:my|the|her|his)?\s*(?:\w+\s+)?$")
 

@@ -714,6 +714,17 @@ def test_an_area_inside_a_question_about_aftercare_answers_nothing(read) -> None
     assert read(
         "can you do my face? how much is it", "treatment_area", intent="clinic_price"
     ).answered
+    # "do" opening a question is no wish: the face here is about the visit.
+    visit = read(
+        "should I turn up with a clean face or is makeup ok?",
+        "treatment_area",
+        intent="faq_session_day",
+    )
+    assert not visit.answered
+    asked = read(
+        "do we have to arrive with a bare face?", "treatment_area", intent="faq_session_day"
+    )
+    assert not asked.answered and asked.route == "faq_session_day"
 
 
 @pytest.mark.parametrize(
