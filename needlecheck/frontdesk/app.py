@@ -352,7 +352,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
                 "screening": screening,
                 "findings": list(screening.findings),
                 "overrides": list(screening.overrides),
-                "related": queue_store.related(session, screening.conversation_id),
+                "related": queue_store.related(session, screening.conversation),
                 "follow_ups": queue_store.follow_ups(session, "screening", screening_id),
             }
             audited(
@@ -370,7 +370,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
             context = {
                 "kind": kind,
                 "item": found,
-                "related": queue_store.related(session, found.conversation_id),
+                "related": queue_store.related(session, found.conversation),
                 "follow_ups": queue_store.follow_ups(session, kind, record_id),
             }
             audited(

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from needlecheck.store.encryption import conversation_key, conversation_keys, sealed_conversation
 from needlecheck.store.models import ConversationActivity
 
 # The slots whose changes say how far a screening got.
@@ -48,10 +49,23 @@ def record_event(session: Session, event: dict[str, Any]) -> bool:
     """Apply one Rasa event; False when it changed nothing."""
     sender, timestamp = check_event(event)
     when = datetime.fromtimestamp(timestamp, timezone.utc)
-    row = session.get(ConversationActivity, sender)
+    # A phone-shaped sender is stored as a digest (needlecheck.store.encryption).
+    row = (
+        session.execute(
+            select(ConversationActivity).where(
+                ConversationActivity.conversation_id.in_(conversation_keys(sender))
+            )
+        )
+        .scalars()
+        .first()
+    )
     if row is None:
         row = ConversationActivity(
-            conversation_id=sender, started_at=when, last_event_at=when, messages=0
+            conversation_id=conversation_key(sender),
+            encrypted_conversation_id=sealed_conversation(sender),
+            started_at=when,
+            last_event_at=when,
+            messages=0,
         )
         session.add(row)
     # Each Rasa instance publishes the events it kept during a broker outage when it
@@ -91,7 +105,7 @@ def in_progress(session: Session, now: datetime, limit: int = 50) -> list[Activi
     )
     return [
         Activity(
-            conversation_id=row.conversation_id,
+            conversation_id=row.conversation,
             channel=row.channel,
             started_at=_aware(row.started_at),
             last_event_at=_aware(row.last_event_at),

@@ -13,8 +13,12 @@ Without the variable, development (`make run`) generates one key into var/data.k
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -85,6 +89,60 @@ class Keyring:
         """The token written again with the newest key."""
         return self.encrypt(self.decrypt(token))
 
+    def digest(self, value: str) -> str:
+        """A keyed digest of `value` with the newest key: the form it is stored in."""
+        return _digest(self.keys[0], value)
+
+    def digests(self, value: str) -> list[str]:
+        """The digests of `value` under every key, newest first: what a lookup compares.
+        A row written before the newest key was added is found until `keys rotate` has
+        rewritten it."""
+        return [_digest(key, value) for key in self.keys]
+
+
+# A digest is stored as this prefix and 64 hex digits. The prefix keeps a digest from
+# ever looking like a phone number, so digesting a stored value again is a no-op.
+DIGEST_PREFIX = "hmac:"
+# Domain separation: the Fernet key itself never signs a lookup value.
+_LOOKUP_LABEL = b"needlecheck lookup digest v1"
+
+
+def _digest(key: bytes, value: str) -> str:
+    lookup_key = hmac.new(base64.urlsafe_b64decode(key), _LOOKUP_LABEL, hashlib.sha256).digest()
+    return DIGEST_PREFIX + hmac.new(lookup_key, value.encode(), hashlib.sha256).hexdigest()
+
+
+# A conversation ID that is a phone number: SMS ("+447700900123"), WhatsApp
+# ("whatsapp:+44...", or Meta's "447700900123"), or any channel's prefix before one.
+_PHONE_SHAPED = re.compile(r"^(?:[A-Za-z_-]{1,32}:)?\+?[0-9]{7,15}$")
+
+
+def is_phone_shaped(conversation_id: str) -> bool:
+    return bool(_PHONE_SHAPED.match(conversation_id))
+
+
+def conversation_key(conversation_id: str) -> str:
+    """How a conversation ID is stored: a phone-shaped one as a keyed digest (newest
+    key), any other one as it is."""
+    if is_phone_shaped(conversation_id):
+        return keyring().digest(conversation_id)
+    return conversation_id
+
+
+def conversation_keys(conversation_id: str) -> list[str]:
+    """Every stored form a conversation ID may have: to look it up. A stored digest
+    (from a record the front desk shows) is its own key."""
+    if is_phone_shaped(conversation_id):
+        return keyring().digests(conversation_id)
+    return [conversation_id]
+
+
+def sealed_conversation(conversation_id: str) -> str | None:
+    """The value for a row's `encrypted_conversation_id`: the ID itself (encrypted by the
+    column) when the row stores only its digest, so that staff can read it and erasure
+    and key rotation can find it; None otherwise."""
+    return conversation_id if is_phone_shaped(conversation_id) else None
+
 
 _keyring: Keyring | None = None
 
@@ -138,10 +196,18 @@ class EncryptedJSON(EncryptedText):
 
 # What is encrypted, by table: the migration and `needlecheck keys rotate` read this.
 ENCRYPTED_COLUMNS = {
-    "contact_requests": ("name", "phone", "email", "preferred_time"),
-    "screenings": ("evidence", "transcript", "notes"),
-    "handoff_requests": ("transcript",),
+    "contact_requests": ("name", "phone", "email", "preferred_time", "encrypted_conversation_id"),
+    "screenings": ("facts", "evidence", "transcript", "notes", "encrypted_conversation_id"),
+    "handoff_requests": ("reason", "transcript", "encrypted_conversation_id"),
 }
+# The tables whose phone-shaped conversation IDs are stored as digests beside an
+# encrypted copy; conversation_activity's key is the conversation ID itself.
+CONVERSATION_TABLES = (
+    "contact_requests",
+    "screenings",
+    "handoff_requests",
+    "conversation_activity",
+)
 
 
 def rotate_all(session: Any) -> int:
@@ -168,4 +234,32 @@ def rotate_all(session: Any) -> int:
             if values:
                 session.execute(update(stored).where(stored.c.id == row.id).values(**values))
                 count += len(values)
+    count += _rekey_conversations(session, ring)
+    return count
+
+
+def _rekey_conversations(session: Any, ring: Keyring) -> int:
+    """Phone-shaped conversation IDs digested again with the newest key (from their
+    encrypted copy), so that lookups keep working once the old key is dropped."""
+    from sqlalchemy import column, select, table, update
+
+    count = 0
+    for name in CONVERSATION_TABLES:
+        stored = table(name, column("conversation_id"), column("encrypted_conversation_id"))
+        rows = session.execute(
+            select(stored).where(stored.c.encrypted_conversation_id.is_not(None))
+        ).all()
+        for row in rows:
+            plain = ring.decrypt(row.encrypted_conversation_id)
+            values = {"conversation_id": ring.digest(plain)}
+            if name == "conversation_activity":
+                # No `id` column, and not in ENCRYPTED_COLUMNS: its copy is rotated here.
+                values["encrypted_conversation_id"] = ring.encrypt(plain)
+                count += 1
+            session.execute(
+                update(stored)
+                .where(stored.c.conversation_id == row.conversation_id)
+                .where(stored.c.encrypted_conversation_id == row.encrypted_conversation_id)
+                .values(**values)
+            )
     return count

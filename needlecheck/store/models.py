@@ -53,18 +53,32 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class HasConversation:
+    """A row that names its conversation. A phone-shaped conversation ID (SMS, WhatsApp)
+    is stored in `conversation_id` as a keyed digest (needlecheck.store.encryption
+    .conversation_key), which the database can look up but a thief cannot read, and in
+    `encrypted_conversation_id` encrypted, for staff and for erasure."""
+
+    @property
+    def conversation(self) -> str:
+        """The conversation ID as the channel gave it: what staff read."""
+        return self.encrypted_conversation_id or self.conversation_id  # type: ignore[attr-defined]
+
+
 def one_of(column: str, values: tuple[str, ...]) -> str:
     """SQL for a CHECK that `column` holds one of `values` (fixed names, never user input)."""
     return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
-class Screening(Base):
+class Screening(HasConversation, Base):
     __tablename__ = "screenings"
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(255), nullable=False, index=True)
+    encrypted_conversation_id = Column(EncryptedText, nullable=True)
     channel = Column(String(64), nullable=False)
-    facts = Column(JSON, nullable=False)
+    # The answers, encrypted at rest like the words behind them.
+    facts = Column(EncryptedJSON, nullable=False)
     outcome = Column(String(32), nullable=True, index=True)
     earliest_date = Column(Date, nullable=True)
     missing = Column(JSON, nullable=False)
@@ -86,7 +100,8 @@ class Screening(Base):
     # The staff member who ran the screening for a caller (channel `frontdesk`), else NULL.
     taken_by = Column(String(64), nullable=True)
     # One per conversation and screening: a retried write (a lost connection, an action
-    # run again after a failure) finds the row it wrote instead of adding a second.
+    # run again after a failure) finds the row it wrote instead of adding a second. Stored
+    # as a keyed digest, since the key names the conversation.
     idempotency_key = Column(String(300), nullable=True, unique=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
@@ -129,11 +144,12 @@ class ScreeningFinding(Base):
     screening = relationship("Screening", back_populates="findings")
 
 
-class ContactRequest(Base):
+class ContactRequest(HasConversation, Base):
     __tablename__ = "contact_requests"
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(255), nullable=False, index=True)
+    encrypted_conversation_id = Column(EncryptedText, nullable=True)
     screening_id = Column(
         Integer, ForeignKey("screenings.id", ondelete="SET NULL"), nullable=True, index=True
     )
@@ -157,15 +173,17 @@ class ContactRequest(Base):
     )
 
 
-class HandoffRequest(Base):
+class HandoffRequest(HasConversation, Base):
     __tablename__ = "handoff_requests"
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(255), nullable=False, index=True)
+    encrypted_conversation_id = Column(EncryptedText, nullable=True)
     screening_id = Column(
         Integer, ForeignKey("screenings.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    reason = Column(Text, nullable=False)
+    # The person's own words ("call me about my ..."): encrypted at rest.
+    reason = Column(EncryptedText, nullable=False)
     # The conversation so far, when the assistant itself asked for a person (answers it
     # could not understand); encrypted at rest.
     transcript = Column(EncryptedJSON, nullable=True)
@@ -307,13 +325,14 @@ class ChannelOptOut(Base):
     )
 
 
-class ConversationActivity(Base):
+class ConversationActivity(HasConversation, Base):
     """What the front desk knows of a conversation from Rasa's event stream (production
     profile): where and when, how many messages and how far it got; never the words."""
 
     __tablename__ = "conversation_activity"
 
     conversation_id = Column(String(255), primary_key=True)
+    encrypted_conversation_id = Column(EncryptedText, nullable=True)
     channel = Column(String(64), nullable=True)
     started_at = Column(DateTime(timezone=True), nullable=False)
     last_event_at = Column(DateTime(timezone=True), nullable=False, index=True)

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from needlecheck.store.encryption import conversation_keys
 from needlecheck.store.models import (
     ContactRequest,
     ConversationActivity,
@@ -67,32 +68,32 @@ def erase(
     wanted_email = email.strip().lower() if email else None
     if phone or email:
         # Encrypted at rest: decrypted and compared here, not by the database.
-        rows = session.execute(
-            select(ContactRequest.conversation_id, ContactRequest.phone, ContactRequest.email)
-        )
-        for conversation, stored_phone, stored_email in rows:
+        rows = session.execute(select(ContactRequest)).scalars()
+        for contact in rows:
+            stored_phone, stored_email = contact.phone, contact.email
             # A national number (its leading 0 dropped) ends the international one.
             if (digits and stored_phone and phone_digits(stored_phone).endswith(digits)) or (
                 wanted_email and stored_email == wanted_email
             ):
-                conversations.add(conversation)
+                # As the channel gave it: Rasa's tracker stores know it by that.
+                conversations.add(contact.conversation)
     deleted: Counter[str] = Counter()
     if not conversations:
         return deleted
+    # How the screening tables store them: phone-shaped IDs as digests.
+    stored = {key for conversation in conversations for key in conversation_keys(conversation)}
     for kind, model in (
         ("handoff", HandoffRequest),
         ("contact", ContactRequest),
         ("screening", Screening),
     ):
         ids = list(
-            session.execute(
-                select(model.id).where(model.conversation_id.in_(conversations))
-            ).scalars()
+            session.execute(select(model.id).where(model.conversation_id.in_(stored))).scalars()
         )
         deleted[kind] += _delete(session, kind, model, ids)
     # The front desk's activity rows (production profile) name the conversation.
     result = session.execute(
-        delete(ConversationActivity).where(ConversationActivity.conversation_id.in_(conversations))
+        delete(ConversationActivity).where(ConversationActivity.conversation_id.in_(stored))
     )
     if result.rowcount:
         deleted["conversation activity"] += result.rowcount

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from needlecheck.screening.engine import OUTCOMES
+from needlecheck.store.encryption import conversation_keys
 from needlecheck.store.models import (
     ContactRequest,
     FollowUp,
@@ -108,10 +109,12 @@ def queue(
     )
     if conversations is not None:
         statement = statement.where(Screening.conversation_id.in_(conversations))
+    # Keyed by the conversation as the channel gave it: during a key rotation one
+    # conversation's rows may hold digests made with different keys.
     for screening in session.execute(statement).scalars():
-        kept = latest.get(screening.conversation_id)
+        kept = latest.get(screening.conversation)
         if kept is None or (screening.created_at, screening.id) > (kept.created_at, kept.id):
-            latest[screening.conversation_id] = screening
+            latest[screening.conversation] = screening
 
     items = [_screening_item(s) for s in latest.values()]
     contacts = select(ContactRequest)
@@ -120,10 +123,10 @@ def queue(
         contacts = contacts.where(ContactRequest.conversation_id.in_(conversations))
         handoffs = handoffs.where(HandoffRequest.conversation_id.in_(conversations))
     for contact in session.execute(contacts).scalars():
-        screening = latest.get(contact.conversation_id)
+        screening = latest.get(contact.conversation)
         items.append(_contact_item(contact, screening))
     for handoff in session.execute(handoffs).scalars():
-        items.append(_handoff_item(handoff, latest.get(handoff.conversation_id)))
+        items.append(_handoff_item(handoff, latest.get(handoff.conversation)))
 
     chosen = [
         item
@@ -157,26 +160,28 @@ def screening_detail(session: Session, screening_id: int) -> Screening:
 
 
 def related(session: Session, conversation_id: str) -> dict[str, list[Any]]:
-    """Everything the clinic holds about one conversation."""
+    """Everything the clinic holds about one conversation, named as the channel gave it
+    or as stored (a digest)."""
+    keys = conversation_keys(conversation_id)
     return {
         "screenings": list(
             session.execute(
                 select(Screening)
-                .where(Screening.conversation_id == conversation_id)
+                .where(Screening.conversation_id.in_(keys))
                 .order_by(Screening.created_at, Screening.id)
             ).scalars()
         ),
         "contacts": list(
             session.execute(
                 select(ContactRequest)
-                .where(ContactRequest.conversation_id == conversation_id)
+                .where(ContactRequest.conversation_id.in_(keys))
                 .order_by(ContactRequest.id)
             ).scalars()
         ),
         "handoffs": list(
             session.execute(
                 select(HandoffRequest)
-                .where(HandoffRequest.conversation_id == conversation_id)
+                .where(HandoffRequest.conversation_id.in_(keys))
                 .order_by(HandoffRequest.id)
             ).scalars()
         ),
@@ -290,7 +295,7 @@ def _screening_item(screening: Screening) -> QueueItem:
         kind="screening",
         id=screening.id,
         rank=_SCREENING_RANK.get(screening.outcome, 2),
-        conversation_id=screening.conversation_id,
+        conversation_id=screening.conversation,
         status=screening.status,
         created_at=screening.created_at,
         outcome=screening.outcome,
@@ -307,7 +312,7 @@ def _contact_item(contact: ContactRequest, screening: Screening | None) -> Queue
         kind="contact",
         id=contact.id,
         rank=rank,
-        conversation_id=contact.conversation_id,
+        conversation_id=contact.conversation,
         status=contact.status,
         created_at=contact.created_at,
         outcome=screening.outcome if screening else None,
@@ -327,7 +332,7 @@ def _handoff_item(handoff: HandoffRequest, screening: Screening | None) -> Queue
         kind="handoff",
         id=handoff.id,
         rank=0 if screening is not None and screening.outcome == "urgent_care" else 1,
-        conversation_id=handoff.conversation_id,
+        conversation_id=handoff.conversation,
         status=status,
         created_at=handoff.created_at,
         outcome=screening.outcome if screening else None,

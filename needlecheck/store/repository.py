@@ -15,6 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from needlecheck.screening import Assessment
+from needlecheck.store.encryption import (
+    conversation_key,
+    conversation_keys,
+    keyring,
+    sealed_conversation,
+)
 from needlecheck.store.models import (
     ContactRequest,
     HandoffRequest,
@@ -58,7 +64,8 @@ def save_screening(
     screening = Screening(
         consent_text_version=consent_text_version,
         consent_at=consent_at or utcnow(),
-        conversation_id=conversation_id,
+        conversation_id=conversation_key(conversation_id),
+        encrypted_conversation_id=sealed_conversation(conversation_id),
         channel=channel,
         facts=assessment.facts.to_json(),
         outcome=assessment.outcome,
@@ -82,7 +89,8 @@ def save_screening(
             )
             for position, finding in enumerate(assessment.findings)
         ],
-        idempotency_key=idempotency_key,
+        # The key names the conversation (a phone number on SMS): only its digest is kept.
+        idempotency_key=None if idempotency_key is None else keyring().digest(idempotency_key),
     )
     if idempotency_key is None:
         session.add(screening)
@@ -103,14 +111,14 @@ def save_screening(
 
 
 def _screening_by_key(session: Session, key: str) -> Screening | None:
-    statement = select(Screening).where(Screening.idempotency_key == key)
+    statement = select(Screening).where(Screening.idempotency_key.in_(keyring().digests(key)))
     return session.execute(statement).scalars().first()
 
 
 def latest_screening(session: Session, conversation_id: str) -> Screening | None:
     statement = (
         select(Screening)
-        .where(Screening.conversation_id == conversation_id)
+        .where(Screening.conversation_id.in_(conversation_keys(conversation_id)))
         .options(selectinload(Screening.findings))
         .order_by(Screening.created_at.desc(), Screening.id.desc())
         .limit(1)
@@ -178,7 +186,8 @@ def add_contact_request(
         raise InvalidRecord("consent: contact details are stored only with explicit consent")
     _require(consent_text_version, "consent_text_version")
     request = ContactRequest(
-        conversation_id=conversation_id,
+        conversation_id=conversation_key(conversation_id),
+        encrypted_conversation_id=sealed_conversation(conversation_id),
         screening_id=screening_id,
         name=details.name,
         phone=details.phone,
@@ -204,7 +213,8 @@ def add_handoff_request(
     _require(conversation_id, "conversation_id")
     _require(reason, "reason")
     request = HandoffRequest(
-        conversation_id=conversation_id,
+        conversation_id=conversation_key(conversation_id),
+        encrypted_conversation_id=sealed_conversation(conversation_id),
         reason=reason.strip(),
         screening_id=screening_id,
         transcript=transcript or None,

@@ -114,7 +114,7 @@ def test_screening_notes_and_a_handoffs_transcript_are_encrypted_at_rest(session
     new = Fernet.generate_key()
     encryption.use_keys([new, TEST_DATA_KEY.encode()])
     with sessions.begin() as session:
-        assert rotate_all(session) == 2
+        assert rotate_all(session) == 4  # notes, transcript, facts, reason
     encryption.use_keys([new])
     with sessions() as session:
         assert repository.latest_screening(session, "c-notes").notes == notes
@@ -172,7 +172,7 @@ def test_keys_rotate_to_the_newest(sessions) -> None:
         )
     encryption.use_keys([new, old])
     with sessions.begin() as session:
-        assert rotate_all(session) == 8
+        assert rotate_all(session) == 9
     encryption.use_keys([new])
     with sessions() as session:
         assert queue.related(session, "c-enc")["contacts"][0].name == NAME
