@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 from alembic import command
@@ -12,7 +13,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from needlecheck.screening import assess
-from needlecheck.store import encryption, privacy, queue, repository
+from needlecheck.store import activity, encryption, privacy, queue, repository
 from needlecheck.store.database import create_db_engine, session_factory
 from needlecheck.store.encryption import DataKeyError, UnreadableRecord, load_keys, rotate_all
 from needlecheck.store.migrate import alembic_config, upgrade
@@ -222,3 +223,224 @@ def test_keys_come_from_the_environment_or_development_s_var(tmp_path) -> None:
         load_keys(tmp_path, {"NEEDLECHECK_PROFILE": "production"})
     with pytest.raises(DataKeyError, match="key 2 is not a Fernet key"):
         load_keys(tmp_path, {"NEEDLECHECK_DATA_KEYS": f"{key},not-a-key"})
+
+
+# Issue 19, item 6: the rest of the person's words, and phone numbers used as
+# conversation IDs by SMS and WhatsApp.
+SMS_SENDER = "whatsapp:+447700900123"
+REASON = "call me on 07700 900777 about my herpes outbreak"
+
+
+def add_phone_conversation(sessions, conversation: str = SMS_SENDER, key: str = "k") -> int:
+    with sessions.begin() as session:
+        screening = repository.save_screening(
+            session,
+            conversation_id=conversation,
+            channel="whatsapp",
+            assessment=assess({"age": 30, "medications": ["anticoagulant"]}, date(2026, 12, 1)),
+            consent_text_version="sha256:test",
+            idempotency_key=f"{conversation}@1.5#0",
+        )
+        repository.add_handoff_request(
+            session, conversation_id=conversation, reason=REASON, screening_id=screening.id
+        )
+        repository.add_contact_request(
+            session,
+            conversation_id=conversation,
+            details=repository.normalise_contact(NAME, PHONE, None, None),
+            consent_given=True,
+            consent_text_version="sha256:contact",
+            screening_id=screening.id,
+        )
+        activity.record_event(
+            session,
+            {"sender_id": conversation, "event": "user", "timestamp": 1.0e9, "input_channel": key},
+        )
+        return screening.id
+
+
+def retry_screening(sessions) -> int:
+    """The screening stored again, as a retried write does: the row stored first."""
+    with sessions.begin() as session:
+        return repository.save_screening(
+            session,
+            conversation_id=SMS_SENDER,
+            channel="whatsapp",
+            assessment=assess({"age": 30}, date(2026, 12, 1)),
+            consent_text_version="sha256:test",
+            idempotency_key=f"{SMS_SENDER}@1.5#0",
+        ).id
+
+
+def every_stored_value(sessions) -> str:
+    """What a stolen copy of the screening database shows: every column of every row."""
+    tables = ("screenings", "contact_requests", "handoff_requests", "conversation_activity")
+    with sessions() as session:
+        return "\n".join(
+            str(value)
+            for table in tables
+            for row in session.execute(text(f"SELECT * FROM {table}"))
+            for value in row
+        )
+
+
+def test_facts_reasons_and_phone_shaped_conversation_ids_are_not_stored_in_the_clear(
+    sessions,
+) -> None:
+    screening_id = add_phone_conversation(sessions)
+    stored = every_stored_value(sessions)
+    for plain in ("7700900123", "447700900123", "herpes", "07700 900777", "anticoagulant"):
+        assert plain not in stored
+    with sessions() as session:
+        facts, reason = session.execute(
+            text("SELECT s.facts, h.reason FROM screenings s JOIN handoff_requests h ON 1 = 1")
+        ).one()
+        assert facts.startswith("gAAAA") and reason.startswith("gAAAA")
+        keys = set(session.execute(text("SELECT conversation_id FROM contact_requests")).scalars())
+        assert len(keys) == 1 and keys.pop().startswith("hmac:")
+    # The application reads all of it, and finds the conversation by the ID the channel
+    # gives (the messaging DELETE keyword, the front desk's related records).
+    with sessions() as session:
+        screening = repository.latest_screening(session, SMS_SENDER)
+        assert screening.id == screening_id
+        assert screening.facts["medications"] == ["anticoagulant"]
+        assert screening.conversation == SMS_SENDER
+        found = queue.related(session, SMS_SENDER)
+        assert [h.reason for h in found["handoffs"]] == [REASON]
+        assert len(found["contacts"]) == 1 and len(found["screenings"]) == 1
+        # What staff read: the queue shows the number, not its digest.
+        items = queue.queue(session)
+        assert {item.conversation_id for item in items} == {SMS_SENDER}
+        assert REASON in {item.summary for item in items}
+        assert [
+            a.conversation_id
+            for a in activity.in_progress(session, datetime(2001, 9, 9, 2, tzinfo=timezone.utc))
+        ] == [SMS_SENDER]
+    # A retried write of the same screening finds the row by its digested key.
+    assert retry_screening(sessions) == screening_id
+    with sessions.begin() as session:
+        assert len(session.execute(text("SELECT id FROM screenings")).all()) == 1
+        # The same number as another conversation shape is another conversation.
+        assert repository.latest_screening(session, "+447700900123") is None
+
+
+def test_erasure_finds_phone_shaped_conversations_and_names_them_to_the_tracker_store(
+    sessions,
+) -> None:
+    add_phone_conversation(sessions)
+    add_phone_conversation(sessions, "+447700900999")
+    erased: list[set[str]] = []
+    with sessions.begin() as session:
+        deleted = privacy.erase(
+            session,
+            conversation_id=SMS_SENDER,
+            tracker_events=lambda conversations: erased.append(set(conversations)) or 0,
+        )
+    assert (deleted["screening"], deleted["handoff"], deleted["contact"]) == (1, 1, 1)
+    assert deleted["conversation activity"] == 1
+    with sessions.begin() as session:
+        # By phone: Rasa's tracker store is told the conversation as the channel named it.
+        deleted = privacy.erase(
+            session,
+            phone="020 7946 0555",
+            tracker_events=lambda conversations: erased.append(set(conversations)) or 0,
+        )
+    assert deleted["screening"] == 1 and deleted["conversation activity"] == 1
+    assert erased == [{SMS_SENDER}, {"+447700900999"}]
+    assert every_stored_value(sessions) == ""
+
+
+def test_phone_shaped_conversations_are_found_across_a_key_rotation(sessions) -> None:
+    old, new = TEST_DATA_KEY.encode(), Fernet.generate_key()
+    encryption.use_keys([old])
+    screening_id = add_phone_conversation(sessions)
+    before = every_stored_value(sessions)
+    # The new key first: rows digested with the old key are still found.
+    encryption.use_keys([new, old])
+    with sessions() as session:
+        assert repository.latest_screening(session, SMS_SENDER).id == screening_id
+    assert retry_screening(sessions) == screening_id
+    with sessions.begin() as session:
+        rotate_all(session)
+    # The old key dropped: lookups use digests made with the new key only.
+    encryption.use_keys([new])
+    with sessions() as session:
+        assert repository.latest_screening(session, SMS_SENDER).id == screening_id
+        assert len(queue.related(session, SMS_SENDER)["handoffs"]) == 1
+        assert queue.related(session, SMS_SENDER)["handoffs"][0].reason == REASON
+    with sessions.begin() as session:
+        activity.record_event(
+            session, {"sender_id": SMS_SENDER, "event": "user", "timestamp": 1.0e9 + 5}
+        )
+    with sessions() as session:
+        rows = session.execute(text("SELECT messages FROM conversation_activity")).scalars()
+        assert list(rows) == [2]  # the rotated row, not a second one
+    after = every_stored_value(sessions)
+    digest = encryption.keyring().digest(SMS_SENDER)
+    assert digest in after and digest not in before
+    with sessions.begin() as session:
+        deleted = privacy.erase(session, conversation_id=SMS_SENDER)
+    assert deleted["screening"] == 1 and deleted["conversation activity"] == 1
+
+
+def test_0008_encrypts_facts_reasons_and_phone_ids_stored_before_and_undoes_it(
+    database_url,
+) -> None:
+    config = alembic_config(database_url)
+    command.upgrade(config, "0007")
+    engine = create_db_engine(database_url)
+    facts = '{"age": 30, "medications": ["anticoagulant"]}'
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO screenings (id, conversation_id, channel, facts, missing, "
+                "policy_name, policy_version, assessed_on, status, idempotency_key, "
+                "created_at, updated_at) VALUES (1, :c, 'whatsapp', :facts, '[]', 'p', '1', "
+                "'2026-12-01', 'new', :key, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"c": SMS_SENDER, "facts": facts, "key": f"{SMS_SENDER}@1.5#0"},
+        )
+        for conversation in (SMS_SENDER, "widget-abcdefghijklmnopqrstuv"):
+            connection.execute(
+                text(
+                    "INSERT INTO handoff_requests (conversation_id, reason, status, "
+                    "created_at, updated_at) VALUES (:c, :reason, 'open', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"c": conversation, "reason": REASON},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO conversation_activity (conversation_id, started_at, "
+                "last_event_at, messages) VALUES (:c, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 3)"
+            ),
+            {"c": "+447700900123"},
+        )
+    upgrade(database_url)
+    sessions = session_factory(engine)
+    stored = every_stored_value(sessions)
+    for plain in ("7700900123", "herpes", "anticoagulant"):
+        assert plain not in stored
+    assert "widget-abcdefghijklmnopqrstuv" in stored  # not phone-shaped: kept as it is
+    with sessions() as session:
+        screening = repository.latest_screening(session, SMS_SENDER)
+        assert screening.facts == {"age": 30, "medications": ["anticoagulant"]}
+        assert [h.reason for h in queue.related(session, SMS_SENDER)["handoffs"]] == [REASON]
+    # The idempotency key, digested, still recognises a retried write.
+    assert retry_screening(sessions) == 1
+    command.downgrade(config, "0007")
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT conversation_id, facts FROM screenings")).one()
+        reasons = connection.execute(
+            text("SELECT conversation_id, reason FROM handoff_requests ORDER BY id")
+        ).all()
+        active = connection.execute(text("SELECT conversation_id FROM conversation_activity"))
+        active = active.scalars().all()
+    assert row[0] == SMS_SENDER
+    assert (json.loads(row[1]) if isinstance(row[1], str) else row[1]) == json.loads(facts)
+    assert [tuple(r) for r in reasons] == [
+        (SMS_SENDER, REASON),
+        ("widget-abcdefghijklmnopqrstuv", REASON),
+    ]
+    assert active == ["+447700900123"]
+    engine.dispose()
