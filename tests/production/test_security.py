@@ -1,6 +1,7 @@
 """The production profile closed by default, against the running topology: the model
 cannot be replaced through the HTTP API, the REST channel needs its token, the API token
-is on no command line, and contact details are encrypted in PostgreSQL."""
+is on no command line, and contact details, handoff reasons and screenings' facts are
+encrypted in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -73,3 +74,25 @@ def test_contact_details_are_encrypted_in_postgresql(healthy) -> None:
     finally:
         engine.dispose()
     assert row[0].startswith("gAAAA") and "Wilhelmina" not in row[0] and "7946" not in row[1]
+    # The person's own words in a handoff request's reason, and every screening's facts.
+    person = f"enc-{uuid.uuid4().hex[:8]}"
+    for message in ("hi", "yes", "no"):
+        say(BALANCER, person, message)
+    assert any("front desk" in reply for reply in say(BALANCER, person, "can I speak to a human?"))
+    engine = create_engine(healthy["db"])
+    try:
+        with engine.connect() as connection:
+            reasons = (
+                connection.execute(
+                    text("SELECT reason FROM handoff_requests WHERE conversation_id = :c"),
+                    {"c": person},
+                )
+                .scalars()
+                .all()
+            )
+            facts = connection.execute(text("SELECT facts FROM screenings")).scalars().all()
+    finally:
+        engine.dispose()
+    assert len(reasons) == 1 and reasons[0].startswith("gAAAA")
+    assert "human" not in reasons[0]
+    assert all(value.startswith("gAAAA") for value in facts)
