@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import bindparam, create_engine, text
 from twilio.request_validator import RequestValidator
 
+from needlecheck.store.encryption import conversation_keys
 from tests.e2e import providers as fake
 from tests.e2e.conftest import PORT
 from tests.e2e.test_assistant import CLEAR_ANSWERS
@@ -153,10 +154,12 @@ def telegram_tap(chat: int, data: str) -> dict:
 
 def stored(assistant: dict, conversation: str) -> list[tuple]:
     engine = create_engine(assistant["db"], future=True)
+    # A phone number is stored only as its keyed digest (needlecheck.store.encryption).
+    query = text("SELECT outcome, channel FROM screenings WHERE conversation_id IN :c")
     with engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT outcome, channel FROM screenings WHERE conversation_id = :c"),
-            {"c": conversation},
+            query.bindparams(bindparam("c", expanding=True)),
+            {"c": conversation_keys(conversation)},
         ).all()
     engine.dispose()
     return [tuple(row) for row in rows]
