@@ -162,7 +162,9 @@ def test_one_message_gives_several_facts_and_only_the_rest_is_asked(assistant) -
     joined = converse("e2e-many", ["yes, that's right", *messages[3:]])
     assert "nothing in your answers that rules microneedling out" in joined
     (facts,) = stored(assistant["db"], "e2e-many", "facts")
-    facts = json.loads(facts) if isinstance(facts, str) else facts
+    # Encrypted at rest like the words behind them.
+    assert "retinoid" not in facts
+    facts = json.loads(keyring().decrypt(facts))
     assert facts["age"] == 34
     assert facts["topical_products"] == ["retinoid"]
     assert facts["isotretinoin"] == {"status": "never"}
