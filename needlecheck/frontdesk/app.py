@@ -215,6 +215,9 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         if not expected or not secrets.compare_digest(expected, csrf_token):
             return login_page(request, 403, "The sign-in form expired. Please try again.")
         client = client_of(request)
+        # One form of the name for the throttle and the check alike: " carol" must not be
+        # a fresh name to the throttle and still carol to the password check.
+        username = staff_store.normalise_username(username)
         with transaction() as session:
             if staff_store.is_throttled(session, username, client):
                 return login_page(

@@ -133,6 +133,26 @@ def test_sign_in_is_throttled_after_five_failures(frontdesk) -> None:
     assert "Too many failed sign-ins" in response.text
 
 
+def test_a_locked_name_stays_locked_however_it_is_padded_or_written(frontdesk) -> None:
+    with frontdesk.sessions.begin() as session:
+        staff.add_staff(
+            session,
+            username="erin",
+            display_name="Erin",
+            role="front_desk",
+            password="erin's long passphrase",
+        )
+    # Padded failures count for the name, each from its own address (so that only the
+    # name's count can lock): the fifth locks "erin" itself.
+    for number, name in enumerate((" erin", "erin ", "\u00a0erin", "ERIN", "\uff45rin")):
+        with frontdesk.client(headers={"X-Forwarded-For": f"203.0.113.{100 + number}"}) as client:
+            assert sign_in(client, name, "wrong password!!").status_code == 401
+    for number, name in enumerate(("erin", " erin", "erin ", "\u00a0erin", "Erin")):
+        with frontdesk.client(headers={"X-Forwarded-For": f"203.0.113.{110 + number}"}) as client:
+            response = sign_in(client, name, "erin's long passphrase")
+        assert response.status_code == 429, repr(name)
+
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(frontdesk) -> None:
     with frontdesk.client(headers={"X-Forwarded-For": "203.0.113.10"}) as client:
         wrong = sign_in(client, "bob", "not bob's password")
