@@ -31,6 +31,7 @@ from needlecheck.config import Settings
 from needlecheck.frontdesk.caller import add_caller_routes
 from needlecheck.frontdesk.events import ConsumerState
 from needlecheck.frontdesk.fhir import questionnaire_response
+from needlecheck.frontdesk.tokens import same_token
 from needlecheck.frontdesk.widget import add_widget_routes
 from needlecheck.screening.engine import OUTCOMES
 from needlecheck.security.asgi import RequestLimits
@@ -122,7 +123,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         return who
 
     def check_csrf(who: staff_store.SignedIn, token: str) -> None:
-        if not secrets.compare_digest(who.csrf_token, token or ""):
+        if not same_token(who.csrf_token, token):
             raise HTTPException(403, "the form expired or did not come from this site; reload")
 
     def audited(session: Session, who: Any, action: str, **fields: Any) -> None:
@@ -212,7 +213,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         csrf_token: str = Form(""),
     ) -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-        if not expected or not secrets.compare_digest(expected, csrf_token):
+        if not same_token(expected, csrf_token):
             return login_page(request, 403, "The sign-in form expired. Please try again.")
         client = client_of(request)
         # One form of the name for the throttle and the check alike: " carol" must not be

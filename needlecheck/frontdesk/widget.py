@@ -107,7 +107,9 @@ def add_widget_routes(
             return JSONResponse({"detail": "this site may not use the widget"}, status_code=403)
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, not UTF-8, or nested deeper than the parser recurses (50,000
+            # brackets): a 422 like any other wrong body, never a 500.
             body = None
         session_id = body.get("session_id") if isinstance(body, dict) else None
         if not isinstance(session_id, str) or not WIDGET_SESSION_ID.match(session_id):

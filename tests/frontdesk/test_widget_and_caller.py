@@ -121,3 +121,37 @@ def test_the_front_desk_imports_neither_rasa_nor_tensorflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_tokens_and_bodies_that_are_not_ascii_or_too_deep_get_a_4xx_never_a_500(
+    frontdesk,
+) -> None:
+    deep = b"[" * 50_000 + b"]" * 50_000
+    for body in (deep, b'{"session_id": ' + deep + b"}", b"\xff\xfe not json"):
+        answer = httpx.post(
+            f"{frontdesk.url}/widget/erase",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert answer.status_code == 422, (body[:20], answer.status_code)
+    with frontdesk.client() as client:
+        client.get("/login")  # the sign-in form's cookie is set; its token is not sent
+        for token in ("é", "\u00ff" * 43, "\u2028"):
+            refused = client.post(
+                "/login", data={"username": "bob", "password": "x", "csrf_token": token}
+            )
+            assert refused.status_code == 403, token
+            assert "The sign-in form expired" in refused.text
+    with frontdesk.client("bob") as client:
+        client.post("/caller", data={"csrf_token": csrf_from(client.get("/").text)})
+        endpoint = "/api/caller/frontdesk-AAAAAAAAAAAAAAAAAAAAAAAA/messages"
+        for raw in ("é".encode(), b"\xff\xfe", "\u00e9".encode("latin-1")):
+            refused = client.post(endpoint, json={"message": "hi"}, headers={"X-CSRF-Token": raw})
+            assert refused.status_code == 403, raw
+        token = csrf_from(client.get("/").text)
+        deep_json = client.post(
+            endpoint,
+            content=deep,
+            headers={"Content-Type": "application/json", "X-CSRF-Token": token},
+        )
+        assert 400 <= deep_json.status_code < 500
