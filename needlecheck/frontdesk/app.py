@@ -31,6 +31,7 @@ from needlecheck.config import Settings
 from needlecheck.frontdesk.caller import add_caller_routes
 from needlecheck.frontdesk.events import ConsumerState
 from needlecheck.frontdesk.fhir import questionnaire_response
+from needlecheck.frontdesk.hosts import HostCheck, frontdesk_hosts
 from needlecheck.frontdesk.tokens import same_token
 from needlecheck.frontdesk.widget import add_widget_routes
 from needlecheck.screening.engine import OUTCOMES
@@ -93,6 +94,9 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     # Inside the security headers (a refusal gets them too), before any route: a refused
     # request costs no session lookup or database work.
     app.add_middleware(RequestLimits)
+    # Outside the limits, inside the security headers: a forged Host is refused before
+    # anything builds a URL from it (the trailing-slash redirect, the demo page).
+    app.add_middleware(HostCheck, allowed_hosts=frontdesk_hosts())
 
     @contextmanager
     def transaction() -> Iterator[Session]:
