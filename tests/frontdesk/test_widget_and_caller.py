@@ -38,7 +38,7 @@ def test_the_demo_page_embeds_the_widget_and_may_talk_to_the_chat_server(frontde
 
 def test_widget_erasure_deletes_the_conversation_for_allowed_origins_only(frontdesk) -> None:
     session_id = secrets.token_urlsafe(24)
-    add_screening(frontdesk.sessions, session_id, "eligible")
+    add_screening(frontdesk.sessions, session_id, "eligible", channel="web")
     port = frontdesk.url.rsplit(":", 1)[1]
     allowed = f"http://localhost:{port}"
     preflight = httpx.options(
@@ -155,3 +155,51 @@ def test_tokens_and_bodies_that_are_not_ascii_or_too_deep_get_a_4xx_never_a_500(
             headers={"Content-Type": "application/json", "X-CSRF-Token": token},
         )
         assert 400 <= deep_json.status_code < 500
+
+
+def test_the_widget_erases_only_conversations_the_widget_started(frontdesk) -> None:
+    port = frontdesk.url.rsplit(":", 1)[1]
+    headers = {"Origin": f"http://localhost:{port}"}
+    rest = secrets.token_urlsafe(24)  # a REST sender shaped like a widget session
+    caller = f"frontdesk-{secrets.token_urlsafe(18)}"
+    mixed = secrets.token_urlsafe(24)  # begun in the widget, continued over REST
+    widget = secrets.token_urlsafe(24)
+    add_screening(frontdesk.sessions, rest, "eligible", channel="rest")
+    add_screening(frontdesk.sessions, caller, "eligible", channel="frontdesk")
+    add_screening(frontdesk.sessions, mixed, "eligible", channel="web")
+    add_screening(frontdesk.sessions, mixed, "eligible", channel="rest")
+    add_screening(frontdesk.sessions, widget, "eligible", channel="web")
+
+    def erase(conversation: str, **extra: str) -> httpx.Response:
+        return httpx.post(
+            f"{frontdesk.url}/widget/erase",
+            json={"session_id": conversation},
+            headers={**headers, **extra},
+        )
+
+    def kept(conversation: str) -> int:
+        with frontdesk.sessions.begin() as session:
+            return len(
+                session.execute(
+                    select(Screening.id).where(Screening.conversation_id == conversation)
+                ).all()
+            )
+
+    for conversation in (rest, caller, mixed):
+        refused = erase(conversation)
+        assert refused.status_code == 403, conversation
+        assert "started in this website's chat" in refused.json()["detail"]
+        # Without an Origin header too: a script is no browser, and no more trusted.
+        assert (
+            httpx.post(
+                f"{frontdesk.url}/widget/erase", json={"session_id": conversation}
+            ).status_code
+            == 403
+        )
+    assert (kept(rest), kept(caller), kept(mixed)) == (1, 1, 2)
+    # A conversation of which nothing is stored has nothing to erase.
+    nothing = erase(secrets.token_urlsafe(24))
+    assert nothing.status_code == 200 and nothing.json() == {"deleted": True}
+    erased = erase(widget)
+    assert erased.status_code == 200 and erased.json() == {"deleted": True}
+    assert kept(widget) == 0
