@@ -31,6 +31,8 @@ from needlecheck.config import Settings
 from needlecheck.frontdesk.caller import add_caller_routes
 from needlecheck.frontdesk.events import ConsumerState
 from needlecheck.frontdesk.fhir import questionnaire_response
+from needlecheck.frontdesk.hosts import HostCheck, frontdesk_hosts
+from needlecheck.frontdesk.tokens import same_token
 from needlecheck.frontdesk.widget import add_widget_routes
 from needlecheck.screening.engine import OUTCOMES
 from needlecheck.security.asgi import RequestLimits
@@ -92,6 +94,9 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     # Inside the security headers (a refusal gets them too), before any route: a refused
     # request costs no session lookup or database work.
     app.add_middleware(RequestLimits)
+    # Outside the limits, inside the security headers: a forged Host is refused before
+    # anything builds a URL from it (the trailing-slash redirect, the demo page).
+    app.add_middleware(HostCheck, allowed_hosts=frontdesk_hosts())
 
     @contextmanager
     def transaction() -> Iterator[Session]:
@@ -122,7 +127,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         return who
 
     def check_csrf(who: staff_store.SignedIn, token: str) -> None:
-        if not secrets.compare_digest(who.csrf_token, token or ""):
+        if not same_token(who.csrf_token, token):
             raise HTTPException(403, "the form expired or did not come from this site; reload")
 
     def audited(session: Session, who: Any, action: str, **fields: Any) -> None:
@@ -212,9 +217,12 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
         csrf_token: str = Form(""),
     ) -> Response:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-        if not expected or not secrets.compare_digest(expected, csrf_token):
+        if not same_token(expected, csrf_token):
             return login_page(request, 403, "The sign-in form expired. Please try again.")
         client = client_of(request)
+        # One form of the name for the throttle and the check alike: " carol" must not be
+        # a fresh name to the throttle and still carol to the password check.
+        username = staff_store.normalise_username(username)
         with transaction() as session:
             if staff_store.is_throttled(session, username, client):
                 return login_page(

@@ -84,6 +84,7 @@ def main() -> None:
     import uvicorn
 
     from needlecheck.config import log_level
+    from needlecheck.frontdesk.hosts import frontdesk_hosts
     from needlecheck.security import logs
     from needlecheck.startup import StartupError, check_startup
 
@@ -91,6 +92,8 @@ def main() -> None:
     try:
         settings = Settings.from_environment()
         level = log_level()
+        # A wrong NEEDLECHECK_FRONTDESK_HOSTS stops the start with its reason, not per request.
+        frontdesk_hosts()
         check_startup(settings)
     except (StartupError, ValueError) as error:
         raise SystemExit(f"needlecheck front desk: {error}") from None

@@ -19,14 +19,17 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from needlecheck.channels.limits import WIDGET_SESSION_ID
+from needlecheck.channels.limits import CALLER_ID, WIDGET_SESSION_ID
 from needlecheck.config import Settings
 from needlecheck.store import audit as audit_log
-from needlecheck.store import privacy, tracker_events
+from needlecheck.store import privacy, provenance, tracker_events
+from needlecheck.store.encryption import UnreadableRecord
+from needlecheck.store.tracker_events import TrackerStoreNotErased
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+NOT_THE_WIDGETS = "only a conversation started in this website's chat can be deleted here"
 
 
 @functools.cache
@@ -107,7 +110,9 @@ def add_widget_routes(
             return JSONResponse({"detail": "this site may not use the widget"}, status_code=403)
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, not UTF-8, or nested deeper than the parser recurses (50,000
+            # brackets): a 422 like any other wrong body, never a 500.
             body = None
         session_id = body.get("session_id") if isinstance(body, dict) else None
         if not isinstance(session_id, str) or not WIDGET_SESSION_ID.match(session_id):
@@ -115,8 +120,23 @@ def add_widget_routes(
                 request,
                 JSONResponse({"detail": "session_id must be the widget's session ID"}, 422),
             )
+        if CALLER_ID.match(session_id):
+            # The shape of a caller screening's ID: never the widget's, whatever is stored.
+            return cors(request, JSONResponse({"detail": NOT_THE_WIDGETS}, status_code=403))
         try:
             with sessions.begin() as session:
+                origin_of = provenance.provenance(
+                    session,
+                    session_id,
+                    tracker_channels=lambda conversation: tracker_events.input_channels(
+                        conversation, screening_database_url=settings.database_url
+                    ),
+                )
+                if origin_of.nothing_stored:
+                    # A conversation nobody has stored anything of: nothing to erase.
+                    return cors(request, JSONResponse({"deleted": True}))
+                if not origin_of.widget_only:
+                    return cors(request, JSONResponse({"detail": NOT_THE_WIDGETS}, status_code=403))
                 deleted = privacy.erase(
                     session,
                     conversation_id=session_id,
@@ -131,7 +151,7 @@ def add_widget_routes(
                     action="erase",
                     detail="website widget: " + audit_log.counted(deleted),
                 )
-        except (SQLAlchemyError, tracker_events.TrackerStoreNotErased) as error:
+        except (SQLAlchemyError, TrackerStoreNotErased, UnreadableRecord) as error:
             logger.error("widget erase failed: %s", error.__class__.__name__)
             return cors(request, JSONResponse({"detail": "try again shortly"}, status_code=503))
         return cors(request, JSONResponse({"deleted": True}))

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,10 +43,21 @@ class SignedIn:
     csrf_token: str
 
 
+def normalise_username(username: str | None) -> str:
+    """The one form of a user name that is stored, throttled and looked up.
+
+    NFKC turns a no-break space into a space and full-width letters into ASCII; then the
+    spaces around the name go and case is folded. Without this, " carol" or "CAROL" was a
+    name of its own to the sign-in throttle while still finding carol's account."""
+    folded = unicodedata.normalize("NFKC", username or "").strip().casefold()
+    # Case folding can undo NFKC (rarely): normalise once more so the result is stable.
+    return unicodedata.normalize("NFKC", folded)
+
+
 def add_staff(
     session: Session, *, username: str, display_name: str, role: str, password: str
 ) -> StaffMember:
-    username = (username or "").strip().lower()
+    username = normalise_username(username)
     if not _USERNAME.match(username):
         raise InvalidRecord(
             "username: 2 to 64 characters, lower-case letters, digits, '.', '_' or '-'"
@@ -90,7 +102,9 @@ def list_staff(session: Session) -> list[StaffMember]:
 
 def is_throttled(session: Session, username: str, client: str, now: datetime | None = None) -> bool:
     since = (now or utcnow()) - FAILURE_WINDOW
-    for column, value in ((LoginAttempt.username, username.lower()), (LoginAttempt.client, client)):
+    # Failures are stored under the normalised name (`authenticate`), so count it that way.
+    name = normalise_username(username)[:64]
+    for column, value in ((LoginAttempt.username, name), (LoginAttempt.client, client)):
         count = session.execute(
             select(func.count()).where(column == value, LoginAttempt.at >= since)
         ).scalar_one()
@@ -101,7 +115,7 @@ def is_throttled(session: Session, username: str, client: str, now: datetime | N
 
 def authenticate(session: Session, username: str, password: str, client: str) -> StaffMember | None:
     """The active member with these credentials, or None (and the failure is counted)."""
-    username = (username or "").strip().lower()
+    username = normalise_username(username)
     member = session.execute(
         select(StaffMember).where(StaffMember.username == username)
     ).scalar_one_or_none()
@@ -118,7 +132,9 @@ def authenticate(session: Session, username: str, password: str, client: str) ->
     if _hasher.check_needs_rehash(member.password_hash):
         member.password_hash = _hasher.hash(password)
     session.execute(
-        delete(LoginAttempt).where(LoginAttempt.username == username, LoginAttempt.client == client)
+        delete(LoginAttempt).where(
+            LoginAttempt.username == username[:64], LoginAttempt.client == client
+        )
     )
     return member
 
@@ -174,7 +190,7 @@ def forget_stale(session: Session, now: datetime | None = None) -> int:
 
 def _member(session: Session, username: str) -> StaffMember:
     member = session.execute(
-        select(StaffMember).where(StaffMember.username == username.strip().lower())
+        select(StaffMember).where(StaffMember.username == normalise_username(username))
     ).scalar_one_or_none()
     if member is None:
         raise LookupError(f"no staff member {username!r}")

@@ -141,6 +141,112 @@ def _erase_events(
     )
 
 
+def input_channels(
+    conversation: str,
+    *,
+    screening_database_url: str,
+    environ: Mapping[str, str] | None = None,
+) -> set[str]:
+    """The channels the conversation's messages came in by, as the configured tracker
+    store records them (each user event's `input_channel`); empty when the store holds
+    nothing for it, is not running, or is of a kind needlecheck does not read. Events in
+    the screening database itself are for the caller to read (`events_input_channels`).
+    A store that fails raises TrackerStoreNotErased, as erasure does."""
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    env = os.environ if environ is None else environ
+    try:
+        config = tracker_store_config(endpoints_file(env), env)
+        if config is None:
+            return _channels_in_memory(conversation, env)
+        kind = str(config.get("type") or "").lower()
+        if kind == "redis":
+            return _channels_redis(conversation, config)
+        if kind == "sql" or kind.endswith("sqltrackerstore"):
+            url = sql_url(config)
+            if _same_database(url, make_url(screening_database_url)):
+                return set()
+            engine = create_db_engine(url.render_as_string(hide_password=False))
+            try:
+                with engine.connect() as connection:
+                    return events_input_channels(connection, conversation)
+            finally:
+                engine.dispose()
+        return set()
+    except (RedisError, SQLAlchemyError, OSError) as error:
+        raise TrackerStoreNotErased(
+            f"the tracker store failed ({error.__class__.__name__}): try again"
+        ) from None
+
+
+def events_input_channels(connection: Any, conversation: str) -> set[str]:
+    """The input channels of the conversation's user events in an `events` table."""
+    from sqlalchemy import select
+
+    from needlecheck.store.encryption import keyring
+
+    if not inspect(connection).has_table("events"):
+        return set()
+    channels: set[str] = set()
+    for (stored,) in connection.execute(
+        select(EVENTS.c.data).where(EVENTS.c.sender_id == conversation)
+    ):
+        if not stored:
+            continue
+        # The production store encrypts each event; one written before that is plain JSON.
+        text = stored if stored.startswith("{") else keyring().decrypt(stored)
+        channels |= _user_channels([json.loads(text)])
+    return channels
+
+
+def _user_channels(events: Any) -> set[str]:
+    if not isinstance(events, list):
+        return set()
+    return {
+        event["input_channel"]
+        for event in events
+        if isinstance(event, dict)
+        and event.get("event") == "user"
+        and isinstance(event.get("input_channel"), str)
+    }
+
+
+def _channels_redis(conversation: str, config: Mapping[str, Any]) -> set[str]:
+    client = _redis_client(config)
+    try:
+        stored = client.get(_redis_prefix(config) + conversation)
+    finally:
+        client.close()
+    if not stored:
+        return set()
+    tracker = json.loads(stored)
+    return _user_channels(tracker.get("events") if isinstance(tracker, dict) else None)
+
+
+def _channels_in_memory(conversation: str, env: Mapping[str, str]) -> set[str]:
+    from needlecheck.config import Settings
+
+    settings = Settings.from_environment(env)
+    query = {"include_events": "ALL"}
+    if settings.api_token:
+        query["token"] = settings.api_token
+    path = f"/conversations/{urllib.parse.quote(conversation, safe='')}/tracker"
+    request = urllib.request.Request(
+        f"{settings.assistant_url}{path}?{urllib.parse.urlencode(query)}", method="GET"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            tracker = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise TrackerStoreNotErased(
+            f"the running Rasa server refused to show a conversation (HTTP {error.code})"
+        ) from None
+    except (urllib.error.URLError, OSError):
+        return set()  # not running: an in-memory store holds nothing
+    return _user_channels(tracker.get("events") if isinstance(tracker, dict) else None)
+
+
 def _same_database(a: URL, b: URL) -> bool:
     def key(url: URL) -> tuple:
         return (url.get_backend_name(), url.host, url.port, url.database)
@@ -149,12 +255,24 @@ def _same_database(a: URL, b: URL) -> bool:
 
 
 def _erase_redis(conversations: set[str], config: Mapping[str, Any]) -> int:
-    import redis
+    prefix = _redis_prefix(config)
+    client = _redis_client(config)
+    try:
+        return int(client.delete(*(prefix + c for c in sorted(conversations))))
+    finally:
+        client.close()
 
+
+def _redis_prefix(config: Mapping[str, Any]) -> str:
     prefix = str(config.get("key_prefix") or "")
     # Rasa's RedisTrackerStore: a custom alphanumeric prefix goes before its own.
-    prefix = f"{prefix}:{REDIS_DEFAULT_PREFIX}" if prefix.isalnum() else REDIS_DEFAULT_PREFIX
-    client = redis.Redis(
+    return f"{prefix}:{REDIS_DEFAULT_PREFIX}" if prefix.isalnum() else REDIS_DEFAULT_PREFIX
+
+
+def _redis_client(config: Mapping[str, Any]) -> Any:
+    import redis
+
+    return redis.Redis(
         host=str(config.get("url") or config.get("host") or "localhost"),
         port=int(config.get("port") or 6379),
         db=int(config.get("db") or 0),
@@ -163,10 +281,6 @@ def _erase_redis(conversations: set[str], config: Mapping[str, Any]) -> int:
         ssl=bool(config.get("use_ssl")),
         socket_timeout=5,
     )
-    try:
-        return int(client.delete(*(prefix + c for c in sorted(conversations))))
-    finally:
-        client.close()
 
 
 def _erase_in_memory(conversations: set[str], env: Mapping[str, str]) -> int:

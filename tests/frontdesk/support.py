@@ -51,13 +51,14 @@ def add_screening(
     evidence: dict[str, list[str]] | None = None,
     transcript: list[dict[str, str]] | None = None,
     notes: dict[str, list[str]] | None = None,
+    channel: str = "rest",
 ) -> int:
     assessment = assess({**CLEAR, **FACTS[kind]}, TODAY)
     with sessions.begin() as session:
         screening = repository.save_screening(
             session,
             conversation_id=conversation_id,
-            channel="rest",
+            channel=channel,
             assessment=assessment,
             consent_text_version="sha256:" + "a" * 16,
             evidence=evidence,

@@ -133,6 +133,26 @@ def test_sign_in_is_throttled_after_five_failures(frontdesk) -> None:
     assert "Too many failed sign-ins" in response.text
 
 
+def test_a_locked_name_stays_locked_however_it_is_padded_or_written(frontdesk) -> None:
+    with frontdesk.sessions.begin() as session:
+        staff.add_staff(
+            session,
+            username="erin",
+            display_name="Erin",
+            role="front_desk",
+            password="erin's long passphrase",
+        )
+    # Padded failures count for the name, each from its own address (so that only the
+    # name's count can lock): the fifth locks "erin" itself.
+    for number, name in enumerate((" erin", "erin ", "\u00a0erin", "ERIN", "\uff45rin")):
+        with frontdesk.client(headers={"X-Forwarded-For": f"203.0.113.{100 + number}"}) as client:
+            assert sign_in(client, name, "wrong password!!").status_code == 401
+    for number, name in enumerate(("erin", " erin", "erin ", "\u00a0erin", "Erin")):
+        with frontdesk.client(headers={"X-Forwarded-For": f"203.0.113.{110 + number}"}) as client:
+            response = sign_in(client, name, "erin's long passphrase")
+        assert response.status_code == 429, repr(name)
+
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(frontdesk) -> None:
     with frontdesk.client(headers={"X-Forwarded-For": "203.0.113.10"}) as client:
         wrong = sign_in(client, "bob", "not bob's password")
@@ -389,7 +409,7 @@ def test_a_database_that_is_down_gets_a_clear_503(frontdesk, tmp_path) -> None:
     down = session_factory(
         create_db_engine("postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
     )
-    with TestClient(create_app(down)) as client:
+    with TestClient(create_app(down), base_url="http://localhost") as client:
         client.cookies.set("needlecheck_session", "a-session-token")
         response = client.get("/api/queue")
     assert response.status_code == 503
@@ -455,7 +475,7 @@ def test_the_panel_lists_live_conversations_when_the_stream_is_on(frontdesk) -> 
              "input_channel": "socketio"},
         )  # fmt: skip
     app = create_app(frontdesk.sessions)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         sign_in(client, "bob", PASSWORDS["bob"])
         app.state.events.enabled = True
         reconnecting = client.get("/queue/activity").text
@@ -464,6 +484,37 @@ def test_the_panel_lists_live_conversations_when_the_stream_is_on(frontdesk) -> 
     assert "The event stream is reconnecting" in reconnecting
     assert "stream-4" in connected and "socketio" in connected
     assert "reconnecting" not in connected
+
+
+def test_a_forged_host_header_gets_400_and_is_never_reflected(frontdesk) -> None:
+    for path in ("/login/", "/queue/rows/", "/login", "/demo", "/widget.js"):
+        forged = httpx.get(
+            frontdesk.url + path, headers={"Host": "evil.example"}, follow_redirects=False
+        )
+        assert forged.status_code == 400, path
+        assert "evil.example" not in forged.headers.get("location", "") + forged.text
+    # The names `make run` is opened by still work, port or not.
+    port = frontdesk.url.rsplit(":", 1)[1]
+    for host in ("localhost", f"localhost:{port}", f"127.0.0.1:{port}"):
+        redirect = httpx.get(
+            frontdesk.url + "/login/", headers={"Host": host}, follow_redirects=False
+        )
+        assert redirect.status_code == 307
+        assert redirect.headers["location"] == f"http://{host}/login"
+    # Probes address the server by IP; the health check names no URL.
+    probe = httpx.get(frontdesk.url + "/healthz", headers={"Host": "10.1.2.3:8000"})
+    assert probe.status_code == 200
+
+
+def test_the_front_desk_host_names_come_from_the_environment() -> None:
+    from needlecheck.frontdesk.hosts import frontdesk_hosts
+
+    assert frontdesk_hosts({}) == ["localhost", "127.0.0.1"]
+    configured = {"NEEDLECHECK_FRONTDESK_HOSTS": " Desk.Clinic.example, desk2.example ,"}
+    assert frontdesk_hosts(configured) == ["desk.clinic.example", "desk2.example"]
+    for wrong in ("https://desk.example", "desk.example:443"):
+        with pytest.raises(ValueError, match="NEEDLECHECK_FRONTDESK_HOSTS"):
+            frontdesk_hosts({"NEEDLECHECK_FRONTDESK_HOSTS": wrong})
 
 
 def test_security_headers_on_pages_and_on_the_widget(frontdesk) -> None:

@@ -38,7 +38,7 @@ def test_the_demo_page_embeds_the_widget_and_may_talk_to_the_chat_server(frontde
 
 def test_widget_erasure_deletes_the_conversation_for_allowed_origins_only(frontdesk) -> None:
     session_id = secrets.token_urlsafe(24)
-    add_screening(frontdesk.sessions, session_id, "eligible")
+    add_screening(frontdesk.sessions, session_id, "eligible", channel="web")
     port = frontdesk.url.rsplit(":", 1)[1]
     allowed = f"http://localhost:{port}"
     preflight = httpx.options(
@@ -121,3 +121,85 @@ def test_the_front_desk_imports_neither_rasa_nor_tensorflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_tokens_and_bodies_that_are_not_ascii_or_too_deep_get_a_4xx_never_a_500(
+    frontdesk,
+) -> None:
+    deep = b"[" * 50_000 + b"]" * 50_000
+    for body in (deep, b'{"session_id": ' + deep + b"}", b"\xff\xfe not json"):
+        answer = httpx.post(
+            f"{frontdesk.url}/widget/erase",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert answer.status_code == 422, (body[:20], answer.status_code)
+    with frontdesk.client() as client:
+        client.get("/login")  # the sign-in form's cookie is set; its token is not sent
+        for token in ("é", "\u00ff" * 43, "\u2028"):
+            refused = client.post(
+                "/login", data={"username": "bob", "password": "x", "csrf_token": token}
+            )
+            assert refused.status_code == 403, token
+            assert "The sign-in form expired" in refused.text
+    with frontdesk.client("bob") as client:
+        client.post("/caller", data={"csrf_token": csrf_from(client.get("/").text)})
+        endpoint = "/api/caller/frontdesk-AAAAAAAAAAAAAAAAAAAAAAAA/messages"
+        for raw in ("é".encode(), b"\xff\xfe", "\u00e9".encode("latin-1")):
+            refused = client.post(endpoint, json={"message": "hi"}, headers={"X-CSRF-Token": raw})
+            assert refused.status_code == 403, raw
+        token = csrf_from(client.get("/").text)
+        deep_json = client.post(
+            endpoint,
+            content=deep,
+            headers={"Content-Type": "application/json", "X-CSRF-Token": token},
+        )
+        assert 400 <= deep_json.status_code < 500
+
+
+def test_the_widget_erases_only_conversations_the_widget_started(frontdesk) -> None:
+    port = frontdesk.url.rsplit(":", 1)[1]
+    headers = {"Origin": f"http://localhost:{port}"}
+    rest = secrets.token_urlsafe(24)  # a REST sender shaped like a widget session
+    caller = f"frontdesk-{secrets.token_urlsafe(18)}"
+    mixed = secrets.token_urlsafe(24)  # begun in the widget, continued over REST
+    widget = secrets.token_urlsafe(24)
+    add_screening(frontdesk.sessions, rest, "eligible", channel="rest")
+    add_screening(frontdesk.sessions, caller, "eligible", channel="frontdesk")
+    add_screening(frontdesk.sessions, mixed, "eligible", channel="web")
+    add_screening(frontdesk.sessions, mixed, "eligible", channel="rest")
+    add_screening(frontdesk.sessions, widget, "eligible", channel="web")
+
+    def erase(conversation: str, **extra: str) -> httpx.Response:
+        return httpx.post(
+            f"{frontdesk.url}/widget/erase",
+            json={"session_id": conversation},
+            headers={**headers, **extra},
+        )
+
+    def kept(conversation: str) -> int:
+        with frontdesk.sessions.begin() as session:
+            return len(
+                session.execute(
+                    select(Screening.id).where(Screening.conversation_id == conversation)
+                ).all()
+            )
+
+    for conversation in (rest, caller, mixed):
+        refused = erase(conversation)
+        assert refused.status_code == 403, conversation
+        assert "started in this website's chat" in refused.json()["detail"]
+        # Without an Origin header too: a script is no browser, and no more trusted.
+        assert (
+            httpx.post(
+                f"{frontdesk.url}/widget/erase", json={"session_id": conversation}
+            ).status_code
+            == 403
+        )
+    assert (kept(rest), kept(caller), kept(mixed)) == (1, 1, 2)
+    # A conversation of which nothing is stored has nothing to erase.
+    nothing = erase(secrets.token_urlsafe(24))
+    assert nothing.status_code == 200 and nothing.json() == {"deleted": True}
+    erased = erase(widget)
+    assert erased.status_code == 200 and erased.json() == {"deleted": True}
+    assert kept(widget) == 0

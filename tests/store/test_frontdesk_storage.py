@@ -108,6 +108,46 @@ def test_five_failures_throttle_the_name_and_the_client(sessions) -> None:
         assert not staff.is_throttled(session, "bob", "10.0.0.1", now=later)
 
 
+# A no-break space, full-width letters and capitals: each the same name as "bob".
+PADDED_BOBS = (" bob", "bob ", "\u00a0bob", "bob\u00a0", "BOB", "\uff42\uff4f\uff42", "\tBob\n")
+
+
+def test_a_padded_or_differently_written_name_is_the_same_name_to_the_throttle(sessions) -> None:
+    add_accounts(sessions)
+    with sessions.begin() as session:
+        # Each failure from its own address, so only the name's count can throttle.
+        for number, name in enumerate(PADDED_BOBS[:5]):
+            assert staff.authenticate(session, name, "wrong", f"10.1.0.{number}") is None
+        for name in ("bob", *PADDED_BOBS):
+            assert staff.is_throttled(session, name, "10.1.1.1"), repr(name)
+        assert not staff.is_throttled(session, "alice", "10.1.1.1")
+
+
+def test_user_names_are_stored_and_found_in_one_normalised_form(sessions) -> None:
+    assert [staff.normalise_username(name) for name in PADDED_BOBS] == ["bob"] * len(PADDED_BOBS)
+    with sessions.begin() as session:
+        member = staff.add_staff(
+            session,
+            username="\u00a0\uff24\uff41\uff4e\uff41 ",
+            display_name="Dana",
+            role="front_desk",
+            password="dana's long passphrase",
+        )
+        assert member.username == "dana"
+        with pytest.raises(InvalidRecord, match="already exists"):
+            staff.add_staff(
+                session,
+                username=" DANA",
+                display_name="Dana",
+                role="front_desk",
+                password="dana's long passphrase",
+            )
+        found = staff.authenticate(session, "\u00a0Dana", "dana's long passphrase", "10.2.0.1")
+        assert found is not None and found.id == member.id
+        staff.set_active(session, " DANA ", False)
+        assert staff.authenticate(session, "dana", "dana's long passphrase", "10.2.0.1") is None
+
+
 def test_the_queue_order_and_the_latest_screening_per_conversation(sessions) -> None:
     eligible = add_screening(sessions, "c-eligible", "eligible", minutes_ago=9)
     first = add_screening(sessions, "c-corrected", "eligible", minutes_ago=8)

@@ -160,3 +160,75 @@ def test_needlecheck_erase_by_phone_reaches_the_redis_store(tmp_path) -> None:
     assert done.returncode != 0 and "nothing was erased" in done.stderr
     with sessions() as session:
         assert privacy.erase(session, email="ben@example.org")["contact"] == 1
+
+
+def test_the_tracker_store_tells_which_channel_a_conversation_came_by(tmp_path) -> None:
+    from needlecheck.store.tracker_events import input_channels
+
+    # Redis: a database of its own, so that no other test's keys interfere.
+    store = RedisTrackerStore(
+        Domain.empty(), host="127.0.0.1", port=6379, db=REDIS_DB + 5, key_prefix="chan"
+    )
+    tracker = DialogueStateTracker.from_events(
+        "visitor", [UserUttered("hi", input_channel="socketio")]
+    )
+    asyncio.run(store.save(tracker))
+    env = endpoints(
+        tmp_path,
+        f"tracker_store:\n  type: redis\n  url: 127.0.0.1\n  port: 6379\n  db: {REDIS_DB + 5}\n"
+        "  key_prefix: chan\n",
+    )
+    try:
+        assert input_channels("visitor", screening_database_url="sqlite://", environ=env) == {
+            "socketio"
+        }
+        assert input_channels("nobody", screening_database_url="sqlite://", environ=env) == set()
+    finally:
+        store.red.flushdb()
+
+
+def test_the_running_server_tells_which_channel_a_conversation_came_by(tmp_path) -> None:
+    import http.server
+    import json
+    import threading
+
+    from needlecheck.store.tracker_events import input_channels
+
+    asked: list[str] = []
+
+    class Rasa(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = json.dumps(
+                {
+                    "sender_id": "c",
+                    "events": [
+                        {"event": "user", "text": "hi", "input_channel": "rest"},
+                        {"event": "bot", "text": "hello"},
+                    ],
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Rasa)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        **endpoints(tmp_path, "action_endpoint:\n  url: http://127.0.0.1:1/webhook\n"),
+        "NEEDLECHECK_RASA_URL": f"http://127.0.0.1:{server.server_port}",
+        "NEEDLECHECK_API_TOKEN": "a-token",
+    }
+    try:
+        assert input_channels("c/1", screening_database_url="sqlite://", environ=env) == {"rest"}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == ["/conversations/c%2F1/tracker?include_events=ALL&token=a-token"]
+    # Not running: an in-memory store holds nothing.
+    env["NEEDLECHECK_RASA_URL"] = "http://127.0.0.1:9"
+    assert input_channels("c", screening_database_url="sqlite://", environ=env) == set()
