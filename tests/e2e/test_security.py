@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -99,10 +100,11 @@ def test_a_sender_over_its_budget_is_asked_to_slow_down(assistant) -> None:
 
 
 def test_an_address_over_its_budget_gets_429(assistant) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-    # 203.0.113.0/24 is for documentation: a header only, nothing is sent there. The
-    # loopback peer is a trusted proxy, so the server counts the forwarded address.
-    headers = {"X-Forwarded-For": "203.0.113.77"}
+    # From an address of its own (all of 127/8 is this machine): `make run` trusts no
+    # proxy, so X-Forwarded-For could not choose one.
+    source = ("127.0.0.77", 0)
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10, source_address=source)
+    headers: dict[str, str] = {}
     statuses: list[int] = []
     try:
         while len(statuses) < 2 * ADDRESS_BUDGET and 429 not in statuses:
@@ -118,7 +120,7 @@ def test_an_address_over_its_budget_gets_429(assistant) -> None:
     # The same address is not refused where it is not counted: a signed webhook (this
     # one unsigned, so refused by its own check) and the readiness route. (Its budget
     # refills at 50 a second, so the counted routes are not tried again here.)
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10, source_address=source)
     try:
         for method, path, expected in (
             ("POST", "/webhooks/twilio/webhook", 403),
@@ -134,6 +136,27 @@ def test_an_address_over_its_budget_gets_429(assistant) -> None:
         connection.close()
     # Other addresses are not affected.
     assert say("e2e-other-address", "hello")
+
+
+def test_a_forged_forwarded_address_does_not_escape_the_address_budget(assistant) -> None:
+    # `make run` trusts no proxy, not even loopback: a local client writing a new
+    # X-Forwarded-For on every request is still one address. (The probe got 1,000 of
+    # 1,000 through.) From 127.0.0.1 itself, which loopback trust used to believe.
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    statuses: list[int] = []
+    try:
+        while len(statuses) < 2 * ADDRESS_BUDGET and 429 not in statuses:
+            forged = f"198.51.100.{len(statuses) % 250}, 203.0.113.{len(statuses) % 250}"
+            connection.request("GET", "/webhooks/rest/", headers={"X-Forwarded-For": forged})
+            reply = connection.getresponse()
+            reply.read()
+            statuses.append(reply.status)
+    finally:
+        connection.close()
+    assert statuses[-1] == 429
+    assert len(statuses) <= ADDRESS_BUDGET + 60  # it refills at budget/60 a second
+    # The other tests send from 127.0.0.1 too: let its budget refill for them.
+    time.sleep(ADDRESS_BUDGET / 60 * 0.1)
 
 
 @pytest.mark.parametrize(
