@@ -4,8 +4,8 @@ Changes from Rasa 3.6's `SocketIOInput`, same path (/socket.io) and events:
 - `enter_room` is awaited when it is a coroutine (python-socketio >= 5.10): Rasa 3.6 does
   not, so with `session_persistence` no bot message would ever reach the widget;
 - only the origins in NEEDLECHECK_ALLOWED_ORIGINS may connect (Rasa allows every one);
-- a session ID must be long and random (a guessable one would let a stranger join the
-  room and read the replies): anything else is replaced by a fresh one;
+- a session is resumed only with the key its ID is derived from, which only the widget
+  keeps (`widget_session`): an ID alone, guessable or not, gets a fresh session and key;
 - a message is accepted only from a socket that joined that session, and must be text;
 - messages are counted per connection and per client address as well as per sender
   (Rasa's guard): one socket could otherwise open new sessions and get each one's full
@@ -28,7 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from needlecheck.channels.limits import WIDGET_SESSION_ID, new_session_id
+from needlecheck.channels.widget_session import new_session, resumed_session
 from needlecheck.config import Settings
 from needlecheck.security.rasa_guard import polite
 from needlecheck.security.ratelimit import (
@@ -122,11 +122,18 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: str, data: Any) -> None:
-            wanted = data.get("session_id") if isinstance(data, dict) else None
-            session_id = (
-                wanted if isinstance(wanted, str) and WIDGET_SESSION_ID.match(wanted) else None
-            )
-            session_id = session_id or new_session_id()
+            # A session is resumed only with its key; an ID alone (a staff member, a log
+            # or a database may have seen it) gets a new session (widget_session).
+            key = data.get("session_key") if isinstance(data, dict) else None
+            session_id = resumed_session(key)
+            if session_id is None:
+                session_id, key = new_session()
+                await sio.emit(
+                    "session_key",
+                    {"session_id": session_id, "session_key": key},
+                    room=sid,
+                    namespace=namespace,
+                )
             if self.session_persistence:
                 await join(sio, sid, session_id, namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)

@@ -110,11 +110,19 @@ class Widgets:
         request = SimpleNamespace(ip=ip, headers=headers)
         assert self.call("connect", sid, {"sanic.request": request, "REMOTE_ADDR": "127.0.0.1"})
 
-    def new_session(self, sid: str) -> str:
-        self.call("session_request", sid, {})
+    def new_session(self, sid: str, **request: str) -> str:
+        self.call("session_request", sid, request)
         event, session, _ = self.emitted[-1]
         assert event == "session_confirm"
         return session
+
+    def key_of(self, session: str) -> str:
+        (key,) = [
+            data["session_key"]
+            for event, data, _ in self.emitted
+            if event == "session_key" and data["session_id"] == session
+        ]
+        return key
 
     def say(self, sid: str, session: str, text: str) -> None:
         self.call("user_uttered", sid, {"message": text, "session_id": session})
@@ -151,3 +159,26 @@ def test_connections_from_one_address_share_its_budget(monkeypatch) -> None:
     widgets.connect("socket-elsewhere", "192.0.2.44")
     widgets.say("socket-elsewhere", widgets.new_session("socket-elsewhere"), "hello")
     assert widgets.processed[-1][1] == "hello"
+
+
+def test_a_session_is_resumed_with_its_key_and_never_with_its_id_alone(monkeypatch) -> None:
+    widgets = Widgets(monkeypatch)
+    widgets.connect("person", "203.0.113.5")
+    session = widgets.new_session("person")
+    key = widgets.key_of(session)
+    assert WIDGET_SESSION_ID.match(session) and WIDGET_SESSION_ID.match(key) and key != session
+    widgets.say("person", session, "I am 34")
+    # Someone who saw the ID (in the front desk, a store, a log) asks for that session.
+    widgets.connect("stranger", "198.51.100.7")
+    other = widgets.new_session("stranger", session_id=session)
+    assert other != session
+    widgets.say("stranger", session, "actually I am 5")
+    widgets.call("session_request", "stranger", {"session_id": session, "session_key": "x" * 30})
+    assert widgets.emitted[-1][1] != session
+    widgets.say("stranger", session, "actually I am 5")
+    assert widgets.processed == [(session, "I am 34")]
+    # The widget, after a reload or in a second tab, sends the key it kept.
+    widgets.connect("person-again", "203.0.113.5")
+    assert widgets.new_session("person-again", session_id=session, session_key=key) == session
+    widgets.say("person-again", session, "and I use retinol")
+    assert widgets.processed[-1] == (session, "and I use retinol")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ADDRESS_BUDGET, PORT, SENDER_BUDGET, TOKEN
+from tests.e2e.conftest import ADDRESS_BUDGET, PORT, SENDER_BUDGET, TOKEN, socket_session
 from tests.e2e.test_assistant import CONSENT, converse, say
 
 pytestmark = pytest.mark.rasa
@@ -303,3 +303,31 @@ def test_the_servers_listen_on_loopback_only(assistant) -> None:
     ports = {port for _, port in listening}
     assert {PORT, 5055, FRONTDESK_PORT} <= ports, listening
     assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+
+
+def test_a_widget_session_is_resumed_only_with_its_key(assistant) -> None:
+    import queue
+
+    import socketio
+
+    with socket_session() as person:
+        person.client.emit("user_uttered", {"message": "hi", "session_id": person.session_id})
+        assert person.received.get(timeout=20).get("text")
+        stranger = socketio.Client()
+        confirmed: queue.Queue[str] = queue.Queue()
+        stranger.on("session_confirm", confirmed.put)
+        stranger.connect(
+            f"http://127.0.0.1:{PORT}", socketio_path="/socket.io", transports=["polling"]
+        )
+        try:
+            # The ID alone (staff see it; the stores hold it) opens a different session.
+            stranger.emit("session_request", {"session_id": person.session_id})
+            assert confirmed.get(timeout=10) != person.session_id
+            # The key the widget keeps beside the ID opens it.
+            stranger.emit(
+                "session_request",
+                {"session_id": person.session_id, "session_key": person.session_key},
+            )
+            assert confirmed.get(timeout=10) == person.session_id
+        finally:
+            stranger.disconnect()
