@@ -144,6 +144,7 @@ def test_a_forged_forwarded_address_does_not_escape_the_address_budget(assistant
     # 1,000 through.) From 127.0.0.1 itself, which loopback trust used to believe.
     connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
     statuses: list[int] = []
+    started = time.monotonic()
     try:
         while len(statuses) < 2 * ADDRESS_BUDGET and 429 not in statuses:
             forged = f"198.51.100.{len(statuses) % 250}, 203.0.113.{len(statuses) % 250}"
@@ -153,8 +154,9 @@ def test_a_forged_forwarded_address_does_not_escape_the_address_budget(assistant
             statuses.append(reply.status)
     finally:
         connection.close()
+    refilled = (time.monotonic() - started) * ADDRESS_BUDGET / 60  # budget/60 a second
     assert statuses[-1] == 429
-    assert len(statuses) <= ADDRESS_BUDGET + 60  # it refills at budget/60 a second
+    assert len(statuses) <= ADDRESS_BUDGET + refilled + 1
     # The other tests send from 127.0.0.1 too: let its budget refill for them.
     time.sleep(ADDRESS_BUDGET / 60 * 0.1)
 
