@@ -9,17 +9,17 @@ endpoints.yml and the load balancer and supervisor send with their health checks
 
 from __future__ import annotations
 
-import hmac
 import sys
 import urllib.request
 from typing import Any
+
+from needlecheck.security.tokens import bearer_matches
 
 DEFAULT_ACTION_PORT = 5055
 
 
 def authorised(header: str | None, secret: str) -> bool:
-    expected = f"Bearer {secret}"
-    return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+    return bearer_matches(header, secret)
 
 
 def health_request(url: str, secret: str | None) -> urllib.request.Request:
@@ -36,8 +36,13 @@ def build_app(secret: str) -> Any:
 
     @app.middleware("request")
     async def require_secret(request: Any) -> Any:
-        if not authorised(request.headers.get("authorization"), secret):
-            return response.json({"error": "missing or wrong action server secret"}, status=401)
+        header = request.headers.get("authorization")
+        if header is None:
+            return response.json({"error": "the action server secret is missing"}, status=401)
+        # Any other value that is not the secret (undecodable bytes included) is a 403
+        # that says nothing more.
+        if not authorised(header, secret):
+            return response.json({"error": "wrong action server secret"}, status=403)
         return None
 
     return app

@@ -8,7 +8,6 @@ The secret is NEEDLECHECK_FRONTDESK_SECRET, or one generated into var/ (config.s
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,6 +18,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels.limits import CALLER_ID, max_message_length
+from needlecheck.security.tokens import bearer_matches
 
 CHANNEL = "frontdesk"
 STAFF = re.compile(r"^[a-z0-9._-]{1,64}$")
@@ -43,8 +43,8 @@ class CallerInput(InputChannel):
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            given = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given, self.secret):
+            # Compared as bytes: a header that is not ASCII is a 403, never a 500.
+            if not bearer_matches(request.headers.get("Authorization"), self.secret):
                 return response.json({"error": "not the front desk"}, status=403)
             body = request.json if isinstance(request.json, dict) else {}
             sender, message, staff = body.get("sender"), body.get("message"), body.get("staff")

@@ -4,9 +4,12 @@ Changes from Rasa 3.6's `SocketIOInput`, same path (/socket.io) and events:
 - `enter_room` is awaited when it is a coroutine (python-socketio >= 5.10): Rasa 3.6 does
   not, so with `session_persistence` no bot message would ever reach the widget;
 - only the origins in NEEDLECHECK_ALLOWED_ORIGINS may connect (Rasa allows every one);
-- a session ID must be long and random (a guessable one would let a stranger join the
-  room and read the replies): anything else is replaced by a fresh one;
+- a session is resumed only with the key its ID is derived from, which only the widget
+  keeps (`widget_session`): an ID alone, guessable or not, gets a fresh session and key;
 - a message is accepted only from a socket that joined that session, and must be text;
+- messages are counted per connection and per client address as well as per sender
+  (Rasa's guard): one socket could otherwise open new sessions and get each one's full
+  sender budget;
 - the browser's metadata is dropped;
 - a custom payload (the recommendation card) reaches the widget whole, under "custom".
 """
@@ -25,14 +28,55 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from needlecheck.channels.limits import WIDGET_SESSION_ID, new_session_id
+from needlecheck.channels.widget_session import new_session, resumed_session
 from needlecheck.config import Settings
+from needlecheck.security.rasa_guard import polite
+from needlecheck.security.ratelimit import (
+    RateLimiter,
+    address_rate,
+    client_address,
+    forwarded_for,
+    sender_rate,
+    trusted_proxies,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def allowed_origins(environ: dict[str, str] | None = None) -> list[str]:
     return Settings.from_environment(environ).widget_origins
+
+
+def socket_address(environ: dict, proxies: frozenset[str]) -> str:
+    """The client address of a socket.io connection. python-socketio's Sanic driver writes
+    REMOTE_ADDR as 127.0.0.1 whoever connects, so it comes from Sanic's request."""
+    request = environ.get("sanic.request")
+    if request is None:
+        return "unknown"
+    return client_address(request.ip, forwarded_for(request.headers), proxies)
+
+
+class SocketBudgets:
+    """The message budgets of socket.io connections: each connection gets a sender's
+    budget (NEEDLECHECK_SENDER_RATE) whatever sessions it opens, and each client address
+    an address's (NEEDLECHECK_ADDRESS_RATE) across all its connections."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        self.per_connection = RateLimiter(sender_rate(environ))
+        self.per_address = RateLimiter(address_rate(environ))
+        self.proxies = trusted_proxies(environ)
+        self.addresses: dict[str, str] = {}
+
+    def connected(self, sid: str, environ: dict) -> None:
+        self.addresses[sid] = socket_address(environ, self.proxies)
+
+    def disconnected(self, sid: str) -> None:
+        self.addresses.pop(sid, None)
+
+    def allow(self, sid: str) -> bool:
+        if not self.per_connection.allow(sid)[0]:
+            return False
+        return self.per_address.allow(self.addresses.get(sid, "unknown"))[0]
 
 
 async def join(sio: Any, sid: str, room: str, namespace: str | None) -> None:
@@ -61,6 +105,7 @@ class WebChatInput(SocketIOInput):
         hook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
         namespace = self.namespace
+        budgets = SocketBudgets()
 
         @hook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -68,15 +113,27 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("connect", namespace=namespace)
         async def connect(sid: str, environ: dict, auth: dict | None = None) -> bool:
+            budgets.connected(sid, environ)
             return True
+
+        @sio.on("disconnect", namespace=namespace)
+        async def disconnect(sid: str) -> None:
+            budgets.disconnected(sid)
 
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: str, data: Any) -> None:
-            wanted = data.get("session_id") if isinstance(data, dict) else None
-            session_id = (
-                wanted if isinstance(wanted, str) and WIDGET_SESSION_ID.match(wanted) else None
-            )
-            session_id = session_id or new_session_id()
+            # A session is resumed only with its key; an ID alone (a staff member, a log
+            # or a database may have seen it) gets a new session (widget_session).
+            key = data.get("session_key") if isinstance(data, dict) else None
+            session_id = resumed_session(key)
+            if session_id is None:
+                session_id, key = new_session()
+                await sio.emit(
+                    "session_key",
+                    {"session_id": session_id, "session_key": key},
+                    room=sid,
+                    namespace=namespace,
+                )
             if self.session_persistence:
                 await join(sio, sid, session_id, namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
@@ -98,6 +155,10 @@ class WebChatInput(SocketIOInput):
             output = WebChatOutput(sio, self.bot_message_evt)
             text = data["message"]
             if not text.strip():
+                return
+            if not budgets.allow(sid):
+                logger.warning("socket.io: a message was refused: over the connection's rate")
+                await output.send_text_message(session_id, polite("too_fast"))
                 return
             # The browser's metadata is not passed on: nothing a visitor sends may pose as
             # what a server-side channel vouches for (the front desk's staff member).

@@ -104,7 +104,9 @@ def main() -> None:
         port=settings.frontdesk_port,
         # The access log would carry search terms (names, phone numbers) from query strings.
         access_log=False,
-        proxy_headers=True,
+        # The trusted proxy's headers are read by needlecheck.security.asgi, only from a
+        # configured proxy (uvicorn would trust 127.0.0.1 unconfigured).
+        proxy_headers=False,
         # No websockets here; and uvicorn's module for them needs a newer websockets than
         # Rasa allows.
         ws="none",

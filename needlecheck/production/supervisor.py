@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -29,6 +29,7 @@ from needlecheck.production.topology import (
     ENDPOINTS,
     HAPROXY_CONFIG,
     Topology,
+    instance_environment,
     production_environment,
 )
 from needlecheck.startup import (
@@ -114,9 +115,11 @@ class Child:
     process: subprocess.Popen | None = None
     restarts: int = 0
     restart_at: float | None = None
+    # Variables for this process only, over the shared environment.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.command, env=env)
+        self.process = subprocess.Popen(self.command, env={**env, **self.extra_env})
         self.restart_at = None
 
     def running(self) -> bool:
@@ -138,7 +141,14 @@ def children(settings: Settings, topology: Topology, model: str) -> list[Child]:
         command = rasa_server_command(
             settings, model, port=port, interface="127.0.0.1", endpoints=str(ENDPOINTS)
         )
-        result.append(Child(f"rasa{number}", command, topology.url(port, READY_PATH)))
+        result.append(
+            Child(
+                f"rasa{number}",
+                command,
+                topology.url(port, READY_PATH),
+                extra_env=instance_environment(os.environ.get("NEEDLECHECK_TRUSTED_PROXIES")),
+            )
+        )
     result.append(
         Child(
             "frontdesk",

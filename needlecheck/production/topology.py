@@ -72,6 +72,20 @@ class Topology:
         return env
 
 
+# HAProxy reaches the instances from this host; its `option forwardfor` appends the
+# address it saw to X-Forwarded-For.
+BALANCER_ADDRESSES = ("127.0.0.1", "::1")
+
+
+def instance_environment(configured: str | None) -> dict[str, str]:
+    """What only the Rasa instances get: HAProxy as a trusted proxy, beside any proxy the
+    clinic configured in front of it. The front desk is not behind HAProxy, so it keeps
+    NEEDLECHECK_TRUSTED_PROXIES as configured (none by default)."""
+    extra = [item.strip() for item in (configured or "").split(",") if item.strip()]
+    proxies = [*BALANCER_ADDRESSES, *(item for item in extra if item not in BALANCER_ADDRESSES)]
+    return {"NEEDLECHECK_TRUSTED_PROXIES": ",".join(proxies)}
+
+
 def production_environment(settings: Settings, topology: Topology) -> dict[str, str]:
     """The variables endpoints.prod.yml and the processes read."""
     tracker_url = settings.tracker_store_url or settings.database_url

@@ -1,6 +1,11 @@
 """Request limits for the front desk (an ASGI app): a body cap (413) and a request budget
-per client address (429 with Retry-After). uvicorn has neither. The client address is
-the one uvicorn gives, which believes X-Forwarded-For only from a proxy on this host."""
+per client address (429 with Retry-After). uvicorn has neither.
+
+The client address (which the sign-in lockout counts too) is worked out here, with the
+Rasa server's rule (`ratelimit.client_address`): X-Forwarded-For and X-Forwarded-Proto
+are believed only from a proxy configured in NEEDLECHECK_TRUSTED_PROXIES. uvicorn's own
+proxy handling is off: it trusts 127.0.0.1 by default, so any local program could
+choose its address."""
 
 from __future__ import annotations
 
@@ -9,7 +14,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from needlecheck.channels.limits import max_body_bytes
-from needlecheck.security.ratelimit import RateLimiter, address_rate
+from needlecheck.security.ratelimit import (
+    RateLimiter,
+    address_rate,
+    client_address,
+    trusted_proxies,
+)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -40,11 +50,28 @@ class RequestLimits:
         self.app = app
         self.max_body = max_body_bytes(environ)
         self.limiter = RateLimiter(address_rate(environ))
+        self.proxies = trusted_proxies(environ)
+
+    def believe_proxy(self, scope: Scope) -> None:
+        """Set the scope's client and scheme from a trusted proxy's headers. In place: the
+        security-headers middleware around this one reads the same scope (HSTS)."""
+        peer, port = scope.get("client") or ("unknown", 0)
+        if peer not in self.proxies:
+            return
+        raw = scope.get("headers") or []
+        lines = [value.decode("latin-1") for name, value in raw if name == b"x-forwarded-for"]
+        scope["client"] = (client_address(peer, lines, self.proxies), port)
+        protos = [
+            value.decode("latin-1").strip() for name, value in raw if name == b"x-forwarded-proto"
+        ]
+        if protos and protos[-1] in ("http", "https"):
+            scope["scheme"] = protos[-1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.believe_proxy(scope)
         path = scope.get("path", "")
         if not path.startswith(UNCOUNTED_PREFIXES):
             client = (scope.get("client") or ("unknown", 0))[0]

@@ -29,6 +29,7 @@ from needlecheck.security.ratelimit import (
     RateLimiter,
     address_rate,
     client_address,
+    forwarded_for,
     sender_rate,
     trusted_proxies,
 )
@@ -186,7 +187,7 @@ def harden_app(app: Any, environ: Mapping[str, str] | None = None) -> None:
             )
         if request.path in UNCOUNTED_PATHS or request.path in SIGNED_WEBHOOKS:
             return None
-        address = client_address(request.ip, request.headers.get("x-forwarded-for"), proxies)
+        address = client_address(request.ip, forwarded_for(request.headers), proxies)
         allowed, wait = limiter.allow(address)
         if not allowed:
             return response.json(

@@ -10,12 +10,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_SENDER_RATE = "30/60"
 DEFAULT_ADDRESS_RATE = "600/60"
-DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
+# No proxy is trusted unless one is configured: on a machine with no proxy, every local
+# program (or a page's script via a local tool) could otherwise pick its own address.
+DEFAULT_TRUSTED_PROXIES = ""
 # Past this many buckets, idle ones are dropped before a new one is made.
 MAX_BUCKETS = 100_000
 
@@ -55,10 +58,10 @@ def address_rate(environ: Mapping[str, str] | None = None) -> Rate:
 
 
 def trusted_proxies(environ: Mapping[str, str] | None = None) -> frozenset[str]:
-    """The proxies whose X-Forwarded-For is believed (the load balancer on this host)."""
+    """The proxies whose X-Forwarded-For is believed: only those configured in
+    NEEDLECHECK_TRUSTED_PROXIES (production sets HAProxy's address for the instances)."""
     env = os.environ if environ is None else environ
-    raw = env.get("NEEDLECHECK_TRUSTED_PROXIES")
-    raw = DEFAULT_TRUSTED_PROXIES if raw is None else raw
+    raw = env.get("NEEDLECHECK_TRUSTED_PROXIES") or DEFAULT_TRUSTED_PROXIES
     proxies = set()
     for item in raw.split(","):
         item = item.strip()
@@ -73,19 +76,37 @@ def trusted_proxies(environ: Mapping[str, str] | None = None) -> frozenset[str]:
     return frozenset(proxies)
 
 
-def client_address(peer: str | None, forwarded_for: str | None, proxies: frozenset[str]) -> str:
-    """The client's address: the peer, or, behind a trusted proxy, the last address in
-    X-Forwarded-For that is not itself a trusted proxy (earlier ones the client can forge)."""
+def forwarded_for(headers: Any) -> list[str]:
+    """Every X-Forwarded-For line of a request, in order. Sanic's and multidict's `get`
+    give only the first line, which is the client's own (HAProxy appends a line of its
+    own after it), so all of them are read."""
+    if hasattr(headers, "getall"):  # Sanic, multidict, aiohttp
+        return [str(line) for line in headers.getall("x-forwarded-for", [])]
+    if hasattr(headers, "getlist"):  # Starlette
+        return [str(line) for line in headers.getlist("x-forwarded-for")]
+    line = headers.get("x-forwarded-for")
+    return [] if line is None else [str(line)]
+
+
+def client_address(
+    peer: str | None, forwarded: str | Iterable[str] | None, proxies: frozenset[str]
+) -> str:
+    """The client's address: the peer, or, behind a trusted proxy, the rightmost address
+    in X-Forwarded-For (all its lines, joined) that is not itself a trusted proxy.
+    Everything left of that the client can forge."""
     address = peer or "unknown"
-    if address in proxies and forwarded_for:
-        for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
-            try:
-                hop = str(ipaddress.ip_address(hop))
-            except ValueError:
-                break
-            address = hop
-            if hop not in proxies:
-                break
+    if address not in proxies or not forwarded:
+        return address
+    lines = [forwarded] if isinstance(forwarded, str) else list(forwarded)
+    hops = [part.strip() for line in lines for part in line.split(",")]
+    for hop in reversed(hops):
+        try:
+            hop = str(ipaddress.ip_address(hop))
+        except ValueError:
+            break
+        address = hop
+        if hop not in proxies:
+            break
     return address
 
 

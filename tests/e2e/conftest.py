@@ -75,7 +75,7 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
         # The most verbose level there is: the logs must hold no personal data even here.
         "NEEDLECHECK_LOG_LEVEL": "DEBUG",
         # Every test request comes from 127.0.0.1; the limits' own tests use other
-        # addresses (X-Forwarded-For from the trusted loopback) and senders.
+        # addresses (127.0.0.77 and the like: no proxy is trusted) and senders.
         "NEEDLECHECK_ADDRESS_RATE": f"{ADDRESS_BUDGET}/60",
         "NEEDLECHECK_SENDER_RATE": f"{SENDER_BUDGET}/60",
         **channel_environment(provider.url, f"http://127.0.0.1:{PORT}"),
@@ -115,6 +115,8 @@ class SocketSession:
     received: queue.Queue[dict]
     confirmed: queue.Queue[str]
     session_id: str
+    # The secret that resumes the session; the widget keeps it beside the ID.
+    session_key: str = ""
 
 
 @contextmanager
@@ -127,12 +129,17 @@ def socket_session() -> Iterator[SocketSession]:
     client = socketio.Client()
     received: queue.Queue[dict] = queue.Queue()
     confirmed: queue.Queue[str] = queue.Queue()
+    keys: queue.Queue[dict] = queue.Queue()
     client.on("bot_uttered", received.put)
     client.on("session_confirm", confirmed.put)
+    client.on("session_key", keys.put)
     client.connect(f"http://127.0.0.1:{PORT}", socketio_path="/socket.io", transports=["polling"])
-    session = SocketSession(client, received, confirmed, secrets.token_urlsafe(24))
     try:
-        client.emit("session_request", {"session_id": session.session_id})
+        # As the widget on its first visit: the server gives the session and its key.
+        client.emit("session_request", {"session_id": secrets.token_urlsafe(24)})
+        issued = keys.get(timeout=10)
+        session = SocketSession(client, received, confirmed, issued["session_id"])
+        session.session_key = issued["session_key"]
         assert confirmed.get(timeout=10) == session.session_id
         yield session
     finally:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ADDRESS_BUDGET, PORT, SENDER_BUDGET, TOKEN
+from tests.e2e.conftest import ADDRESS_BUDGET, PORT, SENDER_BUDGET, TOKEN, socket_session
 from tests.e2e.test_assistant import CONSENT, converse, say
 
 pytestmark = pytest.mark.rasa
@@ -99,10 +100,11 @@ def test_a_sender_over_its_budget_is_asked_to_slow_down(assistant) -> None:
 
 
 def test_an_address_over_its_budget_gets_429(assistant) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-    # 203.0.113.0/24 is for documentation: a header only, nothing is sent there. The
-    # loopback peer is a trusted proxy, so the server counts the forwarded address.
-    headers = {"X-Forwarded-For": "203.0.113.77"}
+    # From an address of its own (all of 127/8 is this machine): `make run` trusts no
+    # proxy, so X-Forwarded-For could not choose one.
+    source = ("127.0.0.77", 0)
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10, source_address=source)
+    headers: dict[str, str] = {}
     statuses: list[int] = []
     try:
         while len(statuses) < 2 * ADDRESS_BUDGET and 429 not in statuses:
@@ -118,7 +120,7 @@ def test_an_address_over_its_budget_gets_429(assistant) -> None:
     # The same address is not refused where it is not counted: a signed webhook (this
     # one unsigned, so refused by its own check) and the readiness route. (Its budget
     # refills at 50 a second, so the counted routes are not tried again here.)
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10, source_address=source)
     try:
         for method, path, expected in (
             ("POST", "/webhooks/twilio/webhook", 403),
@@ -134,6 +136,29 @@ def test_an_address_over_its_budget_gets_429(assistant) -> None:
         connection.close()
     # Other addresses are not affected.
     assert say("e2e-other-address", "hello")
+
+
+def test_a_forged_forwarded_address_does_not_escape_the_address_budget(assistant) -> None:
+    # `make run` trusts no proxy, not even loopback: a local client writing a new
+    # X-Forwarded-For on every request is still one address. (The probe got 1,000 of
+    # 1,000 through.) From 127.0.0.1 itself, which loopback trust used to believe.
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    statuses: list[int] = []
+    started = time.monotonic()
+    try:
+        while len(statuses) < 2 * ADDRESS_BUDGET and 429 not in statuses:
+            forged = f"198.51.100.{len(statuses) % 250}, 203.0.113.{len(statuses) % 250}"
+            connection.request("GET", "/webhooks/rest/", headers={"X-Forwarded-For": forged})
+            reply = connection.getresponse()
+            reply.read()
+            statuses.append(reply.status)
+    finally:
+        connection.close()
+    refilled = (time.monotonic() - started) * ADDRESS_BUDGET / 60  # budget/60 a second
+    assert statuses[-1] == 429
+    assert len(statuses) <= ADDRESS_BUDGET + refilled + 1
+    # The other tests send from 127.0.0.1 too: let its budget refill for them.
+    time.sleep(ADDRESS_BUDGET / 60 * 0.1)
 
 
 @pytest.mark.parametrize(
@@ -280,3 +305,31 @@ def test_the_servers_listen_on_loopback_only(assistant) -> None:
     ports = {port for _, port in listening}
     assert {PORT, 5055, FRONTDESK_PORT} <= ports, listening
     assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+
+
+def test_a_widget_session_is_resumed_only_with_its_key(assistant) -> None:
+    import queue
+
+    import socketio
+
+    with socket_session() as person:
+        person.client.emit("user_uttered", {"message": "hi", "session_id": person.session_id})
+        assert person.received.get(timeout=20).get("text")
+        stranger = socketio.Client()
+        confirmed: queue.Queue[str] = queue.Queue()
+        stranger.on("session_confirm", confirmed.put)
+        stranger.connect(
+            f"http://127.0.0.1:{PORT}", socketio_path="/socket.io", transports=["polling"]
+        )
+        try:
+            # The ID alone (staff see it; the stores hold it) opens a different session.
+            stranger.emit("session_request", {"session_id": person.session_id})
+            assert confirmed.get(timeout=10) != person.session_id
+            # The key the widget keeps beside the ID opens it.
+            stranger.emit(
+                "session_request",
+                {"session_id": person.session_id, "session_key": person.session_key},
+            )
+            assert confirmed.get(timeout=10) == person.session_id
+        finally:
+            stranger.disconnect()

@@ -61,7 +61,7 @@ def sign_in(client: httpx.Client, user: str, password: str, **headers: str) -> h
 
 
 @pytest.fixture(scope="module")
-def frontdesk(tmp_path_factory) -> Iterator[FrontDesk]:
+def frontdesk(request, tmp_path_factory) -> Iterator[FrontDesk]:
     folder = tmp_path_factory.mktemp("frontdesk")
     database = f"sqlite:///{folder / 'needlecheck.db'}"
     upgrade(database)
@@ -79,7 +79,16 @@ def frontdesk(tmp_path_factory) -> Iterator[FrontDesk]:
         "NEEDLECHECK_RASA_URL": "http://127.0.0.1:9",
         # Every test request comes from 127.0.0.1; the budget has its own tests.
         "NEEDLECHECK_ADDRESS_RATE": "0/60",
+        # As behind the clinic's TLS proxy on this host: the tests choose their address
+        # and scheme with X-Forwarded-For and -Proto. A module's FRONTDESK_ENV (a value of
+        # None unsets the variable) runs it as configured otherwise.
+        "NEEDLECHECK_TRUSTED_PROXIES": "127.0.0.1",
     }
+    for name, value in getattr(request.module, "FRONTDESK_ENV", {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     with log.open("w") as output:
         process = subprocess.Popen(
             [str(BIN), "frontdesk"], env=env, stdout=output, stderr=subprocess.STDOUT

@@ -199,3 +199,27 @@ def test_production_readiness_refuses_rasas_in_memory_fallback() -> None:
     assert not ok
     assert checks["tracker_store"] == "wrong type (Store)"
     assert checks["lock_store"] == "wrong type (Store)"
+
+
+def test_only_the_rasa_instances_trust_haproxy_as_a_proxy(monkeypatch) -> None:
+    from needlecheck.production.supervisor import children
+    from needlecheck.security.ratelimit import client_address, trusted_proxies
+
+    monkeypatch.delenv("NEEDLECHECK_TRUSTED_PROXIES", raising=False)
+    configured = settings(DATABASE_URL=PG, NEEDLECHECK_ACTION_SECRET="s3cret")
+    started = {
+        child.name: child.extra_env
+        for child in children(configured, Topology.from_settings(configured), "models")
+    }
+    for name in ("rasa1", "rasa2"):
+        proxies = trusted_proxies(started[name])
+        # HAProxy connects from this host and appends the client's address as a line.
+        assert client_address("127.0.0.1", ["198.51.100.1", "203.0.113.5"], proxies) == (
+            "203.0.113.5"
+        )
+    # The front desk is not behind HAProxy: it believes no proxy unless one is configured.
+    assert "NEEDLECHECK_TRUSTED_PROXIES" not in started["frontdesk"]
+    # A proxy the clinic puts in front of HAProxy is trusted beside it.
+    monkeypatch.setenv("NEEDLECHECK_TRUSTED_PROXIES", "10.0.0.2")
+    child = children(configured, Topology.from_settings(configured), "models")[2]
+    assert trusted_proxies(child.extra_env) == frozenset({"127.0.0.1", "::1", "10.0.0.2"})

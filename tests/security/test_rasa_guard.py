@@ -116,3 +116,36 @@ def test_the_guard_counts_addresses_but_not_signed_webhooks_or_readiness() -> No
     ):
         assert status("POST", path) is None
     assert status("PUT", "/model", ip="203.0.113.7") == 403
+
+
+def test_the_guard_counts_the_address_the_proxy_saw_not_the_one_the_client_wrote() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from sanic import Sanic
+    from sanic.compat import Header
+
+    from needlecheck.security.rasa_guard import harden_app
+
+    def statuses(env: dict[str, str]) -> list[int | None]:
+        app = Sanic(f"needlecheck_forwarded_{len(env)}")
+        harden_app(app, {"NEEDLECHECK_ADDRESS_RATE": "3/60", **env})
+        (guard,) = app.request_middleware
+        result = []
+        for forged in range(6):
+            # The client writes a new address each time; HAProxy appends the one it saw.
+            lines = [("x-forwarded-for", f"198.51.100.{forged}")]
+            if env:
+                lines.append(("x-forwarded-for", "203.0.113.5"))
+            request = SimpleNamespace(
+                method="POST", path="/webhooks/rest/webhook", ip="127.0.0.1", headers=Header(lines)
+            )
+            answer = asyncio.run(guard(request))
+            result.append(None if answer is None else answer.status)
+        return result
+
+    # `make run`: no proxy, so the loopback peer is the address, whatever the header says.
+    assert statuses({}) == [None, None, None, 429, 429, 429]
+    # Behind HAProxy: its own line names the client.
+    behind = statuses({"NEEDLECHECK_TRUSTED_PROXIES": "127.0.0.1"})
+    assert behind == [None, None, None, 429, 429, 429]

@@ -7,6 +7,7 @@ from needlecheck.security.ratelimit import (
     RateLimiter,
     address_rate,
     client_address,
+    forwarded_for,
     sender_rate,
     trusted_proxies,
 )
@@ -58,8 +59,12 @@ def test_a_malformed_rate_names_the_variable(raw: str) -> None:
 def test_defaults() -> None:
     assert sender_rate({}) == Rate(30, 60)
     assert address_rate({}) == Rate(600, 60)
-    assert trusted_proxies({}) == frozenset({"127.0.0.1", "::1"})
+    # No proxy is trusted unless one is configured: loopback is any local program.
+    assert trusted_proxies({}) == frozenset()
     assert trusted_proxies({"NEEDLECHECK_TRUSTED_PROXIES": ""}) == frozenset()
+    assert trusted_proxies({"NEEDLECHECK_TRUSTED_PROXIES": "127.0.0.1, ::1"}) == frozenset(
+        {"127.0.0.1", "::1"}
+    )
     with pytest.raises(ValueError, match="not an IP address"):
         trusted_proxies({"NEEDLECHECK_TRUSTED_PROXIES": "proxy.local"})
 
@@ -73,3 +78,31 @@ def test_the_client_address_is_believed_only_from_a_trusted_proxy() -> None:
     assert client_address("127.0.0.1", "1.2.3.4, 198.51.100.1", proxies) == "198.51.100.1"
     assert client_address("127.0.0.1", "198.51.100.1, 127.0.0.1", proxies) == "198.51.100.1"
     assert client_address("127.0.0.1", "garbage", proxies) == "127.0.0.1"
+
+
+def test_without_a_configured_proxy_a_local_client_cannot_choose_its_address() -> None:
+    proxies = trusted_proxies({})
+    assert client_address("127.0.0.1", "203.0.113.5", proxies) == "127.0.0.1"
+    assert client_address("::1", ["203.0.113.5"], proxies) == "::1"
+
+
+def test_the_rightmost_untrusted_address_across_every_header_line() -> None:
+    proxies = frozenset({"127.0.0.1"})
+    # HAProxy's `option forwardfor` appends a line of its own after the client's.
+    assert client_address("127.0.0.1", ["198.51.100.1", "203.0.113.5"], proxies) == "203.0.113.5"
+    assert (
+        client_address("127.0.0.1", ["1.2.3.4, 198.51.100.1", "203.0.113.5, 127.0.0.1"], proxies)
+        == "203.0.113.5"
+    )
+
+
+def test_every_forwarded_line_is_read_from_each_kind_of_headers() -> None:
+    from sanic.compat import Header
+    from starlette.datastructures import Headers
+
+    lines = [("x-forwarded-for", "198.51.100.1"), ("X-Forwarded-For", "203.0.113.5")]
+    assert forwarded_for(Header(lines)) == ["198.51.100.1", "203.0.113.5"]
+    raw = [(name.lower().encode(), value.encode()) for name, value in lines]
+    assert forwarded_for(Headers(raw=raw)) == ["198.51.100.1", "203.0.113.5"]
+    assert forwarded_for({"x-forwarded-for": "198.51.100.1"}) == ["198.51.100.1"]
+    assert forwarded_for({}) == []

@@ -7,6 +7,8 @@
  *
  * The conversation lives in localStorage (so it survives a reload and shows in a second
  * tab) until the person deletes it; messages typed while offline wait in an outbox.
+ * Beside the session ID it keeps the session's key, which the server gives once: only
+ * the key resumes the session (the ID alone is seen by staff and stores).
  */
 /* global io */
 (function () {
@@ -313,7 +315,15 @@
     socket = io(config.serverUrl, { path: "/socket.io", reconnectionDelayMax: 5000 });
     socket.on("connect", function () {
       confirmed = false;
-      socket.emit("session_request", { session_id: state.sessionId });
+      socket.emit("session_request", { session_id: state.sessionId, session_key: state.sessionKey });
+    });
+    socket.on("session_key", function (data) {
+      // A new session (or the key was missing): keep its key beside its ID.
+      if (data && typeof data.session_id === "string" && typeof data.session_key === "string") {
+        state.sessionId = data.session_id;
+        state.sessionKey = data.session_key;
+        save();
+      }
     });
     socket.on("session_confirm", function (sessionId) {
       if (typeof sessionId === "string" && sessionId !== state.sessionId) {

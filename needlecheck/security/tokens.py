@@ -1,0 +1,29 @@
+"""Bearer tokens compared as bytes, so that no header value can raise.
+
+Sanic decodes header bytes that are not UTF-8 with "surrogateescape" (`Bearer \\xff\\xfe`
+arrives as lone surrogates, which `str.encode()` refuses), and `hmac.compare_digest`
+raises TypeError on a str that is not ASCII (`Bearer é`): either was a 500 whose body
+could show the codec error. Here the header's own bytes are compared in constant time,
+and whatever they hold is only ever a match or not.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+
+def header_bytes(value: str) -> bytes:
+    """The bytes a header value arrived as (Sanic kept undecodable ones as surrogates)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def bearer_matches(header: str | None, secret: str | None) -> bool:
+    """Whether an Authorization header is exactly `Bearer <secret>`. An empty secret
+    matches nothing."""
+    if header is None or not secret:
+        return False
+    try:
+        given = header_bytes(header)
+    except UnicodeError:  # a surrogate that no byte decoded to: not a header we accept
+        return False
+    return hmac.compare_digest(given, f"Bearer {secret}".encode())
