@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from needlecheck.store.encryption import conversation_keys
 from needlecheck.store.models import (
     ContactRequest,
     ConversationActivity,
@@ -52,21 +53,21 @@ def provenance(
 ) -> Provenance:
     """What the records say of the conversation; `tracker_channels` reads a tracker store
     outside this database (needlecheck.store.tracker_events.input_channels)."""
+    # A phone-shaped ID is stored as a keyed digest (needlecheck.store.encryption).
+    keys = conversation_keys(conversation_id)
     channels = set(
         session.execute(
-            select(Screening.channel).where(Screening.conversation_id == conversation_id)
+            select(Screening.channel).where(Screening.conversation_id.in_(keys))
         ).scalars()
     )
-    activity = session.get(ConversationActivity, conversation_id)
-    if activity is not None and activity.channel:
-        channels.add(activity.channel)
+    activities = [a for a in (session.get(ConversationActivity, k) for k in keys) if a]
+    activity = activities[0] if activities else None
+    channels |= {a.channel for a in activities if a.channel}
     channels |= events_input_channels(session.connection(), conversation_id)
     if tracker_channels is not None:
         channels |= tracker_channels(conversation_id)
     stored = activity is not None or any(
-        session.execute(
-            select(model.id).where(model.conversation_id == conversation_id).limit(1)
-        ).first()
+        session.execute(select(model.id).where(model.conversation_id.in_(keys)).limit(1)).first()
         for model in (Screening, ContactRequest, HandoffRequest)
     )
     return Provenance(frozenset(channels), stored)

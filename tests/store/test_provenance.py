@@ -98,3 +98,13 @@ def test_every_record_names_its_channel_and_nothing_else_counts(sessions) -> Non
     assert found["unknown"].nothing_stored
     # A tracker store elsewhere that saw another channel outweighs the widget's screening.
     assert not outside.widget_only
+
+
+def test_a_phone_shaped_conversation_is_found_under_its_stored_digest(sessions) -> None:
+    # SMS and WhatsApp senders are stored as keyed digests: the widget's erasure must still
+    # see that the conversation came by SMS, and refuse it.
+    add_screening(sessions, "+447700900777", "eligible", channel="sms")
+    with sessions.begin() as session:
+        found = provenance(session, "+447700900777")
+    assert found.channels == frozenset({"sms"})
+    assert found.stored and not found.widget_only
