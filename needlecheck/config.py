@@ -78,7 +78,9 @@ class Settings:
             var_dir=var_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'needlecheck.db'}",
             policy_file=env.get("NEEDLECHECK_POLICY") or None,
-            api_token=env.get("NEEDLECHECK_API_TOKEN") or None,
+            # `make run` generates one into var/ when none is set (api_token below); tools
+            # run beside it (`needlecheck status`, the erasure) read the same file.
+            api_token=env.get("NEEDLECHECK_API_TOKEN") or _kept_secret(var_dir / API_TOKEN_FILE),
             rasa_port=_port(env, "NEEDLECHECK_RASA_PORT", 5005),
             host=env.get("NEEDLECHECK_HOST") or "127.0.0.1",
             timezone=_zone(env.get("NEEDLECHECK_TIMEZONE") or None),
@@ -99,6 +101,14 @@ class Settings:
             events_queue=env.get("NEEDLECHECK_EVENTS_QUEUE") or "needlecheck_frontdesk",
             action_port=_port(env, "NEEDLECHECK_ACTION_PORT", 5055),
         )
+
+
+def _kept_secret(path: Path) -> str | None:
+    """A secret generated earlier into var/, without generating one."""
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _date(env: Mapping[str, str], name: str) -> date | None:
@@ -143,6 +153,7 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
 
 SECRET_FILE = "frontdesk.secret"
 ACTION_SECRET_FILE = "action.secret"
+API_TOKEN_FILE = "api.token"
 
 
 def shared_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
@@ -161,6 +172,16 @@ def action_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> st
     if env.get("NEEDLECHECK_ACTION_SECRET"):
         return env["NEEDLECHECK_ACTION_SECRET"]
     return generated_secret(var_dir / ACTION_SECRET_FILE)
+
+
+def api_token(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
+    """Rasa's HTTP API token: from the environment, or generated once into var/. The API
+    reads and rewrites every conversation, so it never runs without one, even on loopback:
+    any local process, or a web page open in the clinic's browser, can reach loopback."""
+    env = os.environ if environ is None else environ
+    if env.get("NEEDLECHECK_API_TOKEN"):
+        return env["NEEDLECHECK_API_TOKEN"]
+    return generated_secret(var_dir / API_TOKEN_FILE)
 
 
 def generated_secret(path: Path, value: str | None = None) -> str:
