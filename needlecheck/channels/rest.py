@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,32 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from needlecheck.channels.limits import body_problem
-
-# Every other channel's conversation IDs are made of letters, digits, "_" and "-" only:
-# the widget's sessions (22 or more; socket.io's own connection IDs, used without session
-# persistence, 20), the caller mode's "frontdesk-...", and phone numbers and numeric IDs
-# ("+447700900123", "whatsapp:+44...", "-1001234", "17841400000000000").
-OTHER_CHANNEL_IDS = (
-    ("a chat widget session", re.compile(r"^[A-Za-z0-9_-]{20,}$")),
-    ("a front desk caller", re.compile(r"^frontdesk-", re.IGNORECASE)),
-    ("a phone number or a messaging app's user", re.compile(r"^(whatsapp:)?[+-]?[0-9]+$")),
-    ("a WhatsApp number", re.compile(r"^whatsapp:", re.IGNORECASE)),
-)
-
-
-def sender_problem(sender: str) -> str | None:
-    """Why a REST sender ID may not be used, or None: REST conversations are kept apart
-    from every other channel's, so a REST request cannot reach one of theirs."""
-    for what, shape in OTHER_CHANNEL_IDS:
-        if shape.match(sender):
-            return (
-                f"'sender' is shaped like {what}'s conversation ID, which the REST channel "
-                "does not take: use an ID of under 20 characters, or one with a '.', ':', "
-                "'@' or '=' in it, that does not start with 'frontdesk-' or 'whatsapp:' and "
-                "is not a number"
-            )
-    return None
+from needlecheck.channels.limits import body_problem, sender_problem
 
 
 def rest_token(environ: dict[str, str] | None = None) -> str | None:

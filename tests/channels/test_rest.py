@@ -1,4 +1,4 @@
-"""The REST channel keeps its conversations apart from every other channel's."""
+"""The REST and text channels keep their conversations apart from every other channel's."""
 
 from __future__ import annotations
 
@@ -10,20 +10,26 @@ from typing import Any
 import pytest
 from engineio.base_server import BaseServer
 
-from needlecheck.channels.limits import WIDGET_SESSION_ID, new_caller_id, new_session_id
-from needlecheck.channels.rest import RestInput, sender_problem
+from needlecheck.channels.limits import (
+    WIDGET_SESSION_ID,
+    new_caller_id,
+    new_session_id,
+    sender_problem,
+)
+from needlecheck.channels.rest import RestInput
+from needlecheck.channels.text import TextInput
 
 
-def receive(body: dict[str, Any]) -> tuple[int, Any, list[Any]]:
+def receive(body: dict[str, Any], channel: type = RestInput) -> tuple[int, Any, list[Any]]:
     """The channel's webhook as Rasa serves it: (status, answer, messages passed on)."""
     passed: list[Any] = []
 
     async def on_new_message(message: Any) -> None:
         passed.append(message)
 
-    hook = RestInput().blueprint(on_new_message)
+    hook = channel().blueprint(on_new_message)
     (route,) = [r for r in hook._future_routes if r.uri == "/webhook"]
-    request = SimpleNamespace(headers={}, json=body)
+    request = SimpleNamespace(headers={}, json=body, content_type="application/json")
     answer = asyncio.run(route.handler(request))
     return answer.status, json.loads(answer.body), passed
 
@@ -42,11 +48,12 @@ OTHER_CHANNELS = {
 }
 
 
+@pytest.mark.parametrize("channel", [RestInput, TextInput])
 @pytest.mark.parametrize("sender", OTHER_CHANNELS.values(), ids=OTHER_CHANNELS.keys())
-def test_a_sender_shaped_like_another_channels_id_is_refused(sender: str) -> None:
-    status, answer, passed = receive({"sender": sender, "message": "yes"})
+def test_a_sender_shaped_like_another_channels_id_is_refused(sender: str, channel: type) -> None:
+    status, answer, passed = receive({"sender": sender, "message": "yes"}, channel)
     assert status == 400 and passed == []
-    assert "shaped like" in answer["error"] and "REST channel" in answer["error"]
+    assert "shaped like" in answer["error"] and "conversation ID" in answer["error"]
 
 
 @pytest.mark.parametrize(
