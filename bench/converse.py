@@ -1097,10 +1097,10 @@ def main(argv: list[str] | None = None) -> int:
     policy = load_policy(os.environ.get("NEEDLECHECK_POLICY") or None)
     servers = None
     if args.url:
-        from needlecheck.config import Settings
+        from needlecheck.config import Settings, kept_api_token
 
         # `make run`'s own token (var/api.token) when none is given.
-        url, token = args.url, args.token or Settings.from_environment().api_token
+        url, token = args.url, args.token or kept_api_token(Settings.from_environment())
     else:
         print("starting the assistant...", file=sys.stderr, flush=True)
         servers = start_servers(args.model)

@@ -78,9 +78,9 @@ class Settings:
             var_dir=var_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'needlecheck.db'}",
             policy_file=env.get("NEEDLECHECK_POLICY") or None,
-            # `make run` generates one into var/ when none is set (api_token below); tools
-            # run beside it (`needlecheck status`, the erasure) read the same file.
-            api_token=env.get("NEEDLECHECK_API_TOKEN") or _kept_secret(var_dir / API_TOKEN_FILE),
+            # From the environment only: the production profile must refuse to start
+            # without one. `make run` generates one into var/ (api_token, kept_api_token).
+            api_token=env.get("NEEDLECHECK_API_TOKEN") or None,
             rasa_port=_port(env, "NEEDLECHECK_RASA_PORT", 5005),
             host=env.get("NEEDLECHECK_HOST") or "127.0.0.1",
             timezone=_zone(env.get("NEEDLECHECK_TIMEZONE") or None),
@@ -101,14 +101,6 @@ class Settings:
             events_queue=env.get("NEEDLECHECK_EVENTS_QUEUE") or "needlecheck_frontdesk",
             action_port=_port(env, "NEEDLECHECK_ACTION_PORT", 5055),
         )
-
-
-def _kept_secret(path: Path) -> str | None:
-    """A secret generated earlier into var/, without generating one."""
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
 
 
 def _date(env: Mapping[str, str], name: str) -> date | None:
@@ -182,6 +174,18 @@ def api_token(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
     if env.get("NEEDLECHECK_API_TOKEN"):
         return env["NEEDLECHECK_API_TOKEN"]
     return generated_secret(var_dir / API_TOKEN_FILE)
+
+
+def kept_api_token(settings: Settings) -> str | None:
+    """The token of the running `make run` for tools run beside it (`needlecheck status`,
+    the erasure, `bench/converse.py --url`): from the environment, or the one generated
+    into var/; never generates one."""
+    if settings.api_token:
+        return settings.api_token
+    try:
+        return (settings.var_dir / API_TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def generated_secret(path: Path, value: str | None = None) -> str:

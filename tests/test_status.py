@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from needlecheck.config import Settings, api_token
+from needlecheck.config import Settings, api_token, kept_api_token
 from needlecheck.production.status import _api
 
 
@@ -38,11 +38,11 @@ def rasa_api(token: str | None) -> Iterator[str]:
 def test_status_reads_make_runs_token_and_reports_an_open_api(tmp_path) -> None:
     token = api_token(tmp_path, {})
     settings = Settings.from_environment({"NEEDLECHECK_VAR_DIR": str(tmp_path)})
-    assert settings.api_token == token
+    assert kept_api_token(settings) == token
     with rasa_api(token) as base:
-        assert _api(base, settings.api_token).ok
+        assert _api(base, kept_api_token(settings)).ok
         wrong = _api(base, "not-the-token")
         assert not wrong.ok and "401" in wrong.detail
     with rasa_api(None) as base:
-        open_api = _api(base, settings.api_token)
+        open_api = _api(base, token)
         assert not open_api.ok and "OPEN" in open_api.detail

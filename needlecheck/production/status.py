@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from needlecheck.action_server import health_request
-from needlecheck.config import ACTION_SECRET_FILE, Settings
+from needlecheck.config import ACTION_SECRET_FILE, Settings, kept_api_token
 from needlecheck.production.topology import DEFAULT_RABBITMQ_URL, Topology
 
 TIMEOUT = 3.0
@@ -152,7 +152,7 @@ def collect(settings: Settings) -> list[Check]:
     if topology is None:
         checks += [
             _http("Rasa server", f"http://127.0.0.1:{settings.rasa_port}/webhooks/health/ready"),
-            _api(f"http://127.0.0.1:{settings.rasa_port}", settings.api_token),
+            _api(f"http://127.0.0.1:{settings.rasa_port}", kept_api_token(settings)),
             _http(
                 "action server",
                 health_request("http://127.0.0.1:5055/health", _action_secret(settings)),

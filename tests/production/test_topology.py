@@ -199,3 +199,14 @@ def test_production_readiness_refuses_rasas_in_memory_fallback() -> None:
     assert not ok
     assert checks["tracker_store"] == "wrong type (Store)"
     assert checks["lock_store"] == "wrong type (Store)"
+
+
+def test_make_runs_generated_api_token_does_not_let_production_start(tmp_path) -> None:
+    from needlecheck.config import api_token
+
+    api_token(tmp_path, {})  # left in var/ by an earlier `make run`
+    configured = Settings.from_environment(
+        {"NEEDLECHECK_VAR_DIR": str(tmp_path), "DATABASE_URL": PG, "NEEDLECHECK_ACTION_SECRET": "s"}
+    )
+    problems = refusals(configured, environ={"NEEDLECHECK_DATA_KEYS": "k"})
+    assert [p.split()[0] for p in problems] == ["NEEDLECHECK_API_TOKEN"]
