@@ -890,7 +890,9 @@ def simulate(
     def one(index: int) -> Conversation:
         nonlocal done
         rng = random.Random(f"{seed}:{index}")
-        conversation = Person(corpus, assistant, f"{prefix}-{index:05d}", rng, policy).run()
+        # The "." keeps a long sender unlike a widget session's ID, which the REST channel
+        # refuses (needlecheck.channels.rest).
+        conversation = Person(corpus, assistant, f"{prefix}.{index:05d}", rng, policy).run()
         if progress:
             with lock:
                 done += 1
@@ -1095,7 +1097,10 @@ def main(argv: list[str] | None = None) -> int:
     policy = load_policy(os.environ.get("NEEDLECHECK_POLICY") or None)
     servers = None
     if args.url:
-        url, token = args.url, args.token
+        from needlecheck.config import Settings, kept_api_token
+
+        # `make run`'s own token (var/api.token) when none is given.
+        url, token = args.url, args.token or kept_api_token(Settings.from_environment())
     else:
         print("starting the assistant...", file=sys.stderr, flush=True)
         servers = start_servers(args.model)

@@ -78,6 +78,8 @@ class Settings:
             var_dir=var_dir,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'needlecheck.db'}",
             policy_file=env.get("NEEDLECHECK_POLICY") or None,
+            # From the environment only: the production profile must refuse to start
+            # without one. `make run` generates one into var/ (api_token, kept_api_token).
             api_token=env.get("NEEDLECHECK_API_TOKEN") or None,
             rasa_port=_port(env, "NEEDLECHECK_RASA_PORT", 5005),
             host=env.get("NEEDLECHECK_HOST") or "127.0.0.1",
@@ -143,6 +145,7 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
 
 SECRET_FILE = "frontdesk.secret"
 ACTION_SECRET_FILE = "action.secret"
+API_TOKEN_FILE = "api.token"
 
 
 def shared_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
@@ -161,6 +164,28 @@ def action_secret(var_dir: Path, environ: Mapping[str, str] | None = None) -> st
     if env.get("NEEDLECHECK_ACTION_SECRET"):
         return env["NEEDLECHECK_ACTION_SECRET"]
     return generated_secret(var_dir / ACTION_SECRET_FILE)
+
+
+def api_token(var_dir: Path, environ: Mapping[str, str] | None = None) -> str:
+    """Rasa's HTTP API token: from the environment, or generated once into var/. The API
+    reads and rewrites every conversation, so it never runs without one, even on loopback:
+    any local process, or a web page open in the clinic's browser, can reach loopback."""
+    env = os.environ if environ is None else environ
+    if env.get("NEEDLECHECK_API_TOKEN"):
+        return env["NEEDLECHECK_API_TOKEN"]
+    return generated_secret(var_dir / API_TOKEN_FILE)
+
+
+def kept_api_token(settings: Settings) -> str | None:
+    """The token of the running `make run` for tools run beside it (`needlecheck status`,
+    the erasure, `bench/converse.py --url`): from the environment, or the one generated
+    into var/; never generates one."""
+    if settings.api_token:
+        return settings.api_token
+    try:
+        return (settings.var_dir / API_TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def generated_secret(path: Path, value: str | None = None) -> str:

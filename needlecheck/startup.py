@@ -6,6 +6,7 @@ message naming it, before any person talks to the assistant.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,7 +20,14 @@ from pathlib import Path
 from needlecheck.action_server import DEFAULT_ACTION_PORT as ACTION_PORT
 from needlecheck.action_server import health_request
 from needlecheck.channels.settings import ChannelConfigError, enabled_channels, write_credentials
-from needlecheck.config import Settings, action_secret, log_level, shared_secret
+from needlecheck.config import (
+    API_TOKEN_FILE,
+    Settings,
+    action_secret,
+    api_token,
+    log_level,
+    shared_secret,
+)
 
 
 class StartupError(RuntimeError):
@@ -98,6 +106,9 @@ def child_environment(settings: Settings) -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Rasa sends it to the action server (endpoints.yml), which refuses requests without it.
     env["NEEDLECHECK_ACTION_SECRET"] = action_secret(settings.var_dir)
+    # Rasa's HTTP API never runs open: the Rasa server requires it, and the front desk's
+    # erasure and the ready check send it.
+    env["NEEDLECHECK_API_TOKEN"] = api_token(settings.var_dir)
     return env
 
 
@@ -156,6 +167,8 @@ def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
     """Start the Rasa server, the action server and the front desk; stay until Ctrl-C."""
     settings = Settings.from_environment()
     env = child_environment(settings)
+    # Generated into var/ when the environment has none (child_environment).
+    settings = dataclasses.replace(settings, api_token=env["NEEDLECHECK_API_TOKEN"])
     source = Path("credentials.yml")
     if not source.exists():
         raise StartupError("credentials.yml is not in this folder: run from the project's root")
@@ -204,7 +217,11 @@ def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
 def ready_message(settings: Settings) -> str:
     base = f"http://localhost:{settings.rasa_port}"
     desk = f"http://localhost:{settings.frontdesk_port}"
-    api = "(needs ?token=$NEEDLECHECK_API_TOKEN)" if settings.api_token else "(no token set)"
+    api = (
+        "(needs ?token=$NEEDLECHECK_API_TOKEN)"
+        if os.environ.get("NEEDLECHECK_API_TOKEN")
+        else f"(needs ?token=$(cat {settings.var_dir / API_TOKEN_FILE}))"
+    )
     return (
         "\nneedlecheck is ready.\n"
         f"  REST channel:      POST {base}/webhooks/rest/webhook "

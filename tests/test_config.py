@@ -66,3 +66,20 @@ def test_the_front_desk_secret_is_generated_once_and_private(tmp_path) -> None:
     assert shared_secret(tmp_path / "var", {}) == first
     assert (tmp_path / "var" / "frontdesk.secret").stat().st_mode & 0o777 == 0o600
     assert shared_secret(tmp_path / "var", {"NEEDLECHECK_FRONTDESK_SECRET": "given"}) == "given"
+
+
+def test_the_api_token_is_generated_once_into_var_and_read_back(tmp_path) -> None:
+    from needlecheck.config import api_token, kept_api_token
+
+    env = {"NEEDLECHECK_VAR_DIR": str(tmp_path)}
+    generated = api_token(tmp_path, env)
+    assert len(generated) >= 40 and api_token(tmp_path, env) == generated
+    assert (tmp_path / "api.token").stat().st_mode & 0o077 == 0
+    # Tools run beside `make run` (`needlecheck status`, the erasure) find the same token,
+    # but Settings alone does not: the production profile refuses to start without its own.
+    assert kept_api_token(Settings.from_environment(env)) == generated
+    assert Settings.from_environment(env).api_token is None
+    own = {**env, "NEEDLECHECK_API_TOKEN": "the-clinics-own"}
+    assert api_token(tmp_path, own) == "the-clinics-own"
+    assert kept_api_token(Settings.from_environment(own)) == "the-clinics-own"
+    assert kept_api_token(Settings.from_environment({"NEEDLECHECK_VAR_DIR": "/nowhere"})) is None

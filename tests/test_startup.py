@@ -147,3 +147,19 @@ def test_the_rasa_server_is_not_exposed_beyond_loopback_without_a_token(tmp_path
     command = rasa_server_command(token, "models")
     # The token reaches Rasa through the environment, never the command line.
     assert "t" not in command and "--auth-token" not in command
+
+
+def test_make_run_gives_its_servers_an_api_token_even_on_loopback(tmp_path, monkeypatch) -> None:
+    from needlecheck.config import Settings
+    from needlecheck.startup import child_environment, ready_message
+
+    monkeypatch.delenv("NEEDLECHECK_API_TOKEN", raising=False)
+    settings = Settings.from_environment({"NEEDLECHECK_VAR_DIR": str(tmp_path)})
+    assert settings.host == "127.0.0.1"
+    env = child_environment(settings)
+    assert env["NEEDLECHECK_API_TOKEN"] == (tmp_path / "api.token").read_text()
+    assert child_environment(settings)["NEEDLECHECK_API_TOKEN"] == env["NEEDLECHECK_API_TOKEN"]
+    assert f"?token=$(cat {tmp_path / 'api.token'})" in ready_message(settings)
+    monkeypatch.setenv("NEEDLECHECK_API_TOKEN", "the-clinics-own")
+    assert child_environment(settings)["NEEDLECHECK_API_TOKEN"] == "the-clinics-own"
+    assert "?token=$NEEDLECHECK_API_TOKEN" in ready_message(settings)

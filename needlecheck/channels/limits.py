@@ -66,6 +66,33 @@ def body_problem(body: object) -> str | None:
     return None
 
 
+# Every other channel's conversation IDs are made of letters, digits, "_" and "-" only:
+# the widget's sessions (22 or more; socket.io's own connection IDs, used without session
+# persistence, 20), the caller mode's "frontdesk-...", and phone numbers and numeric IDs
+# ("+447700900123", "whatsapp:+44...", "-1001234", "17841400000000000").
+OTHER_CHANNEL_IDS = (
+    ("a chat widget session", re.compile(r"^[A-Za-z0-9_-]{20,}$")),
+    ("a front desk caller", re.compile(r"^frontdesk-", re.IGNORECASE)),
+    ("a phone number or a messaging app's user", re.compile(r"^(whatsapp:)?[+-]?[0-9]+$")),
+    ("a WhatsApp number", re.compile(r"^whatsapp:", re.IGNORECASE)),
+)
+
+
+def sender_problem(sender: str) -> str | None:
+    """Why an anonymous channel (REST, text) may not use this sender ID, or None: their
+    conversations are kept apart from every other channel's, so that a request to them
+    cannot reach one of theirs."""
+    for what, shape in OTHER_CHANNEL_IDS:
+        if shape.match(sender):
+            return (
+                f"'sender' is shaped like {what}'s conversation ID, which this channel does "
+                "not take: use an ID of under 20 characters, or one with a '.', ':', "
+                "'@' or '=' in it, that does not start with 'frontdesk-' or 'whatsapp:' and "
+                "is not a number"
+            )
+    return None
+
+
 def new_session_id() -> str:
     return secrets.token_urlsafe(24)
 

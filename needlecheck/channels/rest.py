@@ -8,7 +8,11 @@ checks nothing, so whoever reaches it can speak as any conversation. Here:
 - a body that is not {"sender": ..., "message": ...} of the right shapes gets 400 with the
   reason, instead of Rasa's 500;
 - the channel name is always "rest" and the body's metadata is dropped, so nothing sent
-  here can pose as what a server-side channel vouches for (the caller mode's staff member).
+  here can pose as what a server-side channel vouches for (the caller mode's staff member);
+- a sender ID shaped like another channel's conversation IDs gets 400: the widget's
+  session IDs, the front desk's caller IDs, phone numbers (SMS, WhatsApp) and the numeric
+  IDs of Messenger, Instagram and Telegram. Without that, whoever holds (or guesses) such
+  an ID could read the next question of that person's conversation and answer it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from needlecheck.channels.limits import body_problem
+from needlecheck.channels.limits import body_problem, sender_problem
 
 
 def rest_token(environ: dict[str, str] | None = None) -> str | None:
@@ -58,7 +62,7 @@ class RestInput(InputChannel):
                 body = request.json
             except Exception:  # Sanic raises on a body that is not JSON
                 body = None
-            problem = body_problem(body)
+            problem = body_problem(body) or sender_problem(body["sender"])
             if problem:
                 return response.json({"error": problem}, status=400)
             collector = CollectingOutputChannel()

@@ -17,7 +17,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels import numbered
-from needlecheck.channels.limits import body_problem
+from needlecheck.channels.limits import body_problem, sender_problem
 from needlecheck.channels.messaging import previous_buttons
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class TextInput(InputChannel):
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             body = request.json if request.content_type.startswith("application/json") else None
-            problem = body_problem(body)
+            problem = body_problem(body) or sender_problem(body["sender"])
             if problem:
                 return response.json({"error": problem}, status=400)
             sender, text = body["sender"], body["message"]

@@ -9,11 +9,12 @@ import csv
 import io
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
 from needlecheck.action_server import health_request
-from needlecheck.config import ACTION_SECRET_FILE, Settings
+from needlecheck.config import ACTION_SECRET_FILE, Settings, kept_api_token
 from needlecheck.production.topology import DEFAULT_RABBITMQ_URL, Topology
 
 TIMEOUT = 3.0
@@ -129,12 +130,29 @@ def _action_secret(settings: Settings) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+def _api(base: str, token: str | None) -> Check:
+    """Rasa's HTTP API: it must answer with the token and refuse without it."""
+    component = "Rasa HTTP API"
+    if not token:
+        return Check(component, False, "no token: set NEEDLECHECK_API_TOKEN or run `make run`")
+    open_status, _ = _get(f"{base}/status")
+    if open_status == 200:
+        return Check(component, False, "OPEN: it answers without a token")
+    status, body = _get(f"{base}/status?{urllib.parse.urlencode({'token': token})}")
+    if status == 0:
+        return Check(component, False, body)
+    if status in (401, 403):
+        return Check(component, False, f"HTTP {status}: the token is not the server's")
+    return Check(component, status == 200, f"HTTP {status}, token required")
+
+
 def collect(settings: Settings) -> list[Check]:
     topology = Topology.load(settings.var_dir)
     checks = [_database("screening database", settings.database_url)]
     if topology is None:
         checks += [
             _http("Rasa server", f"http://127.0.0.1:{settings.rasa_port}/webhooks/health/ready"),
+            _api(f"http://127.0.0.1:{settings.rasa_port}", kept_api_token(settings)),
             _http(
                 "action server",
                 health_request("http://127.0.0.1:5055/health", _action_secret(settings)),

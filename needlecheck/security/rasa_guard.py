@@ -4,7 +4,12 @@ Rasa 3.6 leaves these to whoever deploys it; needlecheck ships them on:
 
 - the HTTP API token (or JWT secret) is read from the environment, never from the
   command line, where every user of the machine can read it in `ps`;
-- the server refuses to listen beyond loopback without a token or a JWT secret;
+- the server refuses to listen beyond loopback without a token or a JWT secret, and with
+  neither set, the HTTP API gets a token generated into var/ (api.token): loopback is
+  reachable by every local process and by every web page open in the machine's browser;
+- the HTTP API refuses cross-site requests: a foreign Origin, a browser's
+  `Sec-Fetch-Site: cross-site`, or a body type a web page may send without asking
+  (text/plain, a form);
 - in production, the HTTP API cannot replace, unload or train the model;
 - request bodies are capped (413), and requests and responses have time limits;
 - each client address has a request budget (429 with Retry-After);
@@ -88,6 +93,64 @@ def check_exposure(interface: str | None, auth_token: str | None, jwt_secret: st
             "HTTP API anyone could use: set NEEDLECHECK_API_TOKEN (or NEEDLECHECK_JWT_SECRET), "
             "or listen on 127.0.0.1"
         )
+
+
+def server_token(
+    auth_token: str | None, jwt_secret: str | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The token the HTTP API runs with: the one given, or, with neither a token nor a JWT
+    secret, the one generated into var/ (as `make run` does)."""
+    if auth_token or jwt_secret:
+        return auth_token
+    from needlecheck.config import Settings, api_token
+
+    env = os.environ if environ is None else environ
+    return api_token(Settings.from_environment(env).var_dir, env)
+
+
+# The channels, each with its own checks: socket.io checks the widget's origins itself;
+# providers' webhooks are signed. Every other route is Rasa's HTTP API.
+CHANNEL_PREFIXES = ("/webhooks/", "/socket.io")
+# What a web page may send anywhere without the browser asking first (CORS "simple"
+# requests), and so what a cross-site page could use to write blind.
+SIMPLE_BODY_TYPES = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def own_origins(environ: Mapping[str, str] | None = None, port: int | None = None) -> set[str]:
+    """The origins of the server's own pages: its loopback names and its public URL."""
+    from urllib.parse import urlsplit
+
+    from needlecheck.config import Settings
+
+    settings = Settings.from_environment(os.environ if environ is None else environ)
+    port = port or settings.rasa_port
+    origins = {f"http://{host}:{port}" for host in ("localhost", "127.0.0.1", "[::1]")}
+    if settings.public_url:
+        public = urlsplit(settings.public_url)
+        origins.add(f"{public.scheme}://{public.netloc}".lower())
+    return origins
+
+
+def cross_site_problem(
+    method: str, path: str, headers: Mapping[str, str], origins: set[str]
+) -> str | None:
+    """Why a request to the HTTP API looks sent by another site's page, or None. Whatever
+    the token: a page must not be able to use a browser's way to the API at all."""
+    if path.startswith(CHANNEL_PREFIXES):
+        return None
+    origin = headers.get("origin")
+    if origin is not None and origin.strip().rstrip("/").lower() not in origins:
+        return "requests from another site's pages are refused"
+    if (headers.get("sec-fetch-site") or "none").strip().lower() not in ("same-origin", "none"):
+        return "requests from another site's pages are refused"
+    if method.upper() in BODY_METHODS:
+        media = (headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media in SIMPLE_BODY_TYPES:
+            return f"the HTTP API does not take {media} bodies: send application/json"
+    return None
 
 
 def offered_payloads(events: Iterable[Any]) -> set[str]:
@@ -198,6 +261,22 @@ def harden_app(app: Any, environ: Mapping[str, str] | None = None) -> None:
         return None
 
 
+def install_cross_site_refusal(
+    app: Any, environ: Mapping[str, str] | None = None, port: int | None = None
+) -> None:
+    from sanic import response
+
+    origins = own_origins(environ, port)
+
+    @app.middleware("request")
+    async def refuse_cross_site(request: Any) -> Any:
+        problem = cross_site_problem(request.method, request.path, request.headers, origins)
+        if problem is None:
+            return None
+        logger.warning("a cross-site request to the HTTP API was refused")
+        return response.json({"error": problem}, status=403)
+
+
 def install_server_guards(environ: Mapping[str, str] | None = None) -> None:
     import rasa.core.run
 
@@ -208,11 +287,14 @@ def install_server_guards(environ: Mapping[str, str] | None = None) -> None:
     def configure_app(*args: Any, **kwargs: Any) -> Any:
         app = configure(*args, **kwargs)
         harden_app(app, environ)
+        install_cross_site_refusal(app, environ, kwargs.get("port"))
         return app
 
     @functools.wraps(serve)
     def serve_application(*args: Any, **kwargs: Any) -> Any:
         token, secret = api_credentials(kwargs.get("auth_token"), kwargs.get("jwt_secret"), environ)
+        if kwargs.get("enable_api"):
+            token = server_token(token, secret, environ)
         kwargs["auth_token"], kwargs["jwt_secret"] = token, secret
         if secret and not kwargs.get("jwt_method"):
             kwargs["jwt_method"] = "HS256"

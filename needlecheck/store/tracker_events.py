@@ -284,10 +284,11 @@ def _redis_client(config: Mapping[str, Any]) -> Any:
 
 
 def _erase_in_memory(conversations: set[str], env: Mapping[str, str]) -> int:
-    from needlecheck.config import Settings
+    from needlecheck.config import Settings, kept_api_token
 
     settings = Settings.from_environment(env)
-    token = settings.api_token
+    # `needlecheck erase` runs beside `make run`, whose token may be the one in var/.
+    token = kept_api_token(settings)
     erased = 0
     for conversation in sorted(conversations):
         path = f"/conversations/{urllib.parse.quote(conversation, safe='')}/tracker/events"

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from needlecheck.config import generated_secret
 from tests.e2e.providers import Provider, channel_environment, serve
 
 ROOT = Path(__file__).parents[2]
@@ -62,11 +63,14 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
         if port_in_use(port):
             pytest.fail(f"port {port} is in use (is `make run` running?)")
     var = tmp_path_factory.mktemp("var")
+    # `make run`'s default: no NEEDLECHECK_API_TOKEN, so the servers use the token kept in
+    # var/api.token, as `make run` generates it on its first start and reads it on every
+    # later one. Written here first, in the same way, so that the tests can name it.
+    generated_secret(var / "api.token", TOKEN)
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "NEEDLECHECK_API_TOKEN"},
         "NEEDLECHECK_VAR_DIR": str(var),
         "NEEDLECHECK_RASA_PORT": str(PORT),
-        "NEEDLECHECK_API_TOKEN": TOKEN,
         "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
         "DATABASE_URL": "",
         # The date the held-out corpus's labels are relative to (tests/language/README.md):

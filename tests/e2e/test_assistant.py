@@ -52,7 +52,7 @@ def test_start_up_says_where_to_talk_to_it(assistant) -> None:
     log = assistant["log"]
     assert f"POST http://localhost:{PORT}/webhooks/rest/webhook" in log
     assert f"socket.io channel: http://localhost:{PORT}/socket.io" in log
-    assert "needs ?token=$NEEDLECHECK_API_TOKEN" in log
+    assert f"needs ?token=$(cat {assistant['var'] / 'api.token'})" in log
     assert f"front desk:        http://localhost:{FRONTDESK_PORT}/" in log
     assert "Press Ctrl-C to stop." in log
 

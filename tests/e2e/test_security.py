@@ -333,3 +333,92 @@ def test_a_widget_session_is_resumed_only_with_its_key(assistant) -> None:
             assert confirmed.get(timeout=10) == person.session_id
         finally:
             stranger.disconnect()
+
+
+def api(
+    method: str, path: str, events: object = None, headers: dict[str, str] | None = None
+) -> int:
+    """The status of a request to Rasa's HTTP API (path with its query string)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORT}{path}",
+        data=None if events is None else json.dumps(events).encode(),
+        method=method,
+        headers=headers or {},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+AGE_5 = [{"event": "slot", "name": "age", "value": 5}]
+ELIGIBLE = [{"event": "slot", "name": "screening_outcome", "value": "eligible"}]
+JSON_BODY = {"Content-Type": "application/json"}
+
+
+def test_make_run_never_serves_the_http_api_without_a_token(assistant) -> None:
+    # make run's defaults: no token in the environment, the one kept in var/ instead.
+    assert "NEEDLECHECK_API_TOKEN" not in assistant["env"]
+    assert (assistant["var"] / "api.token").read_text() == TOKEN
+    sender = "e2e-api-closed"
+    converse(sender, [*CONSENT, "Xanthippe, 07700 900777"])
+    base = f"/conversations/{sender}"
+    assert api("GET", f"{base}/tracker") == 401
+    assert api("POST", f"{base}/tracker/events", ELIGIBLE, JSON_BODY) == 401
+    assert api("POST", f"{base}/tracker/events", AGE_5, JSON_BODY) == 401
+    parsed = {"text": "/inform", "parse_data": {"intent": {"name": "affirm"}, "entities": []}}
+    assert api("POST", f"{base}/messages", {"sender": "user", **parsed}, JSON_BODY) == 401
+    now = slots(sender)  # with the token
+    assert now["screening_outcome"] is None and now["age"] is None
+
+
+def test_the_http_api_refuses_cross_site_requests_whatever_their_type(assistant) -> None:
+    sender = "e2e-api-cross"
+    converse(sender, CONSENT)
+    path = f"/conversations/{sender}/tracker/events?token={TOKEN}"
+    evil = {"Origin": "http://evil.example"}
+    for headers in (
+        {"Content-Type": "text/plain", **evil},
+        {"Content-Type": "text/plain"},  # a browser too old to send Origin
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {**JSON_BODY, **evil},
+        {**JSON_BODY, "Sec-Fetch-Site": "cross-site"},
+    ):
+        assert api("POST", path, AGE_5, headers) == 403, headers
+    assert api("GET", f"/conversations/{sender}/tracker?token={TOKEN}", None, evil) == 403
+    assert slots(sender)["age"] is None
+    # The server's own origin, and clients that are not browsers, are served.
+    own = {**JSON_BODY, "Origin": f"http://127.0.0.1:{PORT}"}
+    assert api("POST", path, AGE_5, own) == 200
+    assert slots(sender)["age"] == 5
+
+
+def test_rest_requests_cannot_reach_another_channels_conversations(assistant) -> None:
+    import secrets
+    import time
+
+    from tests.e2e.conftest import socket_session
+
+    with socket_session() as socket:
+        socket.client.emit("user_uttered", {"message": "hi", "session_id": socket.session_id})
+        assert socket.received.get(timeout=20).get("text")
+        time.sleep(2)  # the rest of the greeting
+        while not socket.received.empty():
+            socket.received.get()
+        status, answer = post(json.dumps({"sender": socket.session_id, "message": "yes"}).encode())
+        assert status == 400 and "widget session" in answer["error"]
+        url = f"http://127.0.0.1:{PORT}/conversations/{socket.session_id}/tracker?token={TOKEN}"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            users = [e for e in json.load(reply)["events"] if e["event"] == "user"]
+        assert [(e["text"], e["input_channel"]) for e in users] == [("hi", "socketio")]
+        assert socket.received.empty()
+    for sender in (
+        f"frontdesk-{secrets.token_urlsafe(18)}",
+        "+447700900777",
+        "whatsapp:+447700900777",
+        "447700900777",
+        "17841400000000000",
+    ):
+        status, answer = post(json.dumps({"sender": sender, "message": "hi"}).encode())
+        assert status == 400 and "shaped like" in answer["error"], sender

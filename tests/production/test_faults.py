@@ -37,7 +37,8 @@ SORRY_SERVICE = "our system is having a problem"
 
 
 def sender(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:10]}"
+    # The "." keeps it unlike a widget session's ID, which REST refuses.
+    return f"{label}.{uuid.uuid4().hex[:10]}"
 
 
 def test_action_servers_killed_mid_screening(healthy) -> None:
@@ -182,7 +183,7 @@ def test_one_instance_killed_under_load(healthy) -> None:
     results: dict[str, str] = {}
 
     def talk(index: int) -> None:
-        who = f"load-kill-{index}-{uuid.uuid4().hex[:6]}"
+        who = f"load-kill.{index}.{uuid.uuid4().hex[:6]}"
         results[who] = cast[index].outcome
         for message in cast[index].messages:
             # Until HAProxy marks the killed instance down (2 checks, 1 s apart) a retry may

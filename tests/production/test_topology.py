@@ -223,3 +223,14 @@ def test_only_the_rasa_instances_trust_haproxy_as_a_proxy(monkeypatch) -> None:
     monkeypatch.setenv("NEEDLECHECK_TRUSTED_PROXIES", "10.0.0.2")
     child = children(configured, Topology.from_settings(configured), "models")[2]
     assert trusted_proxies(child.extra_env) == frozenset({"127.0.0.1", "::1", "10.0.0.2"})
+
+
+def test_make_runs_generated_api_token_does_not_let_production_start(tmp_path) -> None:
+    from needlecheck.config import api_token
+
+    api_token(tmp_path, {})  # left in var/ by an earlier `make run`
+    configured = Settings.from_environment(
+        {"NEEDLECHECK_VAR_DIR": str(tmp_path), "DATABASE_URL": PG, "NEEDLECHECK_ACTION_SECRET": "s"}
+    )
+    problems = refusals(configured, environ={"NEEDLECHECK_DATA_KEYS": "k"})
+    assert [p.split()[0] for p in problems] == ["NEEDLECHECK_API_TOKEN"]

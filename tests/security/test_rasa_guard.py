@@ -149,3 +149,96 @@ def test_the_guard_counts_the_address_the_proxy_saw_not_the_one_the_client_wrote
     # Behind HAProxy: its own line names the client.
     behind = statuses({"NEEDLECHECK_TRUSTED_PROXIES": "127.0.0.1"})
     assert behind == [None, None, None, 429, 429, 429]
+
+
+def test_the_api_never_runs_without_a_token(tmp_path, monkeypatch) -> None:
+    import stat
+
+    import rasa.core.run
+
+    from needlecheck.security.rasa_guard import install_server_guards
+
+    served: list[dict] = []
+    monkeypatch.setattr(rasa.core.run, "serve_application", lambda **kw: served.append(kw))
+    monkeypatch.setattr(rasa.core.run, "configure_app", lambda *a, **kw: None)
+    install_server_guards({"NEEDLECHECK_VAR_DIR": str(tmp_path)})
+    rasa.core.run.serve_application(enable_api=True, interface="127.0.0.1")
+    rasa.core.run.serve_application(enable_api=True, interface="127.0.0.1")
+    kept = tmp_path / "api.token"
+    # Generated once into var/, readable by its owner only, and the same on the next start.
+    assert len(kept.read_text()) >= 40
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert [call["auth_token"] for call in served] == [kept.read_text()] * 2
+    # A token or a JWT secret of the clinic's own is used as it is.
+    install_server_guards({"NEEDLECHECK_VAR_DIR": str(tmp_path), "NEEDLECHECK_JWT_SECRET": "j"})
+    rasa.core.run.serve_application(enable_api=True, interface="127.0.0.1")
+    assert (served[-1]["auth_token"], served[-1]["jwt_secret"]) == (None, "j")
+
+
+OWN = {"http://localhost:5005", "http://127.0.0.1:5005"}
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("POST", "/conversations/x/tracker/events", {**JSON, "origin": "http://evil.example"}),
+        ("GET", "/conversations/x/tracker", {"origin": "http://evil.example"}),
+        ("GET", "/conversations/x/tracker", {"origin": "null"}),
+        ("GET", "/conversations/x/tracker", {"origin": "http://localhost:8000"}),
+        ("GET", "/conversations/x/tracker", {"sec-fetch-site": "cross-site"}),
+        ("POST", "/conversations/x/messages", {"content-type": "text/plain"}),
+        ("POST", "/conversations/x/messages", {"content-type": "text/plain;charset=UTF-8"}),
+        ("PUT", "/conversations/x/tracker/events", {"content-type": "multipart/form-data; b=1"}),
+        ("POST", "/model/parse", {"content-type": "application/x-www-form-urlencoded"}),
+    ],
+)
+def test_cross_site_requests_to_the_api_are_refused(method, path, headers) -> None:
+    from needlecheck.security.rasa_guard import cross_site_problem
+
+    assert cross_site_problem(method, path, headers, OWN)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("POST", "/conversations/x/tracker/events", JSON),
+        ("GET", "/conversations/x/tracker", {}),
+        ("GET", "/status", {"origin": "http://127.0.0.1:5005", "sec-fetch-site": "same-origin"}),
+        ("GET", "/status", {"sec-fetch-site": "none"}),
+        ("GET", "/conversations/x/tracker", {"content-type": "text/plain"}),
+        # The channels have their own checks: socket.io the widget's origins, providers
+        # their signatures (Twilio posts a form).
+        ("POST", "/webhooks/twilio/webhook", {"content-type": "application/x-www-form-urlencoded"}),
+        ("GET", "/socket.io/", {"origin": "http://localhost:8000"}),
+    ],
+)
+def test_the_servers_own_and_non_browser_requests_pass(method, path, headers) -> None:
+    from needlecheck.security.rasa_guard import cross_site_problem
+
+    assert cross_site_problem(method, path, headers, OWN) is None
+
+
+def test_the_server_refuses_cross_site_requests_with_403() -> None:
+    import asyncio
+    import json
+    from types import SimpleNamespace
+
+    from sanic import Sanic
+
+    from needlecheck.security.rasa_guard import install_cross_site_refusal, own_origins
+
+    app = Sanic("needlecheck_cross_site_test")
+    env = {"NEEDLECHECK_PUBLIC_URL": "https://chat.clinic.example/"}
+    install_cross_site_refusal(app, env, 5099)
+    (refuse,) = app.request_middleware
+    assert own_origins(env, 5099) >= {"http://127.0.0.1:5099", "https://chat.clinic.example"}
+
+    def answer(headers: dict[str, str]) -> object:
+        request = SimpleNamespace(method="POST", path="/conversations/x/tracker/events")
+        request.headers = headers
+        return asyncio.run(refuse(request))
+
+    refused = answer({"content-type": "text/plain", "origin": "http://evil.example"})
+    assert refused.status == 403 and "another site" in json.loads(refused.body)["error"]
+    assert answer({**JSON, "origin": "https://chat.clinic.example"}) is None
