@@ -11,7 +11,8 @@ save is safe, because Rasa's SQL store writes only the events past those already
 
 Each event's data (what the person typed, the slots) is stored encrypted with the
 screening database's keys (needlecheck.store.encryption); an event written before that,
-as plain JSON, is still read.
+as plain JSON, is still read. A phone-shaped sender (SMS, WhatsApp) is stored as its keyed
+digest, as the screening database stores it.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
-from rasa.shared.core.events import Event
+from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 
 from needlecheck.store.database import transient
-from needlecheck.store.encryption import keyring
+from needlecheck.store.encryption import conversation_key, keyring
+from needlecheck.store.tracker_events import stored_senders
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +128,7 @@ class DurableSQLTrackerStore(SQLTrackerStore):
                 data = event.as_dict()
                 session.add(
                     self.SQLEvent(
-                        sender_id=tracker.sender_id,
+                        sender_id=conversation_key(tracker.sender_id),
                         type_name=event.type_name,
                         timestamp=data.get("timestamp"),
                         intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
@@ -136,6 +138,29 @@ class DurableSQLTrackerStore(SQLTrackerStore):
                 )
             session.commit()
         return events
+
+    def _event_query(
+        self, session: Any, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> Any:
+        """Rasa's, for every stored form of the sender: a phone-shaped one (SMS, WhatsApp)
+        is stored as its keyed digest, so a stolen database names no phone number; rows
+        written before that, or under an older data key, are still found."""
+        senders = stored_senders([sender_id])
+        event = self.SQLEvent
+        query = session.query(event).filter(event.sender_id.in_(senders))
+        if not fetch_events_from_all_sessions:
+            session_start = (
+                session.query(sa.func.max(event.timestamp).label("session_start"))
+                .filter(event.sender_id.in_(senders), event.type_name == SessionStarted.type_name)
+                .subquery()
+            )
+            query = query.filter(
+                sa.or_(
+                    event.timestamp >= session_start.c.session_start,
+                    session_start.c.session_start.is_(None),
+                )
+            )
+        return query.order_by(event.id)
 
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool

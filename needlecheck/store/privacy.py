@@ -98,7 +98,10 @@ def erase(
     if result.rowcount:
         deleted["conversation activity"] += result.rowcount
     if has_events_table(session):
-        result = session.execute(delete(EVENTS).where(EVENTS.c.sender_id.in_(conversations)))
+        # Rasa's production store keeps a phone-shaped sender as its digest; rows written
+        # before that keep the ID itself.
+        senders = sorted({*stored, *conversations})
+        result = session.execute(delete(EVENTS).where(EVENTS.c.sender_id.in_(senders)))
         deleted["conversation event"] += result.rowcount or 0
     if tracker_events is not None:
         deleted["conversation event"] += tracker_events(conversations)

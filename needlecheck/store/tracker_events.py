@@ -21,7 +21,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,15 @@ _VARIABLE = re.compile(r"\$\{([^}]+)\}")
 # Rasa's SQLTrackerStore table, as far as needlecheck touches it (erasure, retention,
 # key rotation); in the screening database only when the tracker store shares it.
 EVENTS = table("events", column("id"), column("sender_id"), column("timestamp"), column("data"))
+
+
+def stored_senders(conversations: Iterable[str]) -> list[str]:
+    """Every `events.sender_id` a conversation may have: the production store keeps a
+    phone-shaped sender as its keyed digest (needlecheck.production.tracker_store), and
+    rows written before that keep the ID itself."""
+    from needlecheck.store.encryption import conversation_keys
+
+    return sorted({key for c in conversations for key in (c, *conversation_keys(c))})
 
 
 def has_events_table(session: Any) -> bool:
@@ -130,7 +139,7 @@ def _erase_events(
         try:
             with engine.begin() as connection:
                 result = connection.execute(
-                    delete(EVENTS).where(EVENTS.c.sender_id.in_(sorted(conversations)))
+                    delete(EVENTS).where(EVENTS.c.sender_id.in_(stored_senders(conversations)))
                 )
             return result.rowcount or 0
         finally:
@@ -190,7 +199,7 @@ def events_input_channels(connection: Any, conversation: str) -> set[str]:
         return set()
     channels: set[str] = set()
     for (stored,) in connection.execute(
-        select(EVENTS.c.data).where(EVENTS.c.sender_id == conversation)
+        select(EVENTS.c.data).where(EVENTS.c.sender_id.in_(stored_senders([conversation])))
     ):
         if not stored:
             continue

@@ -157,3 +157,35 @@ def test_event_data_is_encrypted_and_older_plain_events_still_read(url: str) -> 
     engine.dispose()
     read = asyncio.run(store.retrieve("sealed"))
     assert read.get_slot("age") == 30
+
+
+def test_a_phone_shaped_sender_is_stored_as_its_digest_and_still_found_and_erased(
+    url: str, tmp_path
+) -> None:
+    from needlecheck.store.tracker_events import erase_events
+
+    phone = "+447700900456"
+    store = DurableSQLTrackerStore(domain=DOMAIN, host=url)
+    asyncio.run(store.save(tracker(phone)))
+    later = asyncio.run(store.retrieve(phone))
+    later.update(SlotSet("age", 31))
+    asyncio.run(store.save(later))  # only the new event is added, under the same digest
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        senders = connection.execute(text("SELECT DISTINCT sender_id FROM events")).scalars()
+        senders = list(senders)
+    engine.dispose()
+    assert phone not in senders and "447700900456" not in " ".join(senders)
+    assert any(s.startswith("hmac:") for s in senders)
+    read = asyncio.run(store.retrieve(phone))
+    assert read is not None and read.get_slot("age") == 31
+    assert len(read.events) == 4
+    # needlecheck erase, for a tracker store in another database.
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(
+        f"tracker_store:\n  type: needlecheck.production.tracker_store.DurableSQLTrackerStore\n"
+        f"  url: {url}\n"
+    )
+    env = {"NEEDLECHECK_ENDPOINTS": str(endpoints)}
+    assert erase_events({phone}, screening_database_url="sqlite://", environ=env) == 4
+    assert asyncio.run(store.retrieve(phone)) is None
