@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from needlecheck.store.encryption import keyring
 from needlecheck.store.models import ChannelMessage, ChannelOptOut
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,15 @@ T = TypeVar("T")
 
 
 def digest(address: str) -> str:
-    return hashlib.sha256(address.strip().encode()).hexdigest()
+    """How a number is stored on the STOP list: its keyed digest with the newest key."""
+    return keyring().digest(address.strip())
+
+
+def digests(address: str) -> list[str]:
+    """Every stored form of a number: its digest under each key, and the plain SHA-256
+    that rows written before migration 0009 hold."""
+    plain = hashlib.sha256(address.strip().encode()).hexdigest()
+    return [*keyring().digests(address.strip()), plain]
 
 
 def claim(session: Session, channel: str, message_id: str) -> bool:
@@ -37,7 +46,7 @@ def claim(session: Session, channel: str, message_id: str) -> bool:
 def opted_out(session: Session, channel: str, address: str) -> bool:
     found = session.execute(
         select(ChannelOptOut.id).where(
-            ChannelOptOut.channel == channel, ChannelOptOut.address_digest == digest(address)
+            ChannelOptOut.channel == channel, ChannelOptOut.address_digest.in_(digests(address))
         )
     ).first()
     return found is not None
@@ -45,13 +54,17 @@ def opted_out(session: Session, channel: str, address: str) -> bool:
 
 def opt_out(session: Session, channel: str, address: str) -> None:
     if not opted_out(session, channel, address):
-        session.add(ChannelOptOut(channel=channel, address_digest=digest(address)))
+        session.add(
+            ChannelOptOut(
+                channel=channel, address_digest=digest(address), encrypted_address=address.strip()
+            )
+        )
 
 
 def opt_in(session: Session, channel: str, address: str) -> None:
     session.execute(
         delete(ChannelOptOut).where(
-            ChannelOptOut.channel == channel, ChannelOptOut.address_digest == digest(address)
+            ChannelOptOut.channel == channel, ChannelOptOut.address_digest.in_(digests(address))
         )
     )
 

@@ -235,6 +235,27 @@ def rotate_all(session: Any) -> int:
                 session.execute(update(stored).where(stored.c.id == row.id).values(**values))
                 count += len(values)
     count += _rekey_conversations(session, ring)
+    count += _rekey_opt_outs(session, ring)
+    return count
+
+
+def _rekey_opt_outs(session: Any, ring: Keyring) -> int:
+    """The STOP list's numbers digested again with the newest key, and their copies
+    encrypted again: a number that opted out stays out once the old key is dropped."""
+    from sqlalchemy import column, select, table, update
+
+    stored = table(
+        "channel_opt_outs", column("id"), column("address_digest"), column("encrypted_address")
+    )
+    count = 0
+    for row in session.execute(select(stored).where(stored.c.encrypted_address.is_not(None))).all():
+        plain = ring.decrypt(row.encrypted_address)
+        session.execute(
+            update(stored)
+            .where(stored.c.id == row.id)
+            .values(address_digest=ring.digest(plain), encrypted_address=ring.encrypt(plain))
+        )
+        count += 1
     return count
 
 
@@ -244,6 +265,7 @@ def _rekey_conversations(session: Any, ring: Keyring) -> int:
     from sqlalchemy import column, select, table, update
 
     count = 0
+    plains: set[str] = set()
     for name in CONVERSATION_TABLES:
         stored = table(name, column("conversation_id"), column("encrypted_conversation_id"))
         rows = session.execute(
@@ -251,6 +273,7 @@ def _rekey_conversations(session: Any, ring: Keyring) -> int:
         ).all()
         for row in rows:
             plain = ring.decrypt(row.encrypted_conversation_id)
+            plains.add(plain)
             values = {"conversation_id": ring.digest(plain)}
             if name == "conversation_activity":
                 # No `id` column, and not in ENCRYPTED_COLUMNS: its copy is rotated here.
@@ -262,4 +285,24 @@ def _rekey_conversations(session: Any, ring: Keyring) -> int:
                 .where(stored.c.encrypted_conversation_id == row.encrypted_conversation_id)
                 .values(**values)
             )
+    return count + _rekey_events(session, ring, plains)
+
+
+def _rekey_events(session: Any, ring: Keyring, plains: set[str]) -> int:
+    """Rasa's events in this database (the production tracker store) under the newest
+    digest of each phone-shaped sender the records name, including rows that still hold
+    the number itself: erasure and the conversation find them once the old key is gone."""
+    from sqlalchemy import update
+
+    from needlecheck.store.tracker_events import EVENTS, has_events_table
+
+    if not plains or not has_events_table(session):
+        return 0
+    count = 0
+    for plain in sorted(plains):
+        older = [plain, *ring.digests(plain)[1:]]
+        result = session.execute(
+            update(EVENTS).where(EVENTS.c.sender_id.in_(older)).values(sender_id=ring.digest(plain))
+        )
+        count += result.rowcount or 0
     return count

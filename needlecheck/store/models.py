@@ -310,14 +310,18 @@ class ChannelMessage(Base):
 class ChannelOptOut(Base):
     """An SMS/WhatsApp number that replied STOP: nothing more is sent to it until START.
 
-    The number is kept as a SHA-256 digest: enough to recognise it, not to read it back.
+    The number is kept as a keyed digest (HMAC with the data key: a stolen database cannot
+    be matched against guessed numbers), beside an encrypted copy that `keys rotate`
+    digests again. Rows from before migration 0009 hold a plain SHA-256 until the number
+    sends STOP or START again.
     """
 
     __tablename__ = "channel_opt_outs"
 
     id = Column(Integer, primary_key=True)
     channel = Column(String(32), nullable=False)
-    address_digest = Column(String(64), nullable=False)
+    address_digest = Column(String(80), nullable=False)
+    encrypted_address = Column(EncryptedText, nullable=True)
     opted_out_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
     __table_args__ = (

@@ -472,9 +472,11 @@ def test_sms_stop_help_and_start(assistant, provider) -> None:
     assert len(provider.to(phone)) == count  # nothing more is sent
     engine = create_engine(assistant["db"], future=True)
     with engine.connect() as connection:
-        digest = hashlib.sha256(phone.encode()).hexdigest()
+        from needlecheck.channels.ledger import digest
+
         rows = connection.execute(
-            text("SELECT channel FROM channel_opt_outs WHERE address_digest = :d"), {"d": digest}
+            text("SELECT channel FROM channel_opt_outs WHERE address_digest = :d"),
+            {"d": digest(phone)},
         ).all()
     engine.dispose()
     assert [r[0] for r in rows] == ["twilio"]

@@ -444,3 +444,30 @@ def test_0008_encrypts_facts_reasons_and_phone_ids_stored_before_and_undoes_it(
     ]
     assert active == ["+447700900123"]
     engine.dispose()
+
+
+def test_rasas_events_follow_their_phone_shaped_sender_across_a_key_rotation(sessions) -> None:
+    old, new = TEST_DATA_KEY.encode(), Fernet.generate_key()
+    encryption.use_keys([old])
+    add_phone_conversation(sessions)
+    with sessions.begin() as session:
+        # The production tracker store in the same database: one row from before the
+        # digests (the number itself), one under the old key's digest.
+        session.execute(
+            text("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, data TEXT)")
+        )
+        for number, sender in enumerate((SMS_SENDER, encryption.keyring().digest(SMS_SENDER))):
+            session.execute(
+                text("INSERT INTO events (id, sender_id, data) VALUES (:i, :s, '{}')"),
+                {"i": number + 1, "s": sender},
+            )
+    encryption.use_keys([new, old])
+    with sessions.begin() as session:
+        rotate_all(session)
+    encryption.use_keys([new])
+    with sessions() as session:
+        senders = session.execute(text("SELECT sender_id FROM events")).scalars().all()
+    assert senders == [encryption.keyring().digest(SMS_SENDER)] * 2
+    with sessions.begin() as session:
+        deleted = privacy.erase(session, conversation_id=SMS_SENDER)
+    assert deleted["conversation event"] == 2
