@@ -17,7 +17,6 @@ checks nothing, so whoever reaches it can speak as any conversation. Here:
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +27,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels.limits import body_problem, sender_problem
+from needlecheck.security.tokens import bearer_matches
 
 
 def rest_token(environ: dict[str, str] | None = None) -> str | None:
@@ -38,7 +38,8 @@ def rest_token(environ: dict[str, str] | None = None) -> str | None:
 def authorised(header: str | None, token: str | None) -> bool:
     if token is None:
         return True
-    return header is not None and hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
+    # As bytes (needlecheck.security.tokens): a header that is not ASCII is a 401, not a 500.
+    return bearer_matches(header, token)
 
 
 class RestInput(InputChannel):

@@ -80,3 +80,12 @@ def test_every_widget_id_the_socket_channel_accepts_is_refused() -> None:
         session = new_session_id()
         assert WIDGET_SESSION_ID.match(session) and sender_problem(session)
         assert sender_problem(new_caller_id())
+
+
+@pytest.mark.parametrize("header", ["Bearer é", "Bearer \udcff\udcfe", "Bearer s3cret\udcff"])
+def test_a_token_that_is_not_ascii_is_refused_not_an_error(header: str) -> None:
+    from needlecheck.channels.rest import authorised
+
+    # Sanic hands undecodable header bytes on as lone surrogates.
+    assert authorised(header, "s3cret") is False
+    assert authorised("Bearer s3cret", "s3cret") is True
