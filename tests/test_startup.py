@@ -27,7 +27,9 @@ def test_check_reports_policy_and_database(tmp_path) -> None:
     done = run("check", env=env)
     assert done.returncode == 0, done.stderr
     assert "policy: needlecheck default policy (version 2026.11), 29 rules" in done.stdout
-    assert f"sqlite:///{tmp_path}/needlecheck.db at schema 0007" in done.stdout
+    from needlecheck.store.migrate import head_revision
+
+    assert f"sqlite:///{tmp_path}/needlecheck.db at schema {head_revision()}" in done.stdout
     assert "messaging channels: none configured" in done.stdout
 
 
