@@ -31,12 +31,40 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# SQLSTATE classes that a retry can outlast: 08, connection exceptions; 57P, the server
+# shutting down or starting up. Others (28P01, a wrong password; 42P01, a missing table)
+# fail the same way every time.
+TRANSIENT_SQLSTATES = ("08", "57P")
+# Driver messages of a lost or refused connection, for errors that carry no SQLSTATE
+# (psycopg2 before the server answers; SQLite has none at all).
+TRANSIENT_MESSAGES = (
+    "could not connect",
+    "connection refused",
+    "server closed the connection",
+    "terminating connection",
+    "connection already closed",
+    "connection timed out",
+    "timeout expired",
+    "ssl connection has been closed",
+    "database is locked",
+)
+
+
 def transient(error: Exception) -> bool:
     """A failure of the connection, not of the statement: worth trying again (a database
-    restart, a dropped connection, a locked SQLite file)."""
-    if isinstance(error, OperationalError):
+    restart, a dropped connection, a locked SQLite file). A missing table or a refused
+    password is not: retrying only delays the error."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    code = getattr(error.orig, "pgcode", None)
+    if code:
+        return str(code).startswith(TRANSIENT_SQLSTATES)
+    if isinstance(error, OperationalError):
+        message = str(error.orig).lower()
+        return any(words in message for words in TRANSIENT_MESSAGES)
+    return False
 
 
 def redacted_url(url: str) -> str:

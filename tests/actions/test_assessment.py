@@ -12,7 +12,6 @@ from sqlalchemy.orm import selectinload
 
 from actions.assessment import ActionAssessScreening, human_date
 from needlecheck import runtime
-from needlecheck.screening.dates import add_months
 from needlecheck.store.migrate import upgrade
 from needlecheck.store.models import Screening
 from tests.actions.conftest import ROOT, make_tracker
@@ -119,11 +118,12 @@ def test_names_outside_the_lists_are_kept_with_the_screening_for_the_staff(
 
 def test_a_dated_deferral_names_the_earliest_date(fresh_services) -> None:
     upgrade(runtime.services().settings.database_url)
-    last_dose = runtime.services().settings.today().replace(day=1)
-    slots = {**CLEAR, "isotretinoin": {"status": "past", "last_dose": last_dose.isoformat()}}
+    # Today is 27 November 2026 (NEEDLECHECK_TODAY); the policy waits 6 months.
+    assert runtime.services().settings.today() == date(2026, 11, 27)
+    slots = {**CLEAR, "isotretinoin": {"status": "past", "last_dose": "2026-11-01"}}
     _, messages = run_action(slots)
     assert messages[0]["response"] == "utter_outcome_defer_dated"
-    assert messages[0]["earliest_date"] == human_date(add_months(last_dose, 6))
+    assert messages[0]["earliest_date"] == "1 May 2027"
 
 
 def test_a_database_that_is_down_still_gives_the_result(fresh_services, monkeypatch) -> None:
@@ -196,15 +196,11 @@ def test_the_website_widget_gets_the_result_as_one_card(fresh_services, domain) 
 
 def test_a_dated_deferral_card_names_the_earliest_date(fresh_services, domain) -> None:
     upgrade(runtime.services().settings.database_url)
-    today = runtime.services().settings.today()
-    slots = {
-        **CLEAR,
-        "isotretinoin": {"status": "past", "last_dose": add_months(today, -2).isoformat()},
-    }
+    slots = {**CLEAR, "isotretinoin": {"status": "past", "last_dose": "2026-09-27"}}
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAssessScreening().run(dispatcher, channel_tracker("socketio", slots), domain))
     card = dispatcher.messages[0]["custom"]
-    earliest = human_date(add_months(add_months(today, -2), 6))
+    earliest = "27 March 2027"  # six months after the last dose
     assert card["earliest_date"] == earliest
     assert earliest in card["summary"] and "{earliest_date}" not in card["summary"]
 
