@@ -13,9 +13,8 @@ import sys
 import urllib.request
 from typing import Any
 
+from needlecheck.config import DEFAULT_ACTION_PORT
 from needlecheck.security.tokens import bearer_matches
-
-DEFAULT_ACTION_PORT = 5055
 
 
 def authorised(header: str | None, secret: str) -> bool:

@@ -188,6 +188,9 @@ def _cmd_policy(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
     from needlecheck.config import Settings
     from needlecheck.store.database import redacted_url
     from needlecheck.store.migrate import create_database, current_revision, upgrade
@@ -201,7 +204,9 @@ def _cmd_db(args: argparse.Namespace) -> int:
         if args.action == "upgrade":
             upgrade(settings.database_url)
         print(f"database revision: {current_revision(settings.database_url)}")
-    except Exception as error:
+    except (SQLAlchemyError, CommandError, OSError) as error:
+        # A database that is down, refuses us, or is at a revision this code does not know:
+        # said plainly; anything else is a bug and keeps its traceback.
         print(
             f"needlecheck: database {redacted_url(settings.database_url)}: {error}", file=sys.stderr
         )

@@ -10,6 +10,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# The action server's port under `make run`, and the first of production's (endpoints.yml
+# names it too; tests/test_config.py checks that the two agree).
+DEFAULT_ACTION_PORT = 5055
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -39,7 +43,7 @@ class Settings:
     events_exchange: str = "needlecheck-events"
     events_queue: str = "needlecheck_frontdesk"
     # Production: the action servers' load balancer (the servers take the next ports).
-    action_port: int = 5055
+    action_port: int = DEFAULT_ACTION_PORT
     # A fixed date for every "today" (NEEDLECHECK_TODAY): the held-out evaluation and the
     # conversation simulator read relative dates ("two months ago") against the date their
     # labels were written on. Never set it for a clinic.
@@ -99,7 +103,7 @@ class Settings:
             rabbitmq_url=env.get("NEEDLECHECK_RABBITMQ_URL") or None,
             events_exchange=env.get("NEEDLECHECK_EVENTS_EXCHANGE") or "needlecheck-events",
             events_queue=env.get("NEEDLECHECK_EVENTS_QUEUE") or "needlecheck_frontdesk",
-            action_port=_port(env, "NEEDLECHECK_ACTION_PORT", 5055),
+            action_port=_port(env, "NEEDLECHECK_ACTION_PORT", DEFAULT_ACTION_PORT),
         )
 
 

@@ -17,11 +17,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from needlecheck.action_server import DEFAULT_ACTION_PORT as ACTION_PORT
 from needlecheck.action_server import health_request
 from needlecheck.channels.settings import ChannelConfigError, enabled_channels, write_credentials
 from needlecheck.config import (
     API_TOKEN_FILE,
+    DEFAULT_ACTION_PORT,
     Settings,
     action_secret,
     api_token,
@@ -229,7 +229,7 @@ def ready_message(settings: Settings) -> str:
         f"  socket.io channel: {base}/socket.io\n"
         f"  chat widget:       {desk}/widget.js (demo page: {desk}/demo)\n"
         f"  HTTP API:          {base}/ {api}\n"
-        f"  action server:     http://localhost:{ACTION_PORT}/health (needs the action secret)\n"
+        f"  action server:     http://localhost:{DEFAULT_ACTION_PORT}/health (needs the action secret)\n"
         f"  front desk:        {desk}/ "
         "(accounts: needlecheck staff add)\n"
         "Press Ctrl-C to stop.\n"
@@ -259,7 +259,7 @@ def _wait_until_ready(
     token = f"?token={settings.api_token}" if settings.api_token else ""
     # /status answers only once the model is loaded, unlike / which answers at once.
     urls: list[str | urllib.request.Request] = [
-        health_request(f"http://127.0.0.1:{ACTION_PORT}/health", secret),
+        health_request(f"http://127.0.0.1:{DEFAULT_ACTION_PORT}/health", secret),
         f"http://127.0.0.1:{settings.frontdesk_port}/healthz",
         f"http://127.0.0.1:{settings.rasa_port}/status{token}",
     ]

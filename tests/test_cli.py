@@ -131,3 +131,33 @@ def _timed_assess() -> float:
 @pytest.mark.parametrize("argv", [[], ["frobnicate"]])
 def test_unknown_commands_are_usage_errors(argv) -> None:
     assert run(*argv).returncode == 2
+
+
+def test_a_database_that_is_down_or_unknown_is_said_plainly(tmp_path, monkeypatch) -> None:
+    import sqlite3
+
+    from needlecheck import cli
+
+    monkeypatch.setenv("NEEDLECHECK_VAR_DIR", str(tmp_path))
+    # Nothing listens on port 1: the server is down.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://clinic:secret@127.0.0.1:1/needlecheck")
+    assert cli.main(["db", "upgrade"]) == cli.EXIT_CONFIGURATION
+    # A database at a revision this code does not know (written by a newer version).
+    path = tmp_path / "newer.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+        connection.execute("INSERT INTO alembic_version VALUES ('9999')")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
+    assert cli.main(["db", "upgrade"]) == cli.EXIT_CONFIGURATION
+
+
+def test_a_bug_in_the_database_command_keeps_its_traceback(monkeypatch) -> None:
+    from needlecheck import cli
+    from needlecheck.store import migrate
+
+    def broken(url: str, revision: str = "head") -> None:
+        raise KeyError("a bug, not a database problem")
+
+    monkeypatch.setattr(migrate, "upgrade", broken)
+    with pytest.raises(KeyError):
+        cli.main(["db", "upgrade"])

@@ -83,3 +83,15 @@ def test_the_api_token_is_generated_once_into_var_and_read_back(tmp_path) -> Non
     assert api_token(tmp_path, own) == "the-clinics-own"
     assert kept_api_token(Settings.from_environment(own)) == "the-clinics-own"
     assert kept_api_token(Settings.from_environment({"NEEDLECHECK_VAR_DIR": "/nowhere"})) is None
+
+
+def test_the_action_servers_port_has_one_definition_that_endpoints_yml_follows() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from needlecheck.config import DEFAULT_ACTION_PORT
+
+    endpoints = yaml.safe_load((Path(__file__).parents[1] / "endpoints.yml").read_text())
+    assert endpoints["action_endpoint"]["url"] == f"http://127.0.0.1:{DEFAULT_ACTION_PORT}/webhook"
+    assert Settings.from_environment({}).action_port == DEFAULT_ACTION_PORT

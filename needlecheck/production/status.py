@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from needlecheck.action_server import health_request
-from needlecheck.config import ACTION_SECRET_FILE, Settings, kept_api_token
+from needlecheck.config import ACTION_SECRET_FILE, DEFAULT_ACTION_PORT, Settings, kept_api_token
 from needlecheck.production.topology import DEFAULT_RABBITMQ_URL, Topology
 
 TIMEOUT = 3.0
@@ -155,7 +155,9 @@ def collect(settings: Settings) -> list[Check]:
             _api(f"http://127.0.0.1:{settings.rasa_port}", kept_api_token(settings)),
             _http(
                 "action server",
-                health_request("http://127.0.0.1:5055/health", _action_secret(settings)),
+                health_request(
+                    f"http://127.0.0.1:{DEFAULT_ACTION_PORT}/health", _action_secret(settings)
+                ),
             ),
             _http("front desk", f"http://127.0.0.1:{settings.frontdesk_port}/healthz"),
         ]
