@@ -1371,7 +1371,11 @@ def _asks_what_it_means(text: str) -> bool:
     lowered = text.lower()
     if _ABOUT_MICRONEEDLING.search(lowered):
         return False
-    return bool(_WHAT_IT_MEANS.search(lowered) or _DOES_IT_COUNT.search(lowered))
+    return bool(
+        _WHAT_IT_MEANS.search(lowered)
+        or _DOES_IT_COUNT.search(lowered)
+        or _DONT_KNOW_WHAT.search(lowered)
+    )
 
 
 # An earlier "yes" taken back at the date question: "I never actually took it".
@@ -1380,6 +1384,11 @@ _NEVER_TAKEN = re.compile(
     r"|\btoo scared\b|\bdidn'?t (?:start|take)\b|\bnever (?:did|have)\b"
 )
 _DOES_IT_COUNT = re.compile(r"\b(?:does|do|would|will|is)\b.*\bcount\b|\bcounts as\b")
+# "not sure what scleroderma is": a question about the words, and no "no" (ConText reads
+# the "not" as denying the condition).
+_DONT_KNOW_WHAT = re.compile(
+    r"\b(?:not sure|unsure|don'?t know|do not know|dunno|no idea|no clue)\s+what\b"
+)
 
 
 # A word this common in English is not a medicine's name ("enough", "questions").

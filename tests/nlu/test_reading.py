@@ -769,3 +769,18 @@ def test_what_microneedling_is_asked_at_a_date_question_dates_nothing(read) -> N
     )
     assert not reading.answered
     assert reading.route == "faq_what_is"
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("hmm not sure what scleroderma is", "conditions"),
+        ("no idea what a keloid even is tbh", "conditions"),
+    ],
+)
+def test_not_knowing_what_a_word_means_is_no_answer(read, text, asked) -> None:
+    # ConText reads the "not" as denying the condition: that must not become a "no".
+    reading = read(text, asked)
+    assert not reading.answered
+    assert reading.route == UNCLEAR
+    assert asked not in reading.slots
