@@ -129,22 +129,28 @@ def _zone(name: str | None) -> str | None:
     return name
 
 
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
+def bounded_int(
+    env: Mapping[str, str], name: str, default: int, low: int, high: int | None, what: str
+) -> int:
+    """The whole number in environment variable `name`, `default` when it is unset or empty.
+    Anything else (a sign, a decimal point, a value outside low..high) stops start-up with
+    an error that names the variable and what it should be."""
     raw = env.get(name)
     if not raw:
         return default
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"{name}={raw!r} is not a TCP port number")
+    # isdigit() alone passes other scripts' digits ("٣"), which int() would quietly read.
+    whole = raw.isascii() and raw.isdigit()
+    if not whole or int(raw) < low or (high is not None and int(raw) > high):
+        raise ValueError(f"{name}={raw!r} is not {what}")
     return int(raw)
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    return bounded_int(env, name, default, 1, 65535, "a TCP port number")
 
 
 def _days(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name}={raw!r} is not a whole number of days (1 or more)")
-    return int(raw)
+    return bounded_int(env, name, default, 1, None, "a whole number of days (1 or more)")
 
 
 SECRET_FILE = "frontdesk.secret"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import date, datetime, timezone
 
 import pytest
@@ -56,6 +57,49 @@ def test_bad_settings_are_named(name, value, message) -> None:
     with pytest.raises(ValueError, match=message) as caught:
         Settings.from_environment({name: value})
     assert name in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("read", "name", "low", "high"),
+    [
+        (lambda env: Settings.from_environment(env).rasa_port, "NEEDLECHECK_RASA_PORT", 1, 65535),
+        (
+            lambda env: Settings.from_environment(env).retention_days,
+            "NEEDLECHECK_RETENTION_DAYS",
+            1,
+            None,
+        ),
+        (
+            "needlecheck.channels.limits:max_message_length",
+            "NEEDLECHECK_MAX_MESSAGE_LENGTH",
+            1,
+            100_000,
+        ),
+        (
+            "needlecheck.channels.limits:max_body_bytes",
+            "NEEDLECHECK_MAX_BODY_BYTES",
+            1024,
+            104_857_600,
+        ),
+        ("needlecheck.production.resilience:action_timeout", "NEEDLECHECK_ACTION_TIMEOUT", 1, 300),
+    ],
+)
+def test_every_whole_number_setting_takes_its_bounds_and_refuses_past_them(
+    read, name, low, high
+) -> None:
+    if isinstance(read, str):
+        module, _, function = read.partition(":")
+        read = getattr(importlib.import_module(module), function)
+    assert read({name: str(low)}) == low
+    assert isinstance(read({}), int) and read({name: ""}) == read({})
+    refused = [str(low - 1), "-1", "1.5", " 30", "30s", "٣"]
+    if high is not None:
+        assert read({name: str(high)}) == high
+        refused.append(str(high + 1))
+    for raw in refused:
+        with pytest.raises(ValueError, match=f"^{name}=") as caught:
+            read({name: raw})
+        assert repr(raw) in str(caught.value)
 
 
 def test_the_front_desk_secret_is_generated_once_and_private(tmp_path) -> None:

@@ -9,6 +9,8 @@ import re
 import secrets
 from collections.abc import Mapping
 
+from needlecheck.config import bounded_int
+
 # The default longest message; NEEDLECHECK_MAX_MESSAGE_LENGTH changes it.
 MAX_MESSAGE_LENGTH = 2000
 
@@ -27,12 +29,14 @@ def valid_text(text: str) -> str:
 def max_message_length(environ: Mapping[str, str] | None = None) -> int:
     """The longest message a person may send; a longer one gets a polite answer."""
     env = os.environ if environ is None else environ
-    raw = env.get("NEEDLECHECK_MAX_MESSAGE_LENGTH") or str(MAX_MESSAGE_LENGTH)
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
-        raise ValueError(
-            f"NEEDLECHECK_MAX_MESSAGE_LENGTH={raw!r} is not a number of characters (1-100000)"
-        )
-    return int(raw)
+    return bounded_int(
+        env,
+        "NEEDLECHECK_MAX_MESSAGE_LENGTH",
+        MAX_MESSAGE_LENGTH,
+        1,
+        100_000,
+        "a number of characters (1-100000)",
+    )
 
 
 DEFAULT_MAX_BODY_BYTES = 128 * 1024
@@ -41,12 +45,14 @@ DEFAULT_MAX_BODY_BYTES = 128 * 1024
 def max_body_bytes(environ: Mapping[str, str] | None = None) -> int:
     """The largest request body the Rasa server and the front desk accept (413 above)."""
     env = os.environ if environ is None else environ
-    raw = env.get("NEEDLECHECK_MAX_BODY_BYTES") or str(DEFAULT_MAX_BODY_BYTES)
-    if not raw.isdigit() or not 1024 <= int(raw) <= 100 * 1024 * 1024:
-        raise ValueError(
-            f"NEEDLECHECK_MAX_BODY_BYTES={raw!r} is not a number of bytes (1024 to 104857600)"
-        )
-    return int(raw)
+    return bounded_int(
+        env,
+        "NEEDLECHECK_MAX_BODY_BYTES",
+        DEFAULT_MAX_BODY_BYTES,
+        1024,
+        100 * 1024 * 1024,
+        "a number of bytes (1024 to 104857600)",
+    )
 
 
 # Sender IDs that JSON channels accept: no spaces, slashes or other path characters.

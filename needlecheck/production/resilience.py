@@ -17,7 +17,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
+
+from needlecheck.config import bounded_int
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +29,16 @@ UTTER_SERVICE_UNAVAILABLE = "utter_service_unavailable"
 DEFAULT_ACTION_TIMEOUT = 20
 
 
-def action_timeout(environ: dict[str, str] | None = None) -> int:
+def action_timeout(environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
-    raw = env.get("NEEDLECHECK_ACTION_TIMEOUT") or str(DEFAULT_ACTION_TIMEOUT)
-    if not raw.isdigit() or not 1 <= int(raw) <= 300:
-        raise ValueError(f"NEEDLECHECK_ACTION_TIMEOUT={raw!r} is not a number of seconds (1-300)")
-    return int(raw)
+    return bounded_int(
+        env,
+        "NEEDLECHECK_ACTION_TIMEOUT",
+        DEFAULT_ACTION_TIMEOUT,
+        1,
+        300,
+        "a number of seconds (1-300)",
+    )
 
 
 def install_strict_tracker_store() -> None:
