@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -30,11 +30,7 @@ from actions.names import (
     UTTER_NOT_A_DIAGNOSIS,
     UTTER_NOTE_PREFIX,
     UTTER_OFFER_NEXT_STEP,
-    UTTER_OUTCOME_DEFER_DATED,
-    UTTER_OUTCOME_INCOMPLETE,
-    UTTER_OUTCOME_PREFIX,
-    UTTER_PREPARATION,
-    UTTER_PREPARATION_IF_TREATED,
+    UTTER_PREFIX,
     UTTER_REASONS,
     UTTER_SCREENING_ERROR,
     UTTER_STORAGE_UNAVAILABLE,
@@ -43,19 +39,13 @@ from needlecheck.responses import render, response_values
 from needlecheck.runtime import clinic as clinic_details
 from needlecheck.runtime import services
 from needlecheck.screening import Assessment, FactError, assess
+from needlecheck.screening.explanation import Explanation
+from needlecheck.screening.explanation import explain as explanation
 from needlecheck.store.database import transient
 from needlecheck.store.repository import save_screening
 from needlecheck.transcript import evidence, transcript
 
 logger = logging.getLogger(__name__)
-
-# Severities whose reasons explain the outcome to the person; `note` is for staff only.
-EXPLAINED = ("urgent", "exclude", "defer", "review")
-PREPARATION_BY_OUTCOME = {
-    "eligible": UTTER_PREPARATION,
-    "clinician_review": UTTER_PREPARATION_IF_TREATED,
-    "defer": UTTER_PREPARATION_IF_TREATED,
-}
 
 
 class ActionAssessScreening(Action):
@@ -215,67 +205,27 @@ def _parse_time(value: object) -> datetime | None:
 
 def explain(assessment: Assessment, dispatcher: CollectingDispatcher, domain: DomainDict) -> None:
     """Outcome and recommendation, then every reason, then what to do first."""
-    if assessment.outcome is None:
-        dispatcher.utter_message(response=UTTER_OUTCOME_INCOMPLETE)
-    elif assessment.outcome == "defer" and assessment.earliest_date:
+    told = explanation(assessment)
+    dispatcher.utter_message(response=UTTER_PREFIX + told.headline, **told.values)
+    if told.reasons:
+        dispatcher.utter_message(response=UTTER_REASONS, reasons=_bullets(told.reasons))
+    if told.preparation:
         dispatcher.utter_message(
-            response=UTTER_OUTCOME_DEFER_DATED,
-            earliest_date=human_date(assessment.earliest_date),
+            response=UTTER_PREFIX + told.preparation, steps=_bullets(told.steps)
         )
-    else:
-        dispatcher.utter_message(response=UTTER_OUTCOME_PREFIX + assessment.outcome)
-    reasons = reason_lines(assessment)
-    if reasons:
-        dispatcher.utter_message(response=UTTER_REASONS, reasons=_bullets(reasons))
-    steps = preparation(assessment)
-    if steps:
-        dispatcher.utter_message(response=steps[0], steps=_bullets(steps[1]))
-    for note in person_notes(assessment, domain):
+    for note in person_notes(told, domain):
         dispatcher.utter_message(response=note)
-    # After urgent advice, "this does not clear you for treatment" would only dilute it.
-    if assessment.outcome != "urgent_care":
+    if told.disclaimer:
         dispatcher.utter_message(response=UTTER_NOT_A_DIAGNOSIS)
 
 
-def reason_lines(assessment: Assessment) -> list[str]:
-    """The reasons the person reads, each deferral with its own date where it has one
-    (an undated one says its own condition: "until the sunburn has healed")."""
-    lines = []
-    for finding in assessment.findings:
-        if finding.severity not in EXPLAINED:
-            continue
-        if finding.severity == "defer" and finding.until:
-            lines.append(
-                f"{finding.reason} For this, the earliest date is {human_date(finding.until)}."
-            )
-        else:
-            lines.append(finding.reason)
-    return lines
-
-
-def person_notes(assessment: Assessment, domain: DomainDict) -> list[str]:
+def person_notes(told: Explanation, domain: DomainDict) -> list[str]:
     """Responses for staff notes the person should hear too (`utter_note_<rule ID>`, for
     example that dark marks after injuries make new ones more likely): a clinic adds one
-    to tell people about any other note. None under urgent advice."""
-    if assessment.outcome == "urgent_care":
-        return []
+    to tell people about any other note."""
     responses = domain.get("responses") or {}
-    names = [
-        UTTER_NOTE_PREFIX + f.rule.lower().replace("-", "_")
-        for f in assessment.findings
-        if f.severity == "note"
-    ]
+    names = [UTTER_NOTE_PREFIX + rule.lower().replace("-", "_") for rule in told.note_rules]
     return [name for name in names if name in responses]
-
-
-def preparation(assessment: Assessment) -> tuple[str, list[str]] | None:
-    """What to do before treatment, and the response that introduces it: plainly after a
-    yes, "if the consultation goes ahead" while the answer is not yet a yes, and never
-    under a no or urgent advice, which it would contradict."""
-    steps = [f.reason for f in assessment.findings if f.severity == "prepare"]
-    if not steps or assessment.outcome not in PREPARATION_BY_OUTCOME:
-        return None
-    return PREPARATION_BY_OUTCOME[assessment.outcome], steps
 
 
 def recommendation_card(assessment: Assessment, domain: DomainDict) -> dict[str, Any]:
@@ -288,31 +238,22 @@ def recommendation_card(assessment: Assessment, domain: DomainDict) -> dict[str,
             str(((responses.get(name) or [{}])[0]).get("text") or ""), {**clinic, **values}
         )
 
-    earliest = human_date(assessment.earliest_date) if assessment.earliest_date else None
-    if assessment.outcome is None:
-        summary = words(UTTER_OUTCOME_INCOMPLETE)
-    elif assessment.outcome == "defer" and earliest:
-        summary = words(UTTER_OUTCOME_DEFER_DATED, earliest_date=earliest)
-    else:
-        summary = words(UTTER_OUTCOME_PREFIX + assessment.outcome)
-    steps = preparation(assessment)
+    told = explanation(assessment)
     return {
         "type": "recommendation",
-        "outcome": assessment.outcome or "incomplete",
-        "title": words(UTTER_CARD_TITLE_PREFIX + (assessment.outcome or "incomplete")),
-        "summary": summary,
-        "reasons": reason_lines(assessment),
-        "earliest_date": earliest,
+        "outcome": told.outcome,
+        "title": words(UTTER_CARD_TITLE_PREFIX + told.outcome),
+        "summary": words(UTTER_PREFIX + told.headline, **told.values),
+        "reasons": list(told.reasons),
+        "earliest_date": told.earliest_date,
         # The heading the steps go under ("If the consultation goes ahead, ...").
-        "next_steps_title": words(steps[0]).split("\n")[0] if steps else "",
-        "next_steps": steps[1] if steps else [],
-        "notes": [words(name) for name in person_notes(assessment, domain)],
-        "disclaimer": "" if assessment.outcome == "urgent_care" else words(UTTER_NOT_A_DIAGNOSIS),
+        "next_steps_title": words(UTTER_PREFIX + told.preparation).split("\n")[0]
+        if told.preparation
+        else "",
+        "next_steps": list(told.steps),
+        "notes": [words(name) for name in person_notes(told, domain)],
+        "disclaimer": words(UTTER_NOT_A_DIAGNOSIS) if told.disclaimer else "",
     }
-
-
-def human_date(value: date) -> str:
-    return f"{value.day} {value:%B %Y}"
 
 
 def _bullets(lines: list[str]) -> str:

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from actions.assessment import ActionAssessScreening, human_date
+from actions.assessment import ActionAssessScreening
 from needlecheck import runtime
 from needlecheck.store.migrate import upgrade
 from needlecheck.store.models import Screening
@@ -150,10 +150,6 @@ def test_unanswered_questions_are_never_eligible(fresh_services) -> None:
     events, messages = run_action({"red_flags": [], "age": 40})
     assert {e["name"]: e["value"] for e in events}["screening_outcome"] is None
     assert messages[0]["response"] == "utter_outcome_incomplete"
-
-
-def test_human_date() -> None:
-    assert human_date(date(2026, 12, 3)) == "3 December 2026"
 
 
 def test_the_clinic_policy_from_the_environment_applies_and_is_recorded(

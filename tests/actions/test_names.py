@@ -5,6 +5,7 @@ from __future__ import annotations
 import actions.names as names
 from needlecheck.nlu.parts import PART_NAMES, QUESTION_PARTS
 from needlecheck.screening import FACT_NAMES, OUTCOMES
+from needlecheck.screening.explanation import MESSAGES
 from needlecheck.screening.facts import FACTS, BooleanFact, ListFact, ProcedureListFact
 
 
@@ -62,7 +63,8 @@ def test_every_response_the_actions_use_exists(domain) -> None:
         for key, value in vars(names).items()
         if key.startswith("UTTER_") and not key.endswith("_PREFIX")
     }
-    used |= {names.UTTER_OUTCOME_PREFIX + outcome for outcome in OUTCOMES}
+    used |= {names.UTTER_PREFIX + message for message in MESSAGES}
+    used |= {names.UTTER_CARD_TITLE_PREFIX + outcome for outcome in (*OUTCOMES, "incomplete")}
     assert used <= set(domain["responses"])
 
 
