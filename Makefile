@@ -13,7 +13,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 MODEL := models/needlecheck.tar.gz
 TRAINING_DATA := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
-.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest audit browser nlu-eval nlu-cv converse readability bench bench-channels clean
+.PHONY: help install model db run run-prod status haproxy load shell test lint format rasa-validate rasa-test pytest audit browser nlu-eval nlu-cv converse readability policy-page bench bench-channels clean
 
 help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
@@ -30,6 +30,7 @@ help:
 	@echo "make nlu-cv    Rasa's intent cross-validation over data/nlu (docs/language.md)"
 	@echo "make converse  1000 whole conversations from the held-out corpus, checked against the engine"
 	@echo "make readability  the reading grade of every text a person reads; updates the README's list"
+	@echo "make policy-page  rewrite docs/screening-policy.md's tables from the rules file"
 	@echo "make bench   latency, start-up, training and memory, beside a rasa init bot"
 	@echo "make bench-channels  latency of each messaging channel's webhook, against fake providers"
 
@@ -150,6 +151,11 @@ converse: $(MODEL) db
 # hardest first; writes the three hardest into the README between its markers.
 readability: .venv/.synced
 	$(UV) run python -m tools.reading_grade --readme README.md
+
+# The tables of docs/screening-policy.md (outcomes, facts, rules), written from
+# needlecheck/screening/rules.yml and the engine; tests/test_policy_page.py fails when stale.
+policy-page: .venv/.synced
+	$(UV) run python -m tools.policy_page --page docs/screening-policy.md
 
 bench: .venv/.synced
 	$(UV) run python bench/bench.py

@@ -1,7 +1,8 @@
 """The Rasa NLU component: screening facts with clinical context, as Rasa entities.
 
-Each mention becomes an entity named after its SCREENING.md fact, valued with what it
-contributes; a denied mention ("no acne") carries the role `denied`. A red flag the person
+Each mention becomes an entity named after its fact (docs/screening-policy.md, "Facts"),
+valued with what it contributes; a denied mention ("no acne") carries the role `denied`. A
+red flag the person
 has now overrides the intent with `report_red_flag`, so that the urgent-care path cannot
 depend on a statistical classifier's guess.
 """

@@ -1,9 +1,10 @@
 """Screening facts in free text, with clinical context: medspaCy target rules and ConText.
 
-The lexicon (lexicon.yml) maps what people say to SCREENING.md's values; the ConText rules
-(context.yml) decide whether a mention is denied, in the past, hypothetical or about a
-family member. The result is a list of `Mention`s: a fact, the value it contributes, and
-whether the person denied it. Nothing here knows about Rasa.
+The lexicon (lexicon.yml) maps what people say to the facts' values
+(docs/screening-policy.md, "Facts"); the ConText rules (context.yml) decide whether a
+mention is denied, in the past, hypothetical or about a family member. The result is a
+list of `Mention`s: a fact, the value it contributes, and whether the person denied it.
+Nothing here knows about Rasa.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ _NEGATION = re.compile(
 
 class LexiconError(ValueError):
     """A lexicon or ConText rules file that cannot be used, with the place it went wrong."""
+
+
+NOT_A_FACT = 'not a fact (docs/screening-policy.md, "Facts")'
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ class Lexicon:
         terms: list[Term] = []
         for fact, values in (data.get("terms") or {}).items():
             if fact not in FACTS:
-                raise LexiconError(f"{path}: terms.{fact}: not a fact of SCREENING.md")
+                raise LexiconError(f"{path}: terms.{fact}: {NOT_A_FACT}")
             for raw_value, phrases in values.items():
                 value = _term_value(fact, raw_value)
                 if fact not in {"isotretinoin", "cancer_treatment"}:
@@ -166,7 +170,7 @@ class Lexicon:
         outside = data.get("outside_lists") or {}
         for fact in outside:
             if fact not in FACTS:
-                raise LexiconError(f"{path}: outside_lists.{fact}: not a fact of SCREENING.md")
+                raise LexiconError(f"{path}: outside_lists.{fact}: {NOT_A_FACT}")
         return cls(
             terms=tuple(terms),
             answers=_phrase_lists(data.get("answers") or {}, "answers."),

@@ -404,7 +404,8 @@ def _record_mentions(turn: _Turn, said: Mapping[str, Said]) -> None:
                 told.denied,
             )
         if fact == "conditions" and "dermatitis_flare" in _affirmed(said, "active_skin_issues"):
-            # A flaring eczema or rosacea is the flare (SCREENING.md: "not flaring now").
+            # A flaring eczema or rosacea is the flare: a chronic skin condition is one "not
+            # flaring now" (docs/screening-policy.md, "Facts").
             told = Said(
                 tuple(v for v in told.affirmed if v != "chronic_skin_condition"), told.denied
             )

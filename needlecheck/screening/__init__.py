@@ -1,4 +1,7 @@
-"""The screening engine: SCREENING.md's rules as data, applied to validated facts."""
+"""The screening engine: the policy's rules as data, applied to validated facts.
+
+docs/screening-policy.md describes the policy.
+"""
 
 from needlecheck.screening.engine import OUTCOMES, Assessment, Finding, assess, outcome_rank
 from needlecheck.screening.facts import FACT_NAMES, FactError, Facts, validate_fact, validate_facts

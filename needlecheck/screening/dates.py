@@ -1,4 +1,4 @@
-"""Calendar arithmetic for waiting periods, as SCREENING.md defines it."""
+"""Calendar arithmetic for waiting periods (docs/screening-policy.md, "Waiting periods")."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import date, timedelta
 def add_months(start: date, months: int) -> date:
     """The same day-of-month `months` later, clamped to the end of a shorter month.
 
-    SCREENING.md: 6 months after 31 May is 30 November.
+    docs/screening-policy.md, "Waiting periods": 6 months after 31 May is 30 November.
     """
     month_index = start.month - 1 + months
     year = start.year + month_index // 12

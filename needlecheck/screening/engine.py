@@ -1,4 +1,4 @@
-"""The screening engine: facts and a date in, an assessment out (SCREENING.md).
+"""The screening engine: facts and a date in, an assessment out (docs/screening-policy.md).
 
 Plain Python with no Rasa, spaCy or TensorFlow import, so the command line, the action
 server and the front desk can all call it cheaply.
@@ -50,7 +50,7 @@ class Assessment:
         return [finding.rule for finding in self.findings]
 
     def to_json(self) -> dict[str, Any]:
-        """The fields SCREENING.md names, plus the policy that produced them."""
+        """The fields of docs/screening-policy.md, "An assessment"."""
         return {
             "outcome": self.outcome,
             "findings": [finding.to_json() for finding in self.findings],

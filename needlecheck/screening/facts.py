@@ -1,4 +1,6 @@
-"""The screening record: fact names, their types and allowed values (SCREENING.md, "Facts").
+"""The screening record: fact names, their types and allowed values.
+
+docs/screening-policy.md, "Facts", has them as a table generated from FACTS below.
 
 Validation turns untrusted input (a JSON line, a Rasa slot) into facts the engine can
 rely on, or raises `FactError` naming the field. It never guesses: an unknown fact, a
@@ -225,7 +227,8 @@ class Facts:
 
 
 def validate_facts(raw: object) -> Facts:
-    """Check every fact against SCREENING.md's table; raise FactError at the first problem."""
+    """Check every fact against FACTS (docs/screening-policy.md, "Facts"); raise FactError at
+    the first problem."""
     if not isinstance(raw, Mapping):
         raise FactError("(facts)", f"expected a JSON object of facts, got {_type_name(raw)}")
     values: dict[str, Any] = {}

@@ -235,7 +235,8 @@ def _period(arg: Any, params: Mapping[str, int], rule_id: str) -> dict[str, int]
 
 
 def _window(start: date | None, period: Mapping[str, int], today: date) -> Match:
-    # SCREENING.md: an unknown date counts as recent, and the boundary day no longer triggers.
+    # docs/screening-policy.md, "Waiting periods": an unknown date counts as recent, and the
+    # boundary day no longer triggers.
     if start is None:
         return Match(True, None)
     boundary = add_period(start, **period)

@@ -1,9 +1,9 @@
 """The held-out corpus: well formed, never trained on, and the figures it gives.
 
 The corpus is evaluation data only (tests/language/README.md). These tests keep it so:
-every label is a value SCREENING.md knows, no text of it is a training example, and no
-sentence of it was copied into the lexicon. The last test runs the trained model over it
-(`make nlu-eval` does the same and prints the tables).
+every label is a value of docs/screening-policy.md, "Facts", no text of it is a training
+example, and no sentence of it was copied into the lexicon. The last test runs the trained
+model over it (`make nlu-eval` does the same and prints the tables).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The engine's behaviour as SCREENING.md specifies it: outcomes, dates, missing facts."""
+"""The engine's behaviour as docs/screening-policy.md describes it: outcomes, dates,
+missing facts."""
 
 from __future__ import annotations
 
@@ -253,7 +254,7 @@ def test_the_specification_example_31_may_plus_6_months() -> None:
     assert assess(given, date(2026, 11, 30)).outcome == "eligible"
 
 
-def test_assessment_json_has_the_fields_screening_md_names() -> None:
+def test_assessment_json_has_the_fields_the_policy_page_names() -> None:
     out = assess(facts(isotretinoin={"status": "past", "last_dose": "2026-06-20"}), TODAY).to_json()
     assert set(out) == {"outcome", "findings", "earliest_date", "missing", "policy"}
     assert out["earliest_date"] == "2026-12-20"

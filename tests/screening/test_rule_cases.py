@@ -18,7 +18,9 @@ TODAY = date.fromisoformat(rules_document()["today_for_examples"])
 RULES = default_policy().rules
 RULE_IDS = [rule.id for rule in RULES]
 
-# SCREENING.md's rule table: ID, severity and default parameters, to be implemented exactly.
+# The clinic's rule table (docs/screening-policy.md, "Rules"): ID, severity and default
+# parameters, to be implemented exactly. Held here by hand, not read from rules.yml (the
+# page's table is generated from it), so that changing one takes a change here too.
 SPEC = {
     "URG-INFECTION": ("urgent", {}),
     "URG-ALLERGY": ("urgent", {}),
