@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -38,20 +37,12 @@ from needlecheck.store.repository import (
     InvalidRecord,
     add_contact_request,
     add_handoff_request,
+    find_contact,
     normalise_contact,
+    normalise_reach,
 )
 
 logger = logging.getLogger(__name__)
-
-_EMAIL_IN_TEXT = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[A-Za-z]{2,}")
-_PHONE_IN_TEXT = re.compile(r"\+?[0-9][0-9 ()./-]{5,}[0-9]")
-
-
-def split_contact(text: str) -> tuple[str | None, str | None]:
-    """The phone number and the email address in a free-text answer, if any."""
-    email = _EMAIL_IN_TEXT.search(text or "")
-    phone = _PHONE_IN_TEXT.search(_EMAIL_IN_TEXT.sub(" ", text or ""))
-    return (phone.group(0).strip() if phone else None, email.group(0) if email else None)
 
 
 class ValidateContactForm(FormValidationAction):
@@ -65,13 +56,12 @@ class ValidateContactForm(FormValidationAction):
         return {SLOT_CONTACT_NAME: name}
 
     def validate_contact_details(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
-        phone, email = split_contact(value if isinstance(value, str) else "")
         try:
-            details = normalise_contact("name", phone, email, None)
+            reach = normalise_reach(*find_contact(value if isinstance(value, str) else ""))
         except InvalidRecord as error:
             dispatcher.utter_message(response=UTTER_CONTACT_INVALID, problem=str(error))
             return {SLOT_CONTACT_DETAILS: None}
-        shown = " and ".join(x for x in (details.phone, details.email) if x)
+        shown = " and ".join(x for x in reach if x)
         return {SLOT_CONTACT_DETAILS: shown}
 
     def validate_contact_time(self, value: Any, dispatcher, tracker, domain) -> dict[str, Any]:
@@ -92,7 +82,7 @@ class ActionSubmitContact(Action):
         if tracker.get_slot(SLOT_CONTACT_CONSENT) is not True:
             dispatcher.utter_message(response=UTTER_CONTACT_NOT_SAVED)
             return cleared
-        phone, email = split_contact(tracker.get_slot(SLOT_CONTACT_DETAILS) or "")
+        phone, email = find_contact(tracker.get_slot(SLOT_CONTACT_DETAILS) or "")
         try:
             details = normalise_contact(
                 tracker.get_slot(SLOT_CONTACT_NAME) or "",

@@ -136,6 +136,9 @@ class ContactDetails:
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
+# What a person types as their details: "call me on +44 20 7946 0958 or ana@example.com".
+_EMAIL_IN_TEXT = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[A-Za-z]{2,}")
+_PHONE_IN_TEXT = re.compile(r"\+?[0-9][0-9 ()./-]{5,}[0-9]")
 
 
 def phone_digits(text: str) -> str:
@@ -144,15 +147,16 @@ def phone_digits(text: str) -> str:
     return re.sub(r"\D", "", text).lstrip("0")
 
 
-def normalise_contact(
-    name: str, phone: str | None, email: str | None, preferred_time: str | None
-) -> ContactDetails:
-    """Check that the clinic can reach the person; raise InvalidRecord naming the field."""
-    name = (name or "").strip()
-    if not name:
-        raise InvalidRecord("name: a name is needed so the clinic knows whom to ask for")
-    if len(name) > 200:
-        raise InvalidRecord("name: at most 200 characters")
+def find_contact(text: str) -> tuple[str | None, str | None]:
+    """The phone number and the email address in a free-text answer, as typed, if any."""
+    email = _EMAIL_IN_TEXT.search(text or "")
+    phone = _PHONE_IN_TEXT.search(_EMAIL_IN_TEXT.sub(" ", text or ""))
+    return (phone.group(0).strip() if phone else None, email.group(0) if email else None)
+
+
+def normalise_reach(phone: str | None, email: str | None) -> tuple[str | None, str | None]:
+    """The phone number (digits, with its "+") and the email address (lower case) the
+    clinic can reach the person by; raise InvalidRecord naming the field."""
     phone = (phone or "").strip() or None
     email = (email or "").strip() or None
     if phone is None and email is None:
@@ -164,10 +168,23 @@ def normalise_contact(
         phone = ("+" if phone.startswith("+") else "") + digits
     if email is not None and (len(email) > 320 or not _EMAIL.match(email)):
         raise InvalidRecord("email: not an email address")
+    return phone, email.lower() if email else None
+
+
+def normalise_contact(
+    name: str, phone: str | None, email: str | None, preferred_time: str | None
+) -> ContactDetails:
+    """Check that the clinic can reach the person; raise InvalidRecord naming the field."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidRecord("name: a name is needed so the clinic knows whom to ask for")
+    if len(name) > 200:
+        raise InvalidRecord("name: at most 200 characters")
+    phone, email = normalise_reach(phone, email)
     preferred_time = (preferred_time or "").strip() or None
     if preferred_time is not None and len(preferred_time) > 200:
         raise InvalidRecord("preferred_time: at most 200 characters")
-    return ContactDetails(name, phone, email.lower() if email else None, preferred_time)
+    return ContactDetails(name, phone, email, preferred_time)
 
 
 def add_contact_request(

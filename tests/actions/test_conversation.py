@@ -9,7 +9,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.consent import HEALTH_SLOTS, consent_events, consent_version
-from actions.contact import ValidateContactForm, split_contact
+from actions.contact import ValidateContactForm
 from actions.conversation import (
     ActionAnswerFaq,
     ActionExplainQuestion,
@@ -228,14 +228,6 @@ def test_the_procedure_date_question_names_the_procedure(domain) -> None:
     _, said = run(action, tracker, domain)
     assert said[0]["response"] == "utter_ask_recent_procedures_date"
     assert said[0]["procedure"] == "laser treatment"
-
-
-def test_contact_details_are_found_in_free_text() -> None:
-    assert split_contact("call me on +44 20 7946 0958 or ana@example.com") == (
-        "+44 20 7946 0958",
-        "ana@example.com",
-    )
-    assert split_contact("no idea") == (None, None)
 
 
 def test_unusable_contact_details_are_asked_again(domain) -> None:

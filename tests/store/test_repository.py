@@ -11,7 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from needlecheck.screening import assess
 from needlecheck.store import repository
 from needlecheck.store.models import ContactRequest, HandoffRequest, Screening, ScreeningFinding
-from needlecheck.store.repository import InvalidRecord, normalise_contact
+from needlecheck.store.repository import (
+    InvalidRecord,
+    find_contact,
+    normalise_contact,
+    normalise_reach,
+)
 from tests.screening.test_engine import CLEAR
 
 TODAY = date(2026, 11, 24)
@@ -195,3 +200,23 @@ def test_empty_identifiers_are_refused(sessions) -> None:
             )
         with pytest.raises(InvalidRecord, match="reason"):
             repository.add_handoff_request(session, conversation_id="c", reason="")
+
+
+def test_contact_details_are_found_in_free_text() -> None:
+    assert find_contact("call me on +44 20 7946 0958 or ana@example.com") == (
+        "+44 20 7946 0958",
+        "ana@example.com",
+    )
+    assert find_contact("text me 07700 900123 pls") == ("07700 900123", None)
+    assert find_contact("no idea") == (None, None)
+
+
+def test_the_reach_is_checked_without_a_name() -> None:
+    assert normalise_reach("+44 (0)20 7946-0958", "Ana@Example.COM") == (
+        "+4402079460958",
+        "ana@example.com",
+    )
+    with pytest.raises(InvalidRecord, match=r"^phone: 6 digits"):
+        normalise_reach(*find_contact("call 123 456"))
+    with pytest.raises(InvalidRecord, match=r"^phone or email"):
+        normalise_reach(*find_contact("whenever"))
