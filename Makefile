@@ -19,17 +19,17 @@ help:
 	@echo "make run     start the assistant on localhost:5005 (actions on :5055, front desk on :8000)"
 	@echo "make test    lint, Rasa data validation, Rasa story tests, pytest and the dependency audit"
 	@echo "make audit   pip-audit over uv.lock (skipped with a notice when its service is out of reach)"
-	@echo "make run-prod  the production topology (PostgreSQL, Redis, RabbitMQ, HAProxy; README)"
+	@echo "make run-prod  the production topology (PostgreSQL, Redis, RabbitMQ, HAProxy; docs/production.md)"
 	@echo "make status  the state of every component"
 	@echo "make load    Locust load test: 20/50/100 conversations, one instance and production"
 	@echo "make shell   chat with the assistant in this terminal"
 	@echo "make model   train the model if config or training data changed"
 	@echo "make db      apply database migrations"
 	@echo "make browser install Debian's chromium for the browser test (make test does it)"
-	@echo "make nlu-eval  the model on the held-out corpus (tests/language); updates the README's table"
+	@echo "make nlu-eval  the model on the held-out corpus (tests/language); updates docs/language.md's table"
 	@echo "make nlu-cv    Rasa's intent cross-validation over data/nlu (docs/language.md)"
-	@echo "make converse  1000 whole conversations from the held-out corpus, checked against the engine"
-	@echo "make readability  the reading grade of every text a person reads; updates the README's list"
+	@echo "make converse  1000 whole conversations from the held-out corpus, checked against the engine; updates docs/language.md"
+	@echo "make readability  the reading grade of every text a person reads; updates docs/wording.md's list"
 	@echo "make policy-page  rewrite docs/screening-policy.md's tables from the rules file"
 	@echo "make bench   latency, start-up, training and memory, beside a rasa init bot"
 	@echo "make bench-channels  latency of each messaging channel's webhook, against fake providers"
@@ -52,7 +52,7 @@ db: .venv/.synced
 run: $(MODEL) db
 	$(UV) run needlecheck run --model $(MODEL)
 
-# The production topology (README, "Production"): 2 Rasa instances and 2 action servers
+# The production topology (docs/production.md): 2 Rasa instances and 2 action servers
 # behind HAProxy, PostgreSQL, Redis and RabbitMQ. It refuses to start without
 # NEEDLECHECK_API_TOKEN, NEEDLECHECK_ACTION_SECRET and NEEDLECHECK_DATA_KEYS (the
 # migrations encrypt with those keys, and generate none in production).
@@ -133,7 +133,7 @@ audit: .venv/.synced
 # The held-out corpus (tests/language): fact accuracy per question, safety recall and
 # routing; exits 1 below the floors (needlecheck/nlu/heldout.py, FLOORS).
 nlu-eval: $(MODEL)
-	$(UV) run python -m bench.nlu_eval --model $(MODEL) --readme README.md
+	$(UV) run python -m bench.nlu_eval --model $(MODEL) --page docs/language.md
 
 NLU_FOLDS := 5
 
@@ -145,12 +145,12 @@ nlu-cv: .venv/.synced
 	$(UV) run python bench/nlu_report.py var/nlu-cv docs/language.md $(NLU_FOLDS)
 
 converse: $(MODEL) db
-	$(UV) run python -m bench.converse --conversations 1000 --readme README.md
+	$(UV) run python -m bench.converse --conversations 1000 --page docs/language.md
 
 # The reading grade of every text a person reads (docs/wording.md, "Plain language"),
-# hardest first; writes the three hardest into the README between its markers.
+# hardest first; writes the three hardest into docs/wording.md between its markers.
 readability: .venv/.synced
-	$(UV) run python -m tools.reading_grade --readme README.md
+	$(UV) run python -m tools.reading_grade --page docs/wording.md
 
 # The tables of docs/screening-policy.md (outcomes, facts, rules), written from
 # needlecheck/screening/rules.yml and the engine; tests/test_policy_page.py fails when stale.
@@ -164,7 +164,7 @@ bench-channels: $(MODEL) db
 	$(UV) run python -m bench.channels
 
 # Locust: 20, 50 and 100 conversations at once, one instance and the production
-# topology (needs what `make run-prod` needs); prints the README's load table.
+# topology (needs what `make run-prod` needs); prints the load table of docs/performance.md.
 load: $(MODEL) haproxy
 	$(UV) run python -m bench.load.run
 

@@ -1051,18 +1051,19 @@ def show(path: Path, limit: int | None = None) -> str:
     return "\n".join(out)
 
 
-README_BEGIN = "<!-- converse: begin -->"
-README_END = "<!-- converse: end -->"
+BEGIN = "<!-- converse: begin -->"
+END = "<!-- converse: end -->"
 
 
-def write_readme(readme: Path, table: str) -> None:
-    """The table between the README's converse markers (left alone without them)."""
-    text = readme.read_text(encoding="utf-8")
-    if README_BEGIN not in text or README_END not in text:
+def write_page(page: Path, table: str) -> None:
+    """The table between a page's converse markers (docs/language.md; left alone without
+    them)."""
+    text = page.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
         return
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}", encoding="utf-8")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    page.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1076,7 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default=os.environ.get("NEEDLECHECK_API_TOKEN"))
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--failures", type=Path, default=FAILURES)
-    parser.add_argument("--readme", type=Path, help="write the table into this file's markers")
+    parser.add_argument("--page", type=Path, help="write the table into this file's markers")
     parser.add_argument(
         "--addresses",
         action="store_true",
@@ -1126,8 +1127,8 @@ def main(argv: list[str] | None = None) -> int:
             servers.stop()
     failed = summary.write_failures(args.failures)
     print(summary.report())
-    if args.readme:
-        write_readme(args.readme, summary.table())
+    if args.page:
+        write_page(args.page, summary.table())
     print(f"\n{failed} failures written to {args.failures} ({time.monotonic() - begin:.0f} s)")
     missed = summary.below_floors()
     if missed:

@@ -1,6 +1,6 @@
 """`make nlu-eval`: the trained model on the held-out corpus (tests/language/).
 
-Prints the tables, writes them into the README between its markers, lists every failure
+Prints the tables, writes them into docs/language.md between its markers, lists every failure
 to var/nlu-eval/failures.txt, and exits 1 when a figure is below its floor
 (needlecheck.nlu.heldout.FLOORS).
 """
@@ -34,12 +34,12 @@ def parser_for(model: str):
     return parse
 
 
-def write_readme(readme: Path, report: Report) -> None:
-    text = readme.read_text(encoding="utf-8")
+def write_page(page: Path, report: Report) -> None:
+    text = page.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         return
     table = f"{BEGIN}\n{report.markdown()}\n{END}"
-    readme.write_text(
+    page.write_text(
         re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: table, text, flags=re.S),
         encoding="utf-8",
     )
@@ -48,7 +48,7 @@ def write_readme(readme: Path, report: Report) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__)
     args.add_argument("--model", default="models/needlecheck.tar.gz")
-    args.add_argument("--readme", default=None, help="write the tables into this file")
+    args.add_argument("--page", default=None, help="write the tables into this file")
     args.add_argument("--out", default="var/nlu-eval")
     options = args.parse_args(argv)
     # Relative dates ("two months ago") are read against the labels' date.
@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(report.markdown())
     print(f"\nfailures: {out / 'failures.txt'}")
-    if options.readme:
-        write_readme(Path(options.readme), report)
+    if options.page:
+        write_page(Path(options.page), report)
     problems = report.below_floors()
     if problems:
         print(f"\nBelow the floors {FLOORS}:", *problems, sep="\n  ", file=sys.stderr)

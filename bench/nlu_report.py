@@ -1,7 +1,7 @@
-"""Turn `rasa test nlu --cross-validation` reports into the README's NLU table.
+"""Turn `rasa test nlu --cross-validation` reports into docs/language.md's NLU table.
 
-Usage: python bench/nlu_report.py <results dir> [README.md]
-Rewrites the part of the README between the nlu-eval markers.
+Usage: python bench/nlu_report.py <results dir> [page, default docs/language.md] [folds]
+Rewrites the part of the page between the nlu-eval markers (`make nlu-cv`).
 """
 
 from __future__ import annotations
@@ -54,15 +54,15 @@ def _row(name: str, report: dict) -> str:
 
 def main() -> int:
     results = Path(sys.argv[1])
-    readme = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("README.md")
+    page = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("docs/language.md")
     folds = sys.argv[3] if len(sys.argv) > 3 else "5"
-    text = readme.read_text(encoding="utf-8")
+    text = page.read_text(encoding="utf-8")
     if START not in text or END not in text:
-        print(f"{readme}: no {START} ... {END} section", file=sys.stderr)
+        print(f"{page}: no {START} ... {END} section", file=sys.stderr)
         return 1
     before, rest = text.split(START, 1)
     _, after = rest.split(END, 1)
-    readme.write_text(f"{before}{START}\n{table(results, folds)}\n{END}{after}", encoding="utf-8")
+    page.write_text(f"{before}{START}\n{table(results, folds)}\n{END}{after}", encoding="utf-8")
     print(table(results, folds))
     return 0
 

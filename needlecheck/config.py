@@ -36,7 +36,7 @@ class Settings:
     rasa_url: str | None = None
     # The action server's shared secret (Rasa sends it; rasa-sdk alone checks nothing).
     action_secret: str | None = None
-    # The production profile's services (`make run-prod`, README "Production").
+    # The production profile's services (`make run-prod`, docs/production.md).
     tracker_store_url: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/1"
     rabbitmq_url: str | None = None

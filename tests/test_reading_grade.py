@@ -140,22 +140,23 @@ def test_the_spelling_check_finds_us_spellings() -> None:
         assert not _US.search(f"Your {british} here."), british
 
 
-def test_the_readme_lists_the_three_hardest_texts_as_they_are() -> None:
-    block = reading_grade.current_block(ROOT / "README.md")
-    assert block is not None, "README.md has no reading-grade markers"
-    assert block == reading_grade.readme_block(TEXTS), "run `make readability`"
+def test_the_wording_page_lists_the_three_hardest_texts_as_they_are() -> None:
+    assert reading_grade.PAGE == ROOT / "docs" / "wording.md"
+    block = reading_grade.current_block(reading_grade.PAGE)
+    assert block is not None, "docs/wording.md has no reading-grade markers"
+    assert block == reading_grade.page_block(TEXTS), "run `make readability`"
 
 
-def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(
+def test_the_block_is_rewritten_between_its_markers_only(tmp_path) -> None:
+    page = tmp_path / "wording.md"
+    page.write_text(
         f"before\n{reading_grade.BEGIN}\nold\n{reading_grade.END}\nafter\n", encoding="utf-8"
     )
     texts = [Text("domain.yml", f"utter_{i}", "Plain words. " * i) for i in range(4, 9)]
     hard = "Considerable physiological complications necessitate comprehensive evaluation. " * 3
     texts += [Text("rules.yml", "X-HARD", hard), Text("rules.yml", "X-SHORT", "Unintelligibility.")]
-    reading_grade.write_readme(readme, texts)
-    written = readme.read_text(encoding="utf-8")
+    reading_grade.write_page(page, texts)
+    written = page.read_text(encoding="utf-8")
     assert written.startswith("before\n") and written.endswith("\nafter\n")
     assert "old" not in written
     rows = [line for line in written.splitlines() if line.startswith("| `")]
@@ -164,7 +165,7 @@ def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path) -> Non
     # A file without the markers is left alone.
     other = tmp_path / "OTHER.md"
     other.write_text("no markers\n", encoding="utf-8")
-    reading_grade.write_readme(other, texts)
+    reading_grade.write_page(other, texts)
     assert other.read_text(encoding="utf-8") == "no markers\n"
 
 

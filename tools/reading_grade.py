@@ -4,8 +4,8 @@ Collects what the assistant says, rendered as the person receives it: `domain.ym
 responses (with the clinic's values, needlecheck/responses.py), each screening rule's
 reason (with its parameters, as the rules loader fills them), `clinic.yml`'s answers and
 the messaging channels' own texts (needlecheck/channels/texts.yml). Each is graded with
-textstat's Flesch-Kincaid grade. Prints a table, hardest first, and rewrites the README's
-block between its markers with the three hardest texts.
+textstat's Flesch-Kincaid grade. Prints a table, hardest first, and rewrites the block
+between the markers of docs/wording.md ("Plain language") with the three hardest texts.
 
 tests/test_reading_grade.py holds every text of at least `MIN_WORDS` words to `FLOOR`
 (docs/wording.md, "Plain language").
@@ -23,15 +23,16 @@ import textstat
 import yaml
 
 ROOT = Path(__file__).parents[1]
-README = ROOT / "README.md"
+# The page that lists the hardest texts between the markers.
+PAGE = ROOT / "docs" / "wording.md"
 BEGIN = "<!-- reading grade: begin -->"
 END = "<!-- reading grade: end -->"
 
 # The floor, for texts long enough for a grade to mean something.
 FLOOR = 8.0
 MIN_WORDS = 12
-# How many of the hardest texts the README names.
-README_COUNT = 3
+# How many of the hardest texts the page names.
+HARDEST_COUNT = 3
 
 # What an action puts in a placeholder the clinic's values do not fill, as plain words of
 # the kind that go there (so that grading sees a sentence, not braces). The lists of
@@ -158,9 +159,9 @@ def table(texts: list[Text]) -> str:
     return "\n".join(rows)
 
 
-def readme_block(texts: list[Text]) -> str:
-    """The README's block: the three hardest texts that count, with their grades."""
-    hardest = [t for t in hardest_first(texts) if t.graded][:README_COUNT]
+def page_block(texts: list[Text]) -> str:
+    """The page's block: the three hardest texts that count, with their grades."""
+    hardest = [t for t in hardest_first(texts) if t.graded][:HARDEST_COUNT]
     rows = ["| text | words | grade |", "| --- | ---: | ---: |"]
     rows += [f"| `{t.source}` {t.name} | {t.words} | {t.grade:.1f} |" for t in hardest]
     return f"{BEGIN}\n" + "\n".join(rows) + f"\n{END}"
@@ -169,28 +170,30 @@ def readme_block(texts: list[Text]) -> str:
 _BLOCK = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), flags=re.S)
 
 
-def current_block(readme: Path = README) -> str | None:
-    match = _BLOCK.search(readme.read_text(encoding="utf-8"))
+def current_block(page: Path = PAGE) -> str | None:
+    match = _BLOCK.search(page.read_text(encoding="utf-8"))
     return match.group(0) if match else None
 
 
-def write_readme(readme: Path, texts: list[Text]) -> None:
-    """Replace the block between the README's markers (nothing when it has none)."""
-    text = readme.read_text(encoding="utf-8")
+def write_page(page: Path, texts: list[Text]) -> None:
+    """Replace the block between the page's markers (nothing when it has none)."""
+    text = page.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         return
-    block = readme_block(texts)
-    readme.write_text(_BLOCK.sub(lambda _: block, text), encoding="utf-8")
+    block = page_block(texts)
+    page.write_text(_BLOCK.sub(lambda _: block, text), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__)
-    args.add_argument("--readme", default=None, help="write the three hardest into this file")
+    args.add_argument(
+        "--page", default=None, help="write the three hardest into this file's markers"
+    )
     options = args.parse_args(argv)
     texts = collect()
     print(table(texts))
-    if options.readme:
-        write_readme(Path(options.readme), texts)
+    if options.page:
+        write_page(Path(options.page), texts)
     return 0
 
 

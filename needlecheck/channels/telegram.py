@@ -2,7 +2,7 @@
 
 Unlike Rasa's stock connector, every update must carry the secret token the webhook was
 registered with (`X-Telegram-Bot-Api-Secret-Token`, compared in constant time), and
-start-up calls nothing: the webhook is registered once by the clinic (see the README).
+start-up calls nothing: the webhook is registered once by the clinic (docs/channels.md).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 converse` holds 1000), against the assistant as `make run` starts it: none may be
 stranded and none may loop, and the share that ends with the outcome and rules the
 screening engine gives over the corpus's labels may not fall below the level measured
-(README "Understanding people"). The issue's floor for that share is every conversation;
-`make converse` reports against it.
+(docs/language.md, "What it understands, and how well"). The issue's floor for that
+share is every conversation; `make converse` reports against it.
 
 Failures are written, with their transcripts, to var/converse/e2e-failures.jsonl
 (`python -m bench.converse --show var/converse/e2e-failures.jsonl` prints them).

@@ -65,7 +65,7 @@ ROUTES = {
 # A lexicon holds words and phrases; a sentence of this many words in it would be one
 # copied from the corpus.
 SENTENCE_WORDS = 7
-# The measured figures are kept from falling (README "Understanding people"); the
+# The measured figures are kept from falling (docs/language.md, "What it understands"); the
 # issue's floors (needlecheck.nlu.heldout.FLOORS) are what `make nlu-eval` checks.
 KEPT = {
     "safety_recall": 1.0,
