@@ -54,9 +54,6 @@ QUESTION_PARTS: dict[str, tuple[Part, ...]] = {
     ),
 }
 
-PART_NAMES: tuple[str, ...] = tuple(p.name for parts in QUESTION_PARTS.values() for p in parts)
-
-
 def open_part(question: str, answered: Iterable[str] | None) -> Part | None:
     """The part of `question` being asked: the first not yet answered (the last once all
     are), or None for a question asked whole."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import actions.names as names
-from needlecheck.nlu.parts import PART_NAMES, QUESTION_PARTS
+from needlecheck.nlu.parts import QUESTION_PARTS
 from needlecheck.screening import FACT_NAMES, OUTCOMES
 from needlecheck.screening.explanation import MESSAGES
 from needlecheck.screening.facts import FACTS, BooleanFact, ListFact, ProcedureListFact
@@ -24,8 +24,8 @@ def test_every_question_has_a_question_and_a_reason(domain) -> None:
             assert f"utter_ask_{asked}" in domain["responses"]
             assert f"utter_rephrase_{asked}" in domain["responses"]
         assert f"utter_why_{slot}" in domain["responses"]
-    for part in PART_NAMES:
-        assert part not in domain["slots"]
+    for parts in QUESTION_PARTS.values():
+        assert not {part.name for part in parts} & set(domain["slots"])
 
 
 def test_a_question_in_parts_has_no_whole_question_left(domain) -> None:
