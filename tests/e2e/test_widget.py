@@ -63,9 +63,17 @@ def click_option(page, title: str) -> None:
 def serious_violations(page) -> list[str]:
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: `make browser` fetches axe-core")
-    # A message still rising in (160 ms, from transparent) has no contrast yet: let late
-    # replies arrive and every finite animation end before measuring.
-    page.wait_for_timeout(500)
+    # A message still rising in (160 ms, from transparent) has no contrast yet: wait for
+    # the assistant's replies (the typing dots go when they come) and every finite
+    # animation to end before measuring.
+    page.wait_for_function(
+        """() => {
+            const host = document.getElementById('needlecheck-widget');
+            const typing = host && host.shadowRoot && host.shadowRoot.querySelector('.typing');
+            return !typing || typing.hidden;
+        }""",
+        timeout=WAIT,
+    )
     page.evaluate(
         """async () => {
             for (let round = 0; round < 20; round++) {
@@ -303,7 +311,9 @@ def test_markup_typed_into_the_widget_is_shown_as_text(assistant, browser) -> No
     page.get_by_role("button", name="Yes, I agree").wait_for(timeout=WAIT)
     answer(page, MARKUP)
     shown = page.locator("#needlecheck-widget .message").all_inner_texts()
-    page.wait_for_timeout(500)
+    # An injected <img src=x onerror=...> would fire once its request fails: wait for the
+    # network to go quiet rather than for a guessed time.
+    page.wait_for_load_state("networkidle")
     assert any(MARKUP in text for text in shown)
     assert alerts == []
     images = page.evaluate(

@@ -65,8 +65,7 @@ def test_what_a_person_typed_is_shown_as_text_on_every_page(frontdesk, browser) 
     page.click("button:has-text('Sign in')")
     page.wait_for_selector("h1:has-text('Queue')")
     for path in ("/?q=Ana", f"/screenings/{screening}", f"/contacts/{contact}"):
-        page.goto(f"{frontdesk.url}{path}")
-        page.wait_for_timeout(300)
+        page.goto(f"{frontdesk.url}{path}", wait_until="networkidle")
         assert MARKUP in page.inner_text("body"), path
         assert page.locator("img[src=x]").count() == 0, path
     assert alerts == []
