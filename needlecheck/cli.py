@@ -356,7 +356,7 @@ def _cmd_erase(args: argparse.Namespace) -> int:
                 staff_id=None,
                 staff_username="command line",
                 action="erase",
-                detail=_counts(deleted),
+                detail=audit.counted(deleted),
             )
     except ValueError as error:
         print(f"needlecheck: {error}", file=sys.stderr)

@@ -108,6 +108,8 @@ def test_erase_removes_one_person_and_logs_no_detail_of_them(database) -> None:
         assert [s.conversation_id for s in session.execute(select(Screening)).scalars()] == ["p-2"]
         (entry,) = session.execute(select(AuditEntry)).scalars()
         assert entry.action == "erase"
+        # The same wording as the front desk's and the widget's erasures.
+        assert entry.detail.startswith("1 contact, ") and "1 screening" in entry.detail
         assert "kai" not in (entry.detail or "").lower() and "5555" not in (entry.detail or "")
     nothing = run(url, "erase")
     assert nothing.returncode == 1 and "needs a conversation id" in nothing.stderr
