@@ -21,9 +21,9 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from sqlalchemy import column, delete, inspect, table
@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL, make_url
 from needlecheck.store.database import create_db_engine
 
 REDIS_DEFAULT_PREFIX = "tracker:"
+T = TypeVar("T")
 _VARIABLE = re.compile(r"\$\{([^}]+)\}")
 # Rasa's SQLTrackerStore table, as far as needlecheck touches it (erasure, retention,
 # key rotation); in the screening database only when the tracker store shares it.
@@ -108,45 +109,32 @@ def erase_events(
     """Delete the conversations' events from the configured tracker store; how many
     events (SQL), keys (Redis) or conversations (in memory) went. A store that fails
     raises TrackerStoreNotErased, whatever its client library raised."""
-    from redis.exceptions import RedisError
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        return _erase_events(conversations, screening_database_url, environ)
-    except (RedisError, SQLAlchemyError, OSError) as error:
-        raise TrackerStoreNotErased(
-            f"the tracker store failed ({error.__class__.__name__}): try again"
-        ) from None
-
-
-def _erase_events(
-    conversations: set[str], screening_database_url: str, environ: Mapping[str, str] | None
-) -> int:
     env = os.environ if environ is None else environ
     if not conversations:
         return 0
-    config = tracker_store_config(endpoints_file(env), env)
-    if config is None:
-        return _erase_in_memory(conversations, env)
-    kind = str(config.get("type") or "").lower()
-    if kind == "redis":
-        return _erase_redis(conversations, config)
-    if kind == "sql" or kind.endswith("sqltrackerstore"):
-        url = sql_url(config)
-        if _same_database(url, make_url(screening_database_url)):
-            return 0  # privacy.erase deleted them in its own transaction
-        engine = create_db_engine(url.render_as_string(hide_password=False))
-        try:
-            with engine.begin() as connection:
-                result = connection.execute(
-                    delete(EVENTS).where(EVENTS.c.sender_id.in_(stored_senders(conversations)))
-                )
-            return result.rowcount or 0
-        finally:
-            engine.dispose()
-    raise TrackerStoreNotErased(
-        f"the tracker store of type {config.get('type')!r} cannot be erased by needlecheck: "
-        "delete these conversations there"
+
+    def delete_rows(engine: Any) -> int:
+        with engine.begin() as connection:
+            result = connection.execute(
+                delete(EVENTS).where(EVENTS.c.sender_id.in_(stored_senders(conversations)))
+            )
+        return result.rowcount or 0
+
+    def other(config: Mapping[str, Any]) -> int:
+        raise TrackerStoreNotErased(
+            f"the tracker store of type {config.get('type')!r} cannot be erased by "
+            "needlecheck: delete these conversations there"
+        )
+
+    return _in_tracker_store(
+        screening_database_url,
+        env,
+        in_memory=lambda: _erase_in_memory(conversations, env),
+        redis=lambda config: _erase_redis(conversations, config),
+        sql=delete_rows,
+        # privacy.erase deleted them in its own transaction.
+        shared=0,
+        other=other,
     )
 
 
@@ -161,28 +149,56 @@ def input_channels(
     nothing for it, is not running, or is of a kind needlecheck does not read. Events in
     the screening database itself are for the caller to read (`events_input_channels`).
     A store that fails raises TrackerStoreNotErased, as erasure does."""
+    env = os.environ if environ is None else environ
+
+    def read_rows(engine: Any) -> set[str]:
+        with engine.connect() as connection:
+            return events_input_channels(connection, conversation)
+
+    return _in_tracker_store(
+        screening_database_url,
+        env,
+        in_memory=lambda: _channels_in_memory(conversation, env),
+        redis=lambda config: _channels_redis(conversation, config),
+        sql=read_rows,
+        shared=set(),
+        other=lambda config: set(),
+    )
+
+
+def _in_tracker_store(
+    screening_database_url: str,
+    env: Mapping[str, str],
+    *,
+    in_memory: Callable[[], T],
+    redis: Callable[[Mapping[str, Any]], T],
+    sql: Callable[[Any], T],
+    shared: T,
+    other: Callable[[Mapping[str, Any]], T],
+) -> T:
+    """Run the one of these that fits the endpoints file's tracker store: `sql` gets an
+    engine on its database, and `shared` is the answer when that is the screening
+    database itself. Whatever the store's client raises becomes TrackerStoreNotErased."""
     from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
 
-    env = os.environ if environ is None else environ
     try:
         config = tracker_store_config(endpoints_file(env), env)
         if config is None:
-            return _channels_in_memory(conversation, env)
+            return in_memory()
         kind = str(config.get("type") or "").lower()
         if kind == "redis":
-            return _channels_redis(conversation, config)
+            return redis(config)
         if kind == "sql" or kind.endswith("sqltrackerstore"):
             url = sql_url(config)
             if _same_database(url, make_url(screening_database_url)):
-                return set()
+                return shared
             engine = create_db_engine(url.render_as_string(hide_password=False))
             try:
-                with engine.connect() as connection:
-                    return events_input_channels(connection, conversation)
+                return sql(engine)
             finally:
                 engine.dispose()
-        return set()
+        return other(config)
     except (RedisError, SQLAlchemyError, OSError) as error:
         raise TrackerStoreNotErased(
             f"the tracker store failed ({error.__class__.__name__}): try again"
