@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -29,6 +30,7 @@ from needlecheck.frontdesk.events import ConsumerState
 from needlecheck.frontdesk.hosts import HostCheck, frontdesk_hosts
 from needlecheck.frontdesk.routes import ROUTERS
 from needlecheck.frontdesk.routes.staff import login_page
+from needlecheck.frontdesk.routes.widget import ERASURE_THREADS
 from needlecheck.security.asgi import RequestLimits
 
 HERE = Path(__file__).parent
@@ -48,6 +50,7 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     # The event-stream consumer's state; `needlecheck.frontdesk.server` runs the consumer.
     app.state.events = ConsumerState()
+    app.state.erasure_threads = anyio.CapacityLimiter(ERASURE_THREADS)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     # Inside the security headers (a refusal gets them too), before any route: a refused

@@ -178,3 +178,27 @@ class CallerReply(Model):
 
 class Erased(Model):
     deleted: Literal[True]
+
+
+class ErasureIncomplete(Model):
+    """The conversation is not erased, or not for certain: nothing is reported as erased
+    that may not be. The erasure is all or nothing, so the clinic's records are kept
+    whenever a part fails, and trying again can finish it."""
+
+    deleted: Literal[False]
+    failed: Literal["assistant", "records"] = Field(
+        ...,
+        description="the part that could not be erased: the assistant's copy of the "
+        "conversation (Rasa's tracker store) or the clinic's records (its database)",
+    )
+    reason: Literal["timeout", "refused", "failed", "unsupported", "unavailable", "unreadable"] = (
+        Field(
+            ...,
+            description="timeout: the assistant did not answer in time, so its copy may or may "
+            "not be deleted; refused: it answered with an error; failed, unsupported: its "
+            "tracker store failed, or is of a kind needlecheck cannot erase; unavailable, "
+            "unreadable: the database is not reachable, or holds what its keys cannot read",
+        )
+    )
+    retry: Literal[True]
+    detail: str = Field(..., description="what happened and what to do, in a sentence")

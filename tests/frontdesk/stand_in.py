@@ -28,11 +28,15 @@ from sqlalchemy.orm import sessionmaker
 
 from needlecheck.config import Settings
 from needlecheck.frontdesk.app import create_app
+from needlecheck.store import tracker_events
 from needlecheck.store.database import create_db_engine, session_factory
 from needlecheck.store.migrate import upgrade
 from needlecheck.store.models import Screening
 from tests.frontdesk.conftest import free_port
 from tests.frontdesk.support import add_accounts
+
+# How long the front desk waits for the stand-in (10 s in production).
+TIMEOUT = 1.0
 
 
 @dataclass
@@ -143,6 +147,7 @@ def running_desk(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
         }.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("NEEDLECHECK_API_TOKEN", raising=False)
+        monkeypatch.setattr(tracker_events, "RASA_TIMEOUT", TIMEOUT)
         app = create_app(sessions, Settings.from_environment())
         server = uvicorn.Server(
             uvicorn.Config(

@@ -11,27 +11,26 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
 
 from needlecheck.channels.limits import CALLER_ID, WIDGET_SESSION_ID
 from needlecheck.config import Settings
 from needlecheck.frontdesk.deps import DatabaseDep, SettingsDep, TemplatesDep
-from needlecheck.frontdesk.schemas import Erased, problem
-from needlecheck.store import audit as audit_log
-from needlecheck.store import privacy, provenance, tracker_events
-from needlecheck.store.encryption import UnreadableRecord
-from needlecheck.store.tracker_events import TrackerStoreNotErased
-
-logger = logging.getLogger(__name__)
+from needlecheck.frontdesk.erasure import NotErased, erase_widget_conversation
+from needlecheck.frontdesk.schemas import Erased, ErasureIncomplete, problem
 
 STATIC = Path(__file__).parents[1] / "static"
 NOT_THE_WIDGETS = "only a conversation started in this website's chat can be deleted here"
+# Erasures waiting on a slow assistant hold at most this many worker threads, so that they
+# never take all of the pool the staff's pages run in (`create_app` makes the limiter).
+ERASURE_THREADS = 8
+# Seconds a visitor's retry should wait after an incomplete erasure.
+RETRY_AFTER = 60
 
 router = APIRouter()
 
@@ -122,7 +121,7 @@ async def json_body(request: Request) -> Any:
     responses={
         403: problem("a site that may not use the widget, or a conversation it did not start"),
         422: problem("no widget session ID in the body"),
-        503: problem("the database or the assistant is not reachable; try again shortly"),
+        503: {"model": ErasureIncomplete, "description": "not erased (or not certainly)"},
     },
 )
 async def erase_conversation(request: Request, settings: SettingsDep, db: DatabaseDep) -> Response:
@@ -141,34 +140,25 @@ async def erase_conversation(request: Request, settings: SettingsDep, db: Databa
         # The shape of a caller screening's ID: never the widget's, whatever is stored.
         return cors(request, settings, JSONResponse({"detail": NOT_THE_WIDGETS}, 403))
     try:
-        with db.sessions.begin() as session:
-            origin_of = provenance.provenance(
-                session,
-                session_id,
-                tracker_channels=lambda conversation: tracker_events.input_channels(
-                    conversation, screening_database_url=settings.database_url
-                ),
-            )
-            if origin_of.nothing_stored:
-                # A conversation nobody has stored anything of: nothing to erase.
-                return cors(request, settings, JSONResponse({"deleted": True}))
-            if not origin_of.widget_only:
-                return cors(request, settings, JSONResponse({"detail": NOT_THE_WIDGETS}, 403))
-            deleted = privacy.erase(
-                session,
-                conversation_id=session_id,
-                tracker_events=lambda conversations: tracker_events.erase_events(
-                    conversations, screening_database_url=settings.database_url
-                ),
-            )
-            audit_log.audit(
-                session,
-                staff_id=None,
-                staff_username="visitor",
-                action="erase",
-                detail="website widget: " + audit_log.counted(deleted),
-            )
-    except (SQLAlchemyError, TrackerStoreNotErased, UnreadableRecord) as error:
-        logger.error("widget erase failed: %s", error.__class__.__name__)
-        return cors(request, settings, JSONResponse({"detail": "try again shortly"}, 503))
+        # The database and the assistant (up to 10 s each) in a worker thread: a slow
+        # assistant must not hold up the event loop, and so every other request.
+        erasure = await anyio.to_thread.run_sync(
+            erase_widget_conversation,
+            db.sessions,
+            settings,
+            session_id,
+            limiter=request.app.state.erasure_threads,
+        )
+    except NotErased as incomplete:
+        answer = {
+            "deleted": False,
+            "failed": incomplete.failed,
+            "reason": incomplete.reason,
+            "retry": True,
+            "detail": incomplete.detail,
+        }
+        headers = {"Retry-After": str(RETRY_AFTER)}
+        return cors(request, settings, JSONResponse(answer, 503, headers=headers))
+    if erasure == "not the widget's":
+        return cors(request, settings, JSONResponse({"detail": NOT_THE_WIDGETS}, 403))
     return cors(request, settings, JSONResponse({"deleted": True}))
