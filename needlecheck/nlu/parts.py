@@ -54,6 +54,7 @@ QUESTION_PARTS: dict[str, tuple[Part, ...]] = {
     ),
 }
 
+
 def open_part(question: str, answered: Iterable[str] | None) -> Part | None:
     """The part of `question` being asked: the first not yet answered (the last once all
     are), or None for a question asked whole."""

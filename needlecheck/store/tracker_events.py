@@ -7,7 +7,9 @@ directly, whichever the deployment's endpoints file configures:
   `privacy.erase` in the same transaction);
 - Rasa's Redis tracker store (`type: redis`): the conversation's key;
 - no tracker store (in memory, `make run`): the running Rasa server's copy is replaced by
-  an empty conversation through its HTTP API; a stopped server holds nothing.
+  an empty conversation through its HTTP API; a stopped server (the connection refused)
+  holds nothing. A server that does not answer in time may still hold the conversation
+  (or may have just deleted it): that is a failure, never "nothing to erase".
 Any other store is reported, not silently skipped: its events must be deleted there.
 
 No Rasa import: the front desk erases too, and it never loads Rasa.
@@ -33,6 +35,8 @@ from needlecheck.store.database import create_db_engine
 
 REDIS_DEFAULT_PREFIX = "tracker:"
 T = TypeVar("T")
+# Seconds to wait for the running Rasa server (the in-memory store) on each request.
+RASA_TIMEOUT = 10.0
 _VARIABLE = re.compile(r"\$\{([^}]+)\}")
 # Rasa's SQLTrackerStore table, as far as needlecheck touches it (erasure, retention,
 # key rotation); in the screening database only when the tracker store shares it.
@@ -53,7 +57,14 @@ def has_events_table(session: Any) -> bool:
 
 
 class TrackerStoreNotErased(RuntimeError):
-    """The configured tracker store cannot be erased from here; the message says where."""
+    """The configured tracker store cannot be erased (or read) from here; the message says
+    where. `reason`: "timeout" (reached, but no answer in time, or the connection dropped),
+    "refused" (an error status), "unsupported" (a store needlecheck cannot erase) or
+    "failed" (the store's client failed)."""
+
+    def __init__(self, message: str, *, reason: str = "failed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def endpoints_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -123,7 +134,8 @@ def erase_events(
     def other(config: Mapping[str, Any]) -> int:
         raise TrackerStoreNotErased(
             f"the tracker store of type {config.get('type')!r} cannot be erased by "
-            "needlecheck: delete these conversations there"
+            "needlecheck: delete these conversations there",
+            reason="unsupported",
         )
 
     return _in_tracker_store(
@@ -261,15 +273,38 @@ def _channels_in_memory(conversation: str, env: Mapping[str, str]) -> set[str]:
         f"{settings.assistant_url}{path}?{urllib.parse.urlencode(query)}", method="GET"
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=RASA_TIMEOUT) as response:
             tracker = json.loads(response.read())
     except urllib.error.HTTPError as error:
         raise TrackerStoreNotErased(
-            f"the running Rasa server refused to show a conversation (HTTP {error.code})"
+            f"the running Rasa server refused to show a conversation (HTTP {error.code})",
+            reason="refused",
         ) from None
-    except (urllib.error.URLError, OSError):
-        return set()  # not running: an in-memory store holds nothing
+    except OSError as error:
+        if _not_running(error):
+            return set()  # an in-memory store holds nothing
+        raise _no_answer(error) from None
+    except ValueError:
+        raise TrackerStoreNotErased(
+            "the running Rasa server's answer is not a conversation", reason="refused"
+        ) from None
     return _user_channels(tracker.get("events") if isinstance(tracker, dict) else None)
+
+
+def _not_running(error: OSError) -> bool:
+    """Nothing listens at the Rasa server's address: the connection was refused."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    return isinstance(reason, ConnectionRefusedError)
+
+
+def _no_answer(error: OSError) -> TrackerStoreNotErased:
+    """A Rasa server that was reached but did not answer (in time, or at all): it may still
+    hold the conversation, so nothing counts as erased, and the erasure is to be retried."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    return TrackerStoreNotErased(
+        f"the running Rasa server did not answer ({reason.__class__.__name__}): try again",
+        reason="timeout",
+    )
 
 
 def _same_database(a: URL, b: URL) -> bool:
@@ -325,12 +360,16 @@ def _erase_in_memory(conversations: set[str], env: Mapping[str, str]) -> int:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10):
+            with urllib.request.urlopen(request, timeout=RASA_TIMEOUT):
                 erased += 1
         except urllib.error.HTTPError as error:
             raise TrackerStoreNotErased(
-                f"the running Rasa server refused to erase a conversation (HTTP {error.code})"
+                f"the running Rasa server refused to erase a conversation (HTTP {error.code})",
+                reason="refused",
             ) from None
-        except (urllib.error.URLError, OSError):
-            return erased  # not running: an in-memory store holds nothing
+        except OSError as error:
+            if _not_running(error):
+                return erased  # stopped: an in-memory store holds nothing
+            # A timeout is not "not running": the server may still hold the conversation.
+            raise _no_answer(error) from None
     return erased

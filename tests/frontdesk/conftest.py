@@ -111,3 +111,12 @@ def frontdesk(request, tmp_path_factory) -> Iterator[FrontDesk]:
         process.terminate()
         process.wait(timeout=20)
         engine.dispose()
+
+
+@pytest.fixture
+def desk(tmp_path, monkeypatch):
+    """The front desk in this process, beside a stand-in Rasa server (tests/frontdesk/stand_in.py)."""
+    from tests.frontdesk.stand_in import running_desk
+
+    with running_desk(tmp_path, monkeypatch) as running:
+        yield running

@@ -232,3 +232,35 @@ def test_the_running_server_tells_which_channel_a_conversation_came_by(tmp_path)
     # Not running: an in-memory store holds nothing.
     env["NEEDLECHECK_RASA_URL"] = "http://127.0.0.1:9"
     assert input_channels("c", screening_database_url="sqlite://", environ=env) == set()
+
+
+def test_a_running_server_that_does_not_answer_in_time_is_not_nothing_to_erase(
+    tmp_path, monkeypatch
+) -> None:
+    """A timeout used to count as "not running" (nothing to erase): the erasure went on
+    and reported the conversation deleted while the server still held it."""
+    import needlecheck.store.tracker_events as tracker_events
+    from needlecheck.store.tracker_events import input_channels
+    from tests.frontdesk.stand_in import fake_rasa
+
+    monkeypatch.setattr(tracker_events, "RASA_TIMEOUT", 0.5)
+    with fake_rasa() as rasa:
+        env = {
+            **endpoints(tmp_path, "action_endpoint:\n  url: http://127.0.0.1:1/webhook\n"),
+            "NEEDLECHECK_RASA_URL": rasa.url,
+            "NEEDLECHECK_VAR_DIR": str(tmp_path),
+        }
+        rasa.delay.update(GET=2.0, PUT=2.0)
+        with pytest.raises(TrackerStoreNotErased, match="did not answer") as slow:
+            erase_events({"c"}, screening_database_url="sqlite://", environ=env)
+        assert slow.value.reason == "timeout"
+        with pytest.raises(TrackerStoreNotErased, match="did not answer") as slow:
+            input_channels("c", screening_database_url="sqlite://", environ=env)
+        assert slow.value.reason == "timeout"
+        rasa.delay.update(GET=0.0, PUT=0.0)
+        rasa.status.update(GET=500, PUT=500)
+        with pytest.raises(TrackerStoreNotErased, match="HTTP 500") as refused:
+            erase_events({"c"}, screening_database_url="sqlite://", environ=env)
+        assert refused.value.reason == "refused"
+        rasa.status.update(PUT=200)
+        assert erase_events({"c"}, screening_database_url="sqlite://", environ=env) == 1

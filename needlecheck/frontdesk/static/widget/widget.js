@@ -45,6 +45,7 @@
       eraseNo: "Keep it",
       erased: "Your conversation was deleted.",
       eraseFailed: "Sorry, the conversation could not be deleted just now. Please try again.",
+      eraseIncomplete: "Your conversation was not completely deleted. Please try again in a minute.",
       offline: "Connection lost. Reconnecting… Your messages will be sent when it is back.",
       online: "Connected again.",
       queued: "waiting to send",
@@ -80,6 +81,7 @@
       eraseNo: "Conservarla",
       erased: "Tu conversación se ha borrado.",
       eraseFailed: "No se pudo borrar la conversación. Inténtalo de nuevo.",
+      eraseIncomplete: "Tu conversación no se ha borrado por completo. Inténtalo de nuevo en un minuto.",
       offline: "Sin conexión. Reconectando… Tus mensajes se enviarán al volver.",
       online: "Conexión recuperada.",
       queued: "pendiente de envío",
@@ -455,14 +457,35 @@
     confirmBox.hidden = true;
     eraseButton.focus();
   });
+  function eraseFailed(key) {
+    eraseYes.disabled = false;
+    confirmBox.hidden = true;
+    status.textContent = t(key);
+    eraseButton.focus();
+  }
+
   eraseYes.addEventListener("click", function () {
+    // The assistant may take a while to answer: one request at a time.
+    eraseYes.disabled = true;
     fetch(config.frontDeskUrl + "/widget/erase", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ session_id: state.sessionId })
     })
       .then(function (response) {
-        if (!response.ok) throw new Error("status " + response.status);
+        if (!response.ok) {
+          // {"deleted": false, "retry": true, ...}: some part could not be erased (or not
+          // for certain), so nothing counts as deleted and the chat is kept for a retry.
+          return response.json().then(
+            function (body) {
+              eraseFailed(body && body.deleted === false ? "eraseIncomplete" : "eraseFailed");
+            },
+            function () {
+              eraseFailed("eraseFailed");
+            }
+          );
+        }
+        eraseYes.disabled = false;
         if (socket) socket.disconnect();
         socket = null;
         localStorage.removeItem(STORE);
@@ -473,9 +496,7 @@
         startButton.focus();
       })
       .catch(function () {
-        confirmBox.hidden = true;
-        status.textContent = t("eraseFailed");
-        eraseButton.focus();
+        eraseFailed("eraseFailed");
       });
   });
 

@@ -1,0 +1,104 @@
+"""The widget's "Delete my conversation": erase a conversation that the website widget
+started, everywhere it is kept (the clinic's records and the assistant's copy).
+
+It is all or nothing. The clinic's records are deleted in one transaction, which commits
+only once the assistant's copy is gone too (needlecheck.store.privacy.erase); when any
+part fails, the transaction is rolled back and `NotErased` says which part, so that the
+visitor is told to try again, never that the conversation was deleted. An assistant that
+does not answer in time may or may not have deleted its copy: that is a failure too
+(needlecheck.store.tracker_events), never "nothing to erase".
+
+Blocking (the database, and with Rasa's in-memory store two requests to the Rasa server,
+of up to tracker_events.RASA_TIMEOUT each): the route runs it in a worker thread, never
+on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+
+from needlecheck.config import Settings
+from needlecheck.store import audit as audit_log
+from needlecheck.store import privacy, provenance, tracker_events
+from needlecheck.store.encryption import UnreadableRecord
+
+logger = logging.getLogger(__name__)
+
+Erasure = Literal["deleted", "nothing stored", "not the widget's"]
+
+DETAILS = {
+    ("assistant", "timeout"): "The assistant did not answer in time, so its copy of the "
+    "conversation may not be deleted, and the clinic's records of it were kept",
+    "assistant": "The assistant could not delete its copy of the conversation, so the "
+    "clinic's records of it were kept too",
+    ("records", "unreadable"): "The clinic's records of the conversation could not be read, "
+    "so nothing was deleted",
+    "records": "The clinic's records could not be reached, so nothing was deleted",
+}
+
+
+class NotErased(Exception):
+    """The conversation is not (or not certainly) erased: `failed` names the part,
+    "assistant" (Rasa's tracker store) or "records" (the clinic's database)."""
+
+    def __init__(self, failed: Literal["assistant", "records"], reason: str) -> None:
+        super().__init__(f"{failed}: {reason}")
+        self.failed = failed
+        self.reason = reason
+
+    @property
+    def detail(self) -> str:
+        sentence = DETAILS.get((self.failed, self.reason)) or DETAILS[self.failed]
+        return f"{sentence}; try again in a minute."
+
+
+def erase_widget_conversation(
+    sessions: sessionmaker, settings: Settings, session_id: str
+) -> Erasure:
+    """Erase the conversation if the records show the widget started it and no other
+    channel continued it. Raises NotErased when a part cannot be erased."""
+    try:
+        with sessions.begin() as session:
+            origin_of = provenance.provenance(
+                session,
+                session_id,
+                tracker_channels=lambda conversation: tracker_events.input_channels(
+                    conversation, screening_database_url=settings.database_url
+                ),
+            )
+            if origin_of.nothing_stored:
+                return "nothing stored"
+            if not origin_of.widget_only:
+                return "not the widget's"
+            deleted = privacy.erase(
+                session,
+                conversation_id=session_id,
+                tracker_events=lambda conversations: tracker_events.erase_events(
+                    conversations, screening_database_url=settings.database_url
+                ),
+            )
+            audit_log.audit(
+                session,
+                staff_id=None,
+                staff_username="visitor",
+                action="erase",
+                detail="website widget: " + audit_log.counted(deleted),
+            )
+    except tracker_events.TrackerStoreNotErased as error:
+        raise _incomplete(error, "assistant", error.reason) from None
+    except SQLAlchemyError as error:
+        raise _incomplete(error, "records", "unavailable") from None
+    except UnreadableRecord as error:
+        raise _incomplete(error, "records", "unreadable") from None
+    return "deleted"
+
+
+def _incomplete(
+    error: Exception, failed: Literal["assistant", "records"], reason: str
+) -> NotErased:
+    logger.error("widget erase failed: %s (%s, %s)", error.__class__.__name__, failed, reason)
+    return NotErased(failed, reason)

@@ -1,0 +1,26 @@
+"""The front desk's routes, one APIRouter per concern (docs/frontdesk-code.md)."""
+
+from __future__ import annotations
+
+from needlecheck.frontdesk.routes import (
+    audit,
+    caller,
+    exports,
+    health,
+    queue,
+    records,
+    staff,
+    widget,
+)
+
+# In the order `create_app` includes them.
+ROUTERS = (
+    health.router,
+    staff.router,
+    queue.router,
+    records.router,
+    audit.router,
+    exports.router,
+    widget.router,
+    caller.router,
+)

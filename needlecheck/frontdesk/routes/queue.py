@@ -1,0 +1,75 @@
+"""The queue: its page, the rows and the panel the page refreshes, and its JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from needlecheck.frontdesk.deps import DatabaseDep, EventsDep, QueueFilterDep, Staff, render
+from needlecheck.frontdesk.schemas import QueueRow, QueueVersion, problems
+from needlecheck.store import activity as activity_store
+from needlecheck.store import queue as queue_store
+from needlecheck.store.models import utcnow
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def queue_page(
+    request: Request, filters: QueueFilterDep, db: DatabaseDep, events: EventsDep, who: Staff
+) -> Response:
+    items = filters.items(db)
+    db.audit(who, "view_queue", detail=f"{len(items)} rows")
+    with db.transaction() as session:
+        version = db.queue_version(session)
+        conversations = activity_store.in_progress(session, utcnow())
+    return render(
+        request,
+        "queue.html",
+        who=who,
+        items=items,
+        version=version,
+        conversations=conversations,
+        events=events.as_json(),
+        statuses=queue_store.STATUS_FILTERS,
+        filters=filters.as_form(),
+    )
+
+
+@router.get("/queue/rows", response_class=HTMLResponse, include_in_schema=False)
+def queue_rows(request: Request, filters: QueueFilterDep, db: DatabaseDep, who: Staff) -> Response:
+    return render(request, "_rows.html", who=who, items=filters.items(db))
+
+
+@router.get("/queue/activity", response_class=HTMLResponse, include_in_schema=False)
+def queue_activity(request: Request, db: DatabaseDep, events: EventsDep, who: Staff) -> Response:
+    with db.transaction() as session:
+        conversations = activity_store.in_progress(session, utcnow())
+    return render(
+        request, "_activity.html", who=who, conversations=conversations, events=events.as_json()
+    )
+
+
+@router.get(
+    "/api/queue",
+    summary="The queue, highest priority first",
+    response_model=list[QueueRow],
+    responses=problems(401, 422, 503),
+)
+def api_queue(filters: QueueFilterDep, db: DatabaseDep, who: Staff) -> list[dict[str, Any]]:
+    items = filters.items(db)
+    db.audit(who, "view_queue", detail=f"{len(items)} rows (api)")
+    return [item.as_json() for item in items]
+
+
+@router.get(
+    "/api/queue/version",
+    summary="Changes whenever a record is added or updated",
+    response_model=QueueVersion,
+    responses=problems(401, 503),
+)
+def api_queue_version(db: DatabaseDep, who: Staff) -> dict[str, str]:
+    with db.transaction() as session:
+        return {"version": db.queue_version(session)}
