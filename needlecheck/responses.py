@@ -47,9 +47,7 @@ def server_values() -> dict[str, Any]:
     return TemplatedNLG._response_variables({}, {})
 
 
-def clinic_values(
-    fill: Any, clinic: Clinic | None = None, settings: Settings | None = None
-) -> Any:
+def clinic_values(fill: Any, clinic: Clinic | None = None, settings: Settings | None = None) -> Any:
     """For TemplatedNaturalLanguageGenerator._response_variables (`fill`): every response
     the Rasa server fills also gets the clinic's values (slots and the action's own values
     win where they share a name)."""

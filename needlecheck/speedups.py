@@ -43,7 +43,6 @@ installed here (`needlecheck.patches` lists and installs them, docs/patches.md).
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 

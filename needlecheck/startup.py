@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from needlecheck.action_server import health_request
 from needlecheck.channels.settings import ChannelConfigError, enabled_channels, write_credentials
 from needlecheck.config import (
     API_TOKEN_FILE,
@@ -28,6 +27,7 @@ from needlecheck.config import (
     log_level,
     shared_secret,
 )
+from needlecheck.security.tokens import health_request
 
 
 class StartupError(RuntimeError):

@@ -50,9 +50,9 @@ def test_install_then_undo_leaves_every_attribute_as_it_was() -> None:
         assert held(patch) is not before[patch.name][0], patch.name
         # A replacement is what it replaces: static stays static, a coroutine one.
         assert type(held(patch)) is type(before[patch.name][0]) or not callable(original)
-        assert inspect.iscoroutinefunction(replacement) == inspect.iscoroutinefunction(
-            original
-        ), patch.name
+        assert inspect.iscoroutinefunction(replacement) == inspect.iscoroutinefunction(original), (
+            patch.name
+        )
     patches.undo()
     assert not patches.installed()
     for patch in PATCHES:

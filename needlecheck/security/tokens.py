@@ -1,4 +1,5 @@
-"""Bearer tokens compared as bytes, so that no header value can raise.
+"""Bearer tokens compared as bytes, so that no header value can raise; and the request
+that carries the action server's secret to its /health.
 
 Sanic decodes header bytes that are not UTF-8 with "surrogateescape" (`Bearer \\xff\\xfe`
 arrives as lone surrogates, which `str.encode()` refuses), and `hmac.compare_digest`
@@ -10,6 +11,7 @@ and whatever they hold is only ever a match or not.
 from __future__ import annotations
 
 import hmac
+import urllib.request
 
 
 def header_bytes(value: str) -> bytes:
@@ -27,3 +29,9 @@ def bearer_matches(header: str | None, secret: str | None) -> bool:
     except UnicodeError:  # a surrogate that no byte decoded to: not a header we accept
         return False
     return hmac.compare_digest(given, f"Bearer {secret}".encode())
+
+
+def health_request(url: str, secret: str | None) -> urllib.request.Request:
+    """A request for an action server's /health, which needs the secret like every route
+    (`needlecheck.action_server`)."""
+    return urllib.request.Request(url, headers={"Authorization": f"Bearer {secret or ''}"})
