@@ -442,7 +442,7 @@ class RestAssistant:
     def too_fast(self) -> str:
         if self._too_fast is None:
             try:
-                from needlecheck.security.rasa_guard import polite
+                from needlecheck.text import polite
 
                 self._too_fast = polite("too_fast")
             except Exception:  # only a refinement of the retry

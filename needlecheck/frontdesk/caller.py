@@ -18,9 +18,10 @@ from fastapi import Depends, FastAPI, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, validator
 
-from needlecheck.channels.limits import CALLER_ID, max_message_length, new_caller_id
+from needlecheck.channels.limits import CALLER_ID, new_caller_id
 from needlecheck.config import Settings, shared_secret
 from needlecheck.store import staff as staff_store
+from needlecheck.text import max_message_length
 
 logger = logging.getLogger(__name__)
 

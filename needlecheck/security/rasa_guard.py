@@ -29,7 +29,6 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from needlecheck.channels.limits import max_body_bytes, max_message_length, valid_text
 from needlecheck.security.ratelimit import (
     RateLimiter,
     address_rate,
@@ -38,6 +37,7 @@ from needlecheck.security.ratelimit import (
     sender_rate,
     trusted_proxies,
 )
+from needlecheck.text import max_body_bytes, max_message_length, polite, valid_text
 
 logger = logging.getLogger(__name__)
 
@@ -196,12 +196,6 @@ def typed_payload_gate(parse: Any) -> Any:
         return parse(self, message, tracker, only_output_properties)
 
     return parse_message_with_graph
-
-
-def polite(name: str) -> str:
-    from needlecheck.channels.settings import texts
-
-    return texts()[name].strip()
 
 
 def message_limits(handle: Any, environ: Mapping[str, str] | None = None) -> Any:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 
-from needlecheck.channels.limits import max_body_bytes
 from needlecheck.security.rasa_guard import (
     UnsafeServerConfig,
     api_credentials,
@@ -12,6 +11,7 @@ from needlecheck.security.rasa_guard import (
     is_loopback,
     offered_payloads,
 )
+from needlecheck.text import max_body_bytes
 
 CONSENT_BUTTONS = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
 
