@@ -22,7 +22,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from needlecheck.action_server import health_request
+from needlecheck.security.tokens import health_request
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -442,7 +442,7 @@ class RestAssistant:
     def too_fast(self) -> str:
         if self._too_fast is None:
             try:
-                from needlecheck.security.rasa_guard import polite
+                from needlecheck.text import polite
 
                 self._too_fast = polite("too_fast")
             except Exception:  # only a refinement of the retry
@@ -936,9 +936,9 @@ def start_servers(model: Path = MODEL, timeout: float = 600.0) -> Servers:
     """A Rasa server and an action server as `needlecheck run` starts them, on free ports
     (the action server's port is fixed in endpoints.yml, so a copy points at ours), with a
     fresh SQLite database; the front desk is not needed."""
-    from needlecheck.action_server import health_request
     from needlecheck.channels.settings import write_credentials
     from needlecheck.config import Settings, log_level
+    from needlecheck.security.tokens import health_request
     from needlecheck.startup import rasa_server_command
 
     if not model.exists():

@@ -4,26 +4,21 @@ rasa-sdk has no authentication: anyone who reaches its port could run the action
 made-up conversation and write screenings. Here every request, `/health` included, must
 carry `Authorization: Bearer $NEEDLECHECK_ACTION_SECRET`, which Rasa sends from
 endpoints.yml and the load balancer and supervisor send with their health checks
-(`health_request`); `make run` generates the secret when it is not set.
+(`needlecheck.security.tokens.health_request`); `make run` generates the secret when it is not set.
 """
 
 from __future__ import annotations
 
 import sys
-import urllib.request
 from typing import Any
 
 from needlecheck.config import DEFAULT_ACTION_PORT
 from needlecheck.security.tokens import bearer_matches
+from needlecheck.startup import StartupError, check_startup
 
 
 def authorised(header: str | None, secret: str) -> bool:
     return bearer_matches(header, secret)
-
-
-def health_request(url: str, secret: str | None) -> urllib.request.Request:
-    """A request for an action server's /health, which needs the secret like every route."""
-    return urllib.request.Request(url, headers={"Authorization": f"Bearer {secret or ''}"})
 
 
 def build_app(secret: str) -> Any:
@@ -53,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from needlecheck.config import Settings, log_level
     from needlecheck.security import logs
-    from needlecheck.startup import StartupError, check_startup
 
     logs.install()
 

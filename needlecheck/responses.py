@@ -4,9 +4,10 @@
 Urgent advice names the emergency number where the clinic is, and every "call the
 clinic" names its phone and opening hours when clinic.yml gives them. Rasa fills a
 response's placeholders from slots and from the values an action sends with it; the
-clinic's values are added to both, once, when the Rasa server starts, so a response
-uttered by a rule, by the form or by an action reads the same. Texts that needlecheck
-renders itself (the widget's result card, the server's own apology) use `render`.
+clinic's values are added to both, once, when the Rasa server starts (`clinic_values`, a
+patch listed in `needlecheck.patches`), so a response uttered by a rule, by the form or
+by an action reads the same. Texts that needlecheck renders itself (the widget's result
+card, the server's own apology) use `render`.
 """
 
 from __future__ import annotations
@@ -46,17 +47,15 @@ def server_values() -> dict[str, Any]:
     return TemplatedNLG._response_variables({}, {})
 
 
-def install(clinic: Clinic | None = None, settings: Settings | None = None) -> None:
-    """Every response the Rasa server fills also gets the clinic's values (slots and the
-    action's own values win where they share a name)."""
-    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
-
+def clinic_values(fill: Any, clinic: Clinic | None = None, settings: Settings | None = None) -> Any:
+    """For TemplatedNaturalLanguageGenerator._response_variables (`fill`): every response
+    the Rasa server fills also gets the clinic's values (slots and the action's own values
+    win where they share a name)."""
     variables = response_values(clinic, settings)
-    fill = TemplatedNLG._response_variables
 
     def _response_variables(
         filled_slots: dict[str, Any] | None, kwargs: dict[str, Any]
     ) -> dict[str, Any]:
         return {**variables, **fill(filled_slots, kwargs)}
 
-    TemplatedNLG._response_variables = staticmethod(_response_variables)
+    return _response_variables

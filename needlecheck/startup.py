@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from needlecheck.action_server import health_request
 from needlecheck.channels.settings import ChannelConfigError, enabled_channels, write_credentials
 from needlecheck.config import (
     API_TOKEN_FILE,
@@ -28,6 +27,7 @@ from needlecheck.config import (
     log_level,
     shared_secret,
 )
+from needlecheck.security.tokens import health_request
 
 
 class StartupError(RuntimeError):
@@ -38,12 +38,12 @@ def check_startup(settings: Settings | None = None) -> list[str]:
     """Validate policy and database; return a line per checked item."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from needlecheck.channels.limits import max_body_bytes, max_message_length
     from needlecheck.config import log_level
     from needlecheck.screening import PolicyError, load_policy
     from needlecheck.security.ratelimit import address_rate, sender_rate, trusted_proxies
     from needlecheck.store.database import redacted_url
     from needlecheck.store.migrate import current_revision, head_revision
+    from needlecheck.text import max_body_bytes, max_message_length
 
     try:
         settings = settings or Settings.from_environment()

@@ -22,6 +22,18 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+@pytest.fixture(autouse=True)
+def rasa_as_its_wheel_has_it(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """After a test that installs needlecheck's patches of Rasa (`needlecheck.patches`),
+    every patched attribute is put back, so that no test sees another's patches. Asking
+    for monkeypatch makes this run before monkeypatch's own undo: what a test set with
+    monkeypatch before installing the patches comes back, then monkeypatch restores it."""
+    yield
+    from needlecheck import patches
+
+    patches.undo()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A scratch PostgreSQL database for this test run, dropped at the end."""

@@ -165,6 +165,57 @@ def test_nothing_in_needlecheck_imports_actions_bench_tools_or_tests() -> None:
     assert not violations(imports_of("needlecheck"), ("actions", "bench", "tools", "tests"))
 
 
+def test_nlu_and_security_import_nothing_of_the_channels() -> None:
+    assert not violations(
+        imports_of("needlecheck/nlu", "needlecheck/security"), ("needlecheck.channels",)
+    )
+
+
+def test_text_imports_of_needlecheck_only_config() -> None:
+    found = imports_of("needlecheck/text.py")
+    assert not [
+        str(i)
+        for i in found
+        if under(i.name, "needlecheck") and not under(i.name, "needlecheck.config")
+    ]
+
+
+def unit(name: str) -> str:
+    """The package or top-level module of needlecheck a module belongs to."""
+    return ".".join(name.split(".")[:2])
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle through each node that is on one, as the path that closes it."""
+    found, done = [], set()
+
+    def visit(node: str, path: list[str]) -> None:
+        for after in sorted(edges.get(node, ())):
+            if after in path:
+                found.append([*path[path.index(after) :], after])
+            elif after not in done:
+                visit(after, [*path, after])
+        done.add(node)
+
+    for start in sorted(edges):
+        if start not in done:
+            visit(start, [start])
+    return found
+
+
+def test_no_package_or_module_of_needlecheck_imports_one_that_imports_it_back() -> None:
+    edges: dict[str, set[str]] = {}
+    for i in imports_of("needlecheck"):
+        if under(i.name, "needlecheck") and unit(i.name) != unit(i.module) and "." in i.name:
+            edges.setdefault(unit(i.module), set()).add(unit(i.name))
+    assert not cycles(edges)
+
+
+def test_a_cycle_is_found() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
 @pytest.mark.parametrize(
     "leaf", ["needlecheck/config.py", "needlecheck/clinic.py", "needlecheck/transcript.py"]
 )

@@ -70,13 +70,13 @@ def test_bad_settings_are_named(name, value, message) -> None:
             None,
         ),
         (
-            "needlecheck.channels.limits:max_message_length",
+            "needlecheck.text:max_message_length",
             "NEEDLECHECK_MAX_MESSAGE_LENGTH",
             1,
             100_000,
         ),
         (
-            "needlecheck.channels.limits:max_body_bytes",
+            "needlecheck.text:max_body_bytes",
             "NEEDLECHECK_MAX_BODY_BYTES",
             1024,
             104_857_600,

@@ -1,4 +1,5 @@
-"""needlecheck.rasa_server: Rasa's repeated work is remembered, its behaviour unchanged."""
+"""needlecheck.speedups, as the Rasa server installs them (needlecheck.patches): Rasa's
+repeated work is remembered, its behaviour unchanged."""
 
 from __future__ import annotations
 
@@ -8,47 +9,22 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.actions.forms import FormAction
-from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator as TemplatedNLG
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from needlecheck import rasa_server
+from needlecheck import patches, rasa_server, speedups
 
-# Before the module's fixture installs needlecheck's versions.
+# Rasa's own (the patches are installed by each test, and undone after it by
+# tests/conftest.py).
 ORIGINAL_APPLIED_EVENTS = DialogueStateTracker.applied_events
 
 
-@pytest.fixture(scope="module", autouse=True)
-def installed():
-    originals = (
-        RemoteAction._validate_action_result,
-        Event.resolve_by_type,
-        FormAction._create_unique_entity_mappings,
-        Domain.states_for_tracker_history,
-        DialogueStateTracker.applied_events,
-        EndpointConfig.request,
-        InMemoryTrackerStore.save,
-        InMemoryTrackerStore._retrieve,
-        InMemoryTrackerStore.keys,
-    )
-    nlg_variables = TemplatedNLG._response_variables
-    rasa_server.install()
-    yield
-    TemplatedNLG._response_variables = staticmethod(nlg_variables)
-    (
-        RemoteAction._validate_action_result,
-        Event.resolve_by_type,
-        FormAction._create_unique_entity_mappings,
-        Domain.states_for_tracker_history,
-        DialogueStateTracker.applied_events,
-        EndpointConfig.request,
-        InMemoryTrackerStore.save,
-        InMemoryTrackerStore._retrieve,
-        InMemoryTrackerStore.keys,
-    ) = (originals[0], staticmethod(originals[1]), *originals[2:])
+@pytest.fixture(autouse=True)
+def installed() -> None:
+    patches.install()
 
 
 def test_action_responses_are_still_validated() -> None:
@@ -219,7 +195,7 @@ def test_action_requests_share_one_connection_and_are_json_encoded() -> None:
             except ClientResponseError as error:
                 answers.append(error.status)
         finally:
-            await rasa_server.close_kept_sessions()
+            await speedups.close_kept_sessions()
             await runner.cleanup()
         return answers, len(peers)
 
@@ -256,7 +232,7 @@ def test_a_connection_the_server_closed_is_not_reused() -> None:
             await asyncio.sleep(0.5)
             second = await endpoint.request(json={})
         finally:
-            await rasa_server.close_kept_sessions()
+            await speedups.close_kept_sessions()
             await runner.cleanup()
         return [first, second]
 
@@ -297,21 +273,18 @@ def test_action_replies_are_judged_as_by_the_whole_schema(reply: object) -> None
             action._validate_action_result(reply)
 
 
-def test_the_heap_is_frozen_once_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_heap_is_frozen_once_the_model_is_loaded() -> None:
     import asyncio
     import gc
-
-    import rasa.core.run
 
     loaded = object()
 
     async def load(*_: object) -> object:
         return loaded
 
-    monkeypatch.setattr(rasa.core.run, "load_agent_on_start", load)
-    rasa_server.install_frozen_heap_after_load()
+    load_agent_on_start = speedups.frozen_heap_after_load(load)
     try:
-        assert asyncio.run(rasa.core.run.load_agent_on_start("model", None)) is loaded
+        assert asyncio.run(load_agent_on_start("model", None)) is loaded
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
@@ -377,3 +350,25 @@ def test_the_in_memory_store_returns_the_last_session_like_rasa() -> None:
     assert [e.text for e in last.events if isinstance(e, UserUttered)] == ["hi"]
     assert last.get_slot("age") is None
     assert len(full.events) == len(events)
+
+
+def test_the_server_installs_every_patch_and_scrubs_its_logs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    from needlecheck.security import logs
+
+    patches.undo()  # this module's fixture installed them
+    factory = logging.getLogRecordFactory()
+    monkeypatch.setattr(logs, "_installed", False)
+    try:
+        rasa_server.install()
+        assert patches.installed()
+        assert logging.getLogRecordFactory() is not factory
+    finally:
+        logging.setLogRecordFactory(factory)
+        for name in ("sanic.access", "uvicorn.access"):
+            logger = logging.getLogger(name)
+            for kept in [f for f in logger.filters if isinstance(f, logs.ScrubExtras)]:
+                logger.removeFilter(kept)

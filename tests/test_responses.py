@@ -17,9 +17,12 @@ def test_render_fills_known_placeholders_and_leaves_the_rest() -> None:
 
 
 def test_the_server_fills_clinic_values_in_every_response(monkeypatch) -> None:
-    # The patch is undone when the test ends.
-    monkeypatch.setattr(TemplatedNLG, "_response_variables", TemplatedNLG._response_variables)
-    responses.install(Clinic(details={"emergency_number": "112", "phone": "01 234"}))
+    # Installed as needlecheck.patches would, with a clinic of the test's; undone after it.
+    filled_by = responses.clinic_values(
+        TemplatedNLG._response_variables,
+        Clinic(details={"emergency_number": "112", "phone": "01 234"}),
+    )
+    monkeypatch.setattr(TemplatedNLG, "_response_variables", staticmethod(filled_by))
     nlg = TemplatedNLG(
         {
             "utter_urgent": [{"text": "Call {emergency_number} now; or {call_the_clinic}."}],

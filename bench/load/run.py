@@ -26,7 +26,7 @@ import psutil
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from needlecheck.action_server import health_request
+from needlecheck.security.tokens import health_request
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent

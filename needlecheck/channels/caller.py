@@ -17,8 +17,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from needlecheck.channels.limits import CALLER_ID, max_message_length
+from needlecheck.channels.limits import CALLER_ID
 from needlecheck.security.tokens import bearer_matches
+from needlecheck.text import max_message_length
 
 CHANNEL = "frontdesk"
 STAFF = re.compile(r"^[a-z0-9._-]{1,64}$")

@@ -1,58 +1,16 @@
-"""What the channels and the front desk agree on: the longest message a person may send,
-the largest request body, and the shapes of the conversation IDs they make. No Rasa
-import, so the front desk can use it too."""
+"""What the channels and the front desk agree on: the shapes of the conversation IDs they
+make and the bodies of the JSON channels (the longest message and body are
+`needlecheck.text`'s). No Rasa import, so the front desk can use it too."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-from collections.abc import Mapping
-
-from needlecheck.config import bounded_int
-
-# The default longest message; NEEDLECHECK_MAX_MESSAGE_LENGTH changes it.
-MAX_MESSAGE_LENGTH = 2000
 
 # The widget's session IDs: 24 random bytes, URL-safe base64; shorter ones are guessable.
 WIDGET_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 # A caller screening run by the front desk.
 CALLER_ID = re.compile(r"^frontdesk-[A-Za-z0-9_-]{16,64}$")
-
-
-def valid_text(text: str) -> str:
-    """The text with what is not Unicode (lone surrogates, which JSON can carry) replaced
-    by "?": spaCy, the encryption and every store need text that encodes as UTF-8."""
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def max_message_length(environ: Mapping[str, str] | None = None) -> int:
-    """The longest message a person may send; a longer one gets a polite answer."""
-    env = os.environ if environ is None else environ
-    return bounded_int(
-        env,
-        "NEEDLECHECK_MAX_MESSAGE_LENGTH",
-        MAX_MESSAGE_LENGTH,
-        1,
-        100_000,
-        "a number of characters (1-100000)",
-    )
-
-
-DEFAULT_MAX_BODY_BYTES = 128 * 1024
-
-
-def max_body_bytes(environ: Mapping[str, str] | None = None) -> int:
-    """The largest request body the Rasa server and the front desk accept (413 above)."""
-    env = os.environ if environ is None else environ
-    return bounded_int(
-        env,
-        "NEEDLECHECK_MAX_BODY_BYTES",
-        DEFAULT_MAX_BODY_BYTES,
-        1024,
-        100 * 1024 * 1024,
-        "a number of bytes (1024 to 104857600)",
-    )
 
 
 # Sender IDs that JSON channels accept: no spaces, slashes or other path characters.

@@ -23,7 +23,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from needlecheck.channels import delivery, ledger, numbered
-from needlecheck.channels.settings import ChannelSettings, channel_settings, texts
+from needlecheck.channels.settings import ChannelSettings, channel_settings
+from needlecheck.text import texts
 
 logger = logging.getLogger(__name__)
 

@@ -127,7 +127,3 @@ def write_credentials(
         + yaml.safe_dump(credentials(base, environ, production=production), sort_keys=False)
     )
     return target
-
-
-def texts() -> dict[str, str]:
-    return yaml.safe_load((Path(__file__).with_name("texts.yml")).read_text())

@@ -30,7 +30,6 @@ from socketio import AsyncServer
 
 from needlecheck.channels.widget_session import new_session, resumed_session
 from needlecheck.config import Settings
-from needlecheck.security.rasa_guard import polite
 from needlecheck.security.ratelimit import (
     RateLimiter,
     address_rate,
@@ -39,6 +38,7 @@ from needlecheck.security.ratelimit import (
     sender_rate,
     trusted_proxies,
 )
+from needlecheck.text import polite
 
 logger = logging.getLogger(__name__)
 

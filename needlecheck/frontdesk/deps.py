@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from needlecheck.config import Settings
 from needlecheck.frontdesk.events import ConsumerState
-from needlecheck.frontdesk.tokens import same_token
 from needlecheck.screening.engine import OUTCOMES
+from needlecheck.security.tokens import same_token
 from needlecheck.store import activity as activity_store
 from needlecheck.store import audit as audit_log
 from needlecheck.store import queue as queue_store

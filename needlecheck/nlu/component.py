@@ -24,9 +24,9 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from needlecheck.channels.limits import valid_text
 from needlecheck.config import Settings
 from needlecheck.nlu.extractor import DEFAULT_CONTEXT_RULES, DEFAULT_LEXICON, Extractor, Mention
+from needlecheck.text import valid_text
 
 logger = logging.getLogger(__name__)
 

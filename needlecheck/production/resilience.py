@@ -41,11 +41,16 @@ def action_timeout(environ: Mapping[str, str] | None = None) -> int:
     )
 
 
-def install_strict_tracker_store() -> None:
-    from rasa.core.tracker_store import FailSafeTrackerStore
+# The methods of Rasa's FailSafeTrackerStore that hid a failed store.
+STRICT_TRACKER_STORE_METHODS = ("retrieve", "retrieve_full_tracker", "save", "keys")
 
-    def failing(name: str) -> Any:
-        async def call(self: FailSafeTrackerStore, *args: Any) -> Any:
+
+def strict_tracker_store(name: str) -> Any:
+    """The factory of FailSafeTrackerStore.<name>: the wrapped store's own method, its
+    error logged and raised instead of hidden."""
+
+    def factory(_: Any) -> Any:
+        async def call(self: Any, *args: Any) -> Any:
             try:
                 return await getattr(self._tracker_store, name)(*args)
             except Exception as error:
@@ -54,8 +59,7 @@ def install_strict_tracker_store() -> None:
 
         return call
 
-    for name in ("retrieve", "retrieve_full_tracker", "save", "keys"):
-        setattr(FailSafeTrackerStore, name, failing(name))
+    return factory
 
 
 def response_text(domain: Any, name: str) -> str:
@@ -66,14 +70,15 @@ def response_text(domain: Any, name: str) -> str:
     return render(text, server_values())
 
 
-def install_unavailable_reply() -> None:
+def unavailable_reply(handle: Any) -> Any:
+    """For Agent.handle_message (`handle`): a store, the lock or an action server down is
+    answered with an apology instead of silence."""
     from rasa.core.agent import Agent
     from rasa.core.lock_store import LockError
     from sqlalchemy.exc import SQLAlchemyError
 
     from needlecheck.production.tracker_store import TrackerStoreUnavailable
 
-    handle = Agent.handle_message
     # Redis errors arrive as LockError; the tracker store's as the others.
     infrastructure = (LockError, TrackerStoreUnavailable, SQLAlchemyError, ConnectionError, OSError)
 
@@ -96,7 +101,7 @@ def install_unavailable_reply() -> None:
                 logger.error("could not send the apology: %s", send_error.__class__.__name__)
         return None
 
-    Agent.handle_message = handle_message
+    return handle_message
 
 
 class ActionServerUnavailable(RuntimeError):
@@ -112,11 +117,10 @@ _failures: contextvars.ContextVar[list[Exception] | None] = contextvars.ContextV
 )
 
 
-def install_action_failure_reply() -> None:
+def action_failures_noted(remote_run: Any) -> Any:
+    """For RemoteAction.run (`remote_run`): a custom action's failure is noted for
+    `failed_action_stops_turn`, then raised as before."""
     from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
-    from rasa.core.processor import MessageProcessor
-
-    remote_run = RemoteAction.run
 
     # Noted per task (a context variable): turns of other conversations run meanwhile.
     async def run(self: RemoteAction, *args: Any, **kwargs: Any) -> Any:
@@ -130,8 +134,13 @@ def install_action_failure_reply() -> None:
                 failures.append(error)
             raise
 
-    RemoteAction.run = run
-    run_action = MessageProcessor._run_action
+    return run
+
+
+def failed_action_stops_turn(run_action: Any) -> Any:
+    """For MessageProcessor._run_action (`run_action`): a custom action that failed stops
+    the turn before anything of it is saved."""
+    from rasa.core.processor import MessageProcessor
 
     async def _run_action(
         self: MessageProcessor,
@@ -156,17 +165,9 @@ def install_action_failure_reply() -> None:
         # Rasa drops a form's user messages from the applied events.)
         raise ActionServerUnavailable(action.name(), failures[0])
 
-    MessageProcessor._run_action = _run_action
+    return _run_action
 
 
-def install_action_timeout() -> None:
-    import rasa.core.actions.action
-
-    rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT = action_timeout()
-
-
-def install() -> None:
-    install_strict_tracker_store()
-    install_unavailable_reply()
-    install_action_failure_reply()
-    install_action_timeout()
+def configured_action_timeout(_: Any) -> int:
+    """For rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT: NEEDLECHECK_ACTION_TIMEOUT."""
+    return action_timeout()

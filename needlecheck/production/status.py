@@ -13,9 +13,9 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from needlecheck.action_server import health_request
 from needlecheck.config import ACTION_SECRET_FILE, DEFAULT_ACTION_PORT, Settings, kept_api_token
 from needlecheck.production.topology import DEFAULT_RABBITMQ_URL, Topology
+from needlecheck.security.tokens import health_request
 
 TIMEOUT = 3.0
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from needlecheck.action_server import health_request
 from needlecheck.config import Settings, shared_secret
 from needlecheck.production.topology import (
     ENDPOINTS,
@@ -32,6 +31,7 @@ from needlecheck.production.topology import (
     instance_environment,
     production_environment,
 )
+from needlecheck.security.tokens import health_request
 from needlecheck.startup import (
     StartupError,
     check_startup,

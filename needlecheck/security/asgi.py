@@ -13,13 +13,13 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from needlecheck.channels.limits import max_body_bytes
 from needlecheck.security.ratelimit import (
     RateLimiter,
     address_rate,
     client_address,
     trusted_proxies,
 )
+from needlecheck.text import max_body_bytes
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -7,7 +7,8 @@ person's phone number, which Rasa names in many lines. So every log record is re
 as it is made (a record factory sees every logger, whatever handlers Rasa sets up later):
 
 - Rasa's structured log lines lose the values of the keys Rasa itself marks as
-  conversation content (`text`, `slot_values`, `parse_data_entities`, ...);
+  conversation content (`text`, `slot_values`, `parse_data_entities`, ...), in the Rasa
+  server, where `needlecheck.patches` replaces Rasa's anonymiser;
 - DEBUG lines of Rasa, rasa-sdk and their web servers are withheld, except the few
   kinds that name only actions and intents (kept for debugging dialogue);
 - in every line, email addresses, phone numbers and dates are replaced by a marker,
@@ -89,8 +90,9 @@ def scrub(record: logging.LogRecord) -> logging.LogRecord:
 
 
 def withhold_structured_content(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """In place of Rasa's structlog anonymiser: every key Rasa marks as conversation
-    content loses its value."""
+    """In place of Rasa's structlog anonymiser (`rasa.utils.log_utils._anonymizer`, a patch
+    listed in `needlecheck.patches`): every key Rasa marks as conversation content loses
+    its value."""
     for key in RASA_CONTENT_KEYS:
         if key in event_dict:
             event_dict[key] = WITHHELD
@@ -143,7 +145,9 @@ _installed = False
 
 
 def install() -> None:
-    """Scrub every log record this process makes; idempotent."""
+    """Scrub every log record this process makes (the Rasa server, the action server and
+    the front desk each call this); idempotent. Rasa's structured lines are the Rasa
+    server's patch (`withhold_structured_content`)."""
     global _installed
     if _installed:
         return
@@ -155,11 +159,4 @@ def install() -> None:
     logging.setLogRecordFactory(factory)
     for name in ("sanic.access", "uvicorn.access"):
         logging.getLogger(name).addFilter(ScrubExtras())
-    try:
-        import rasa.utils.log_utils as log_utils
-    except ImportError:  # the front desk runs without Rasa
-        pass
-    else:
-        # configure_structlog reads the module global when it runs, after this.
-        log_utils._anonymizer = withhold_structured_content
     _installed = True

@@ -1,4 +1,4 @@
-"""The Rasa server's guards, installed by `needlecheck.rasa_server` before Rasa runs.
+"""The Rasa server's guards, installed by `needlecheck.patches` before Rasa runs.
 
 Rasa 3.6 leaves these to whoever deploys it; needlecheck ships them on:
 
@@ -29,7 +29,6 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from needlecheck.channels.limits import max_body_bytes, max_message_length, valid_text
 from needlecheck.security.ratelimit import (
     RateLimiter,
     address_rate,
@@ -38,6 +37,7 @@ from needlecheck.security.ratelimit import (
     sender_rate,
     trusted_proxies,
 )
+from needlecheck.text import max_body_bytes, max_message_length, polite, valid_text
 
 logger = logging.getLogger(__name__)
 
@@ -178,10 +178,10 @@ def as_typed_text(text: str, offered: set[str]) -> str:
     return stripped.lstrip("/").strip()
 
 
-def install_typed_payload_gate() -> None:
+def typed_payload_gate(parse: Any) -> Any:
+    """For MessageProcessor._parse_message_with_graph (`parse`): a typed payload that was
+    not offered is read as words."""
     from rasa.core.processor import MessageProcessor
-
-    parse = MessageProcessor._parse_message_with_graph
 
     def parse_message_with_graph(
         self: MessageProcessor, message: Any, tracker: Any, only_output_properties: bool = True
@@ -195,21 +195,16 @@ def install_typed_payload_gate() -> None:
                 message.text = read
         return parse(self, message, tracker, only_output_properties)
 
-    MessageProcessor._parse_message_with_graph = parse_message_with_graph
+    return parse_message_with_graph
 
 
-def polite(name: str) -> str:
-    from needlecheck.channels.settings import texts
-
-    return texts()[name].strip()
-
-
-def install_message_limits(environ: Mapping[str, str] | None = None) -> None:
+def message_limits(handle: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """For Agent.handle_message (`handle`): a message too long, or over its sender's
+    budget, is answered politely and not processed."""
     from rasa.core.agent import Agent
 
     limiter = RateLimiter(sender_rate(environ))
     longest = max_message_length(environ)
-    handle = Agent.handle_message
 
     async def handle_message(self: Agent, message: Any) -> Any:
         if message.text:
@@ -226,7 +221,7 @@ def install_message_limits(environ: Mapping[str, str] | None = None) -> None:
             await message.output_channel.send_text_message(message.sender_id, polite(problem))
         return None
 
-    Agent.handle_message = handle_message
+    return handle_message
 
 
 def harden_app(app: Any, environ: Mapping[str, str] | None = None) -> None:
@@ -277,11 +272,9 @@ def install_cross_site_refusal(
         return response.json({"error": problem}, status=403)
 
 
-def install_server_guards(environ: Mapping[str, str] | None = None) -> None:
-    import rasa.core.run
-
-    configure = rasa.core.run.configure_app
-    serve = rasa.core.run.serve_application
+def guarded_app(configure: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """For rasa.core.run.configure_app (`configure`): the app it makes, hardened
+    (`harden_app`) and refusing cross-site requests."""
 
     @functools.wraps(configure)
     def configure_app(*args: Any, **kwargs: Any) -> Any:
@@ -289,6 +282,13 @@ def install_server_guards(environ: Mapping[str, str] | None = None) -> None:
         harden_app(app, environ)
         install_cross_site_refusal(app, environ, kwargs.get("port"))
         return app
+
+    return configure_app
+
+
+def guarded_serving(serve: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """For rasa.core.run.serve_application (`serve`): the API token from the environment
+    (or var/), never listening beyond loopback without one."""
 
     @functools.wraps(serve)
     def serve_application(*args: Any, **kwargs: Any) -> Any:
@@ -301,11 +301,4 @@ def install_server_guards(environ: Mapping[str, str] | None = None) -> None:
         check_exposure(kwargs.get("interface", "0.0.0.0"), token, secret)
         return serve(*args, **kwargs)
 
-    rasa.core.run.configure_app = configure_app
-    rasa.core.run.serve_application = serve_application
-
-
-def install(environ: Mapping[str, str] | None = None) -> None:
-    install_server_guards(environ)
-    install_typed_payload_gate()
-    install_message_limits(environ)
+    return serve_application

@@ -129,7 +129,7 @@ class Widgets:
 
 
 def test_one_connection_cannot_multiply_its_budget_by_opening_sessions(monkeypatch) -> None:
-    from needlecheck.security.rasa_guard import polite
+    from needlecheck.text import polite
 
     widgets = Widgets(monkeypatch, NEEDLECHECK_SENDER_RATE="5/60")
     widgets.connect("socket-1", "203.0.113.5")

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from sqlalchemy import create_engine, text
 
-from needlecheck.action_server import health_request
+from needlecheck.security.tokens import health_request
 from needlecheck.store.encryption import keyring
 from tests.e2e.conftest import FRONTDESK_PORT, PORT, TOKEN, add_staff, port_in_use, socket_session
 

@@ -14,8 +14,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from needlecheck.action_server import health_request
 from needlecheck.production.supervisor import answers
+from needlecheck.security.tokens import health_request
 from tests.production import services
 from tests.production.conftest import (
     ACTION_SECRET,

@@ -12,7 +12,8 @@ from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import create_engine, text
 
-from needlecheck.production import resilience, tracker_store
+from needlecheck import patches
+from needlecheck.production import tracker_store
 from needlecheck.production.tracker_store import DurableSQLTrackerStore, TrackerStoreUnavailable
 
 pytestmark = pytest.mark.postgres
@@ -97,15 +98,14 @@ class Broken(InMemoryTrackerStore):
         raise ConnectionError("down")
 
 
-def test_rasas_fail_safe_no_longer_hides_a_failed_store(monkeypatch) -> None:
-    for name in ("retrieve", "retrieve_full_tracker", "save", "keys"):
-        # Restored after the test: the patch is meant for the Rasa server's process.
-        monkeypatch.setattr(FailSafeTrackerStore, name, getattr(FailSafeTrackerStore, name))
+def test_rasas_fail_safe_no_longer_hides_a_failed_store() -> None:
     wrapped = FailSafeTrackerStore(Broken(DOMAIN))
-    # Rasa's own behaviour: a failed read is "no conversation yet", a failed save lands
-    # in memory only.
+    # Rasa's own behaviour, whichever tests ran before (tests/conftest.py undoes the
+    # patches after each test that installs them): a failed read is "no conversation
+    # yet", a failed save lands in memory only.
     assert asyncio.run(wrapped.retrieve("x")) is None
-    resilience.install_strict_tracker_store()
+    asyncio.run(wrapped.save(tracker("x")))
+    patches.install()
     with pytest.raises(ConnectionError):
         asyncio.run(wrapped.retrieve("x"))
     with pytest.raises(ConnectionError):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 
-from needlecheck.channels.limits import max_body_bytes
 from needlecheck.security.rasa_guard import (
     UnsafeServerConfig,
     api_credentials,
@@ -12,6 +11,7 @@ from needlecheck.security.rasa_guard import (
     is_loopback,
     offered_payloads,
 )
+from needlecheck.text import max_body_bytes
 
 CONSENT_BUTTONS = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
 
@@ -151,27 +151,26 @@ def test_the_guard_counts_the_address_the_proxy_saw_not_the_one_the_client_wrote
     assert behind == [None, None, None, 429, 429, 429]
 
 
-def test_the_api_never_runs_without_a_token(tmp_path, monkeypatch) -> None:
+def test_the_api_never_runs_without_a_token(tmp_path) -> None:
     import stat
 
-    import rasa.core.run
-
-    from needlecheck.security.rasa_guard import install_server_guards
+    from needlecheck.security.rasa_guard import guarded_serving
 
     served: list[dict] = []
-    monkeypatch.setattr(rasa.core.run, "serve_application", lambda **kw: served.append(kw))
-    monkeypatch.setattr(rasa.core.run, "configure_app", lambda *a, **kw: None)
-    install_server_guards({"NEEDLECHECK_VAR_DIR": str(tmp_path)})
-    rasa.core.run.serve_application(enable_api=True, interface="127.0.0.1")
-    rasa.core.run.serve_application(enable_api=True, interface="127.0.0.1")
+    serve = guarded_serving(lambda **kw: served.append(kw), {"NEEDLECHECK_VAR_DIR": str(tmp_path)})
+    serve(enable_api=True, interface="127.0.0.1")
+    serve(enable_api=True, interface="127.0.0.1")
     kept = tmp_path / "api.token"
     # Generated once into var/, readable by its owner only, and the same on the next start.
     assert len(kept.read_text()) >= 40
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert [call["auth_token"] for call in served] == [kept.read_text()] * 2
     # A token or a JWT secret of the clinic's own is used as it is.
-    install_server_guards({"NEEDLECHECK_VAR_DIR": str(tmp_path), "NEEDLECHECK_JWT_SECRET": "j"})
-    rasa.core.run.serve_application(enable_api=True, interface="127.0.0.1")
+    serve = guarded_serving(
+        lambda **kw: served.append(kw),
+        {"NEEDLECHECK_VAR_DIR": str(tmp_path), "NEEDLECHECK_JWT_SECRET": "j"},
+    )
+    serve(enable_api=True, interface="127.0.0.1")
     assert (served[-1]["auth_token"], served[-1]["jwt_secret"]) == (None, "j")
 
 

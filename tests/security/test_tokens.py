@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from needlecheck.security.tokens import bearer_matches
+from needlecheck.security.tokens import bearer_matches, same_token
 
 SECRET = "the-shared-secret"
 # As Sanic hands them over: it decodes header bytes that are not UTF-8 with
@@ -29,6 +29,13 @@ def test_the_secret_matches_and_an_empty_secret_matches_nothing() -> None:
     assert bearer_matches("Bearer ", "") is False
     # A secret that is not ASCII is compared as its UTF-8 bytes.
     assert bearer_matches("Bearer clé", "clé") is True
+
+
+@pytest.mark.parametrize("given", ["é", "\udcff", "\ud800", "", None, 42, SECRET + " "])
+def test_a_form_token_that_is_not_the_one_issued_is_only_a_mismatch(given: object) -> None:
+    assert same_token(SECRET, given) is False
+    assert same_token(SECRET, SECRET) is True
+    assert same_token("", "") is False and same_token(None, SECRET) is False
 
 
 @pytest.mark.parametrize("header", HOSTILE)

@@ -17,10 +17,11 @@ from fastapi import APIRouter, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, validator
 
-from needlecheck.channels.limits import CALLER_ID, max_message_length, new_caller_id
+from needlecheck.channels.limits import CALLER_ID, new_caller_id
 from needlecheck.config import shared_secret
 from needlecheck.frontdesk.deps import DatabaseDep, SettingsDep, Staff, check_csrf, render
 from needlecheck.frontdesk.schemas import CallerReply, problems
+from needlecheck.text import max_message_length
 
 logger = logging.getLogger(__name__)
 

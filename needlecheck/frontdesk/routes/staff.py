@@ -17,7 +17,7 @@ from needlecheck.frontdesk.deps import (
     render,
     set_cookie,
 )
-from needlecheck.frontdesk.tokens import same_token
+from needlecheck.security.tokens import same_token
 from needlecheck.store import audit as audit_log
 from needlecheck.store import staff as staff_store
 
