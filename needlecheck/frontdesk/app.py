@@ -25,9 +25,11 @@ from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from needlecheck.config import Settings
+from needlecheck.frontdesk import clock
 from needlecheck.frontdesk.deps import Database, NotSignedIn, render
 from needlecheck.frontdesk.events import ConsumerState
 from needlecheck.frontdesk.hosts import HostCheck, frontdesk_hosts
+from needlecheck.frontdesk.redirects import requested
 from needlecheck.frontdesk.routes import ROUTERS
 from needlecheck.frontdesk.routes.staff import login_page
 from needlecheck.frontdesk.routes.widget import ERASURE_THREADS
@@ -48,6 +50,8 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
     app.state.settings = settings or Settings.from_environment()
     app.state.database = Database(sessions)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    # Times on pages in the clinic's zone (NEEDLECHECK_TIMEZONE), never the server's UTC.
+    clock.install(app.state.templates.env, app.state.settings)
     # The event-stream consumer's state; `needlecheck.frontdesk.server` runs the consumer.
     app.state.events = ConsumerState()
     app.state.erasure_threads = anyio.CapacityLimiter(ERASURE_THREADS)
@@ -70,7 +74,8 @@ def create_app(sessions: sessionmaker, settings: Settings | None = None) -> Fast
 async def not_signed_in(request: Request, _: NotSignedIn) -> Response:
     if request.url.path.startswith("/api/") or request.method != "GET":
         return JSONResponse({"detail": "sign in first"}, status_code=401)
-    return login_page(request, 401)
+    # After signing in, the page that was asked for (a local path only: redirects.py).
+    return login_page(request, 401, next_page=requested(request.url.path, request.url.query))
 
 
 async def http_error(request: Request, error: StarletteHTTPException) -> Response:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi import Path as FastAPIPath
@@ -25,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from needlecheck.config import Settings
+from needlecheck.frontdesk import clock
 from needlecheck.frontdesk.events import ConsumerState
 from needlecheck.screening.engine import OUTCOMES
 from needlecheck.security.tokens import same_token
@@ -143,19 +145,28 @@ def check_csrf(who: staff_store.SignedIn, token: str) -> None:
 
 class QueueFilter:
     """The queue's filters, as the queue page, its rows, the API and the CSV export take
-    them from the query string."""
+    them from the query string, and the page of the filtered queue (`page`, `per_page`).
+    `since` and `until` are the clinic's calendar days (NEEDLECHECK_TIMEZONE)."""
 
     def __init__(
         self,
+        request: Request,
         status: str = Query("open", enum=list(queue_store.STATUS_FILTERS)),
         outcome: str | None = Query(None, enum=list(OUTCOMES)),
         since: date | None = None,
         until: date | None = None,
         q: str | None = Query(None, description="a name or part of a phone number"),
+        page: int = Query(1, ge=1, le=RECORD_ID_MAX, description="the page, from 1"),
+        per_page: int = Query(
+            queue_store.PAGE_SIZE, ge=1, le=queue_store.PAGE_SIZE_MAX, description="rows a page"
+        ),
     ) -> None:
         self.status, self.outcome, self.since, self.until, self.q = status, outcome, since, until, q
+        self.page_number, self.per_page = page, per_page
+        self.zone = clock.clinic_zone(get_settings(request))
 
     def items(self, db: Database) -> list[queue_store.QueueItem]:
+        """The whole filtered queue (the CSV export takes every row, not a page)."""
         try:
             with db.transaction() as session:
                 return queue_store.queue(
@@ -165,7 +176,15 @@ class QueueFilter:
                     since=self.since,
                     until=self.until,
                     search=self.q or None,
+                    zone=self.zone,
                 )
+        except InvalidRecord as error:
+            raise HTTPException(422, str(error)) from None
+
+    def page(self, db: Database) -> queue_store.QueuePage:
+        """The asked-for page of the filtered queue, and how many rows the filter matches."""
+        try:
+            return queue_store.page_of(self.items(db), self.page_number, self.per_page)
         except InvalidRecord as error:
             raise HTTPException(422, str(error)) from None
 
@@ -178,6 +197,16 @@ class QueueFilter:
             "until": self.until.isoformat() if self.until else "",
             "q": self.q or "",
         }
+
+    def query(self, page: int | None = None) -> str:
+        """The query string of these filters (and of `page`, when given): the links to the
+        next and previous page and the CSV export keep the filter."""
+        values = {key: value for key, value in self.as_form().items() if value}
+        if page is not None:
+            values["page"] = str(page)
+            if self.per_page != queue_store.PAGE_SIZE:
+                values["per_page"] = str(self.per_page)
+        return urlencode(values)
 
 
 QueueFilterDep = Annotated[QueueFilter, Depends()]

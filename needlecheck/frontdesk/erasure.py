@@ -1,5 +1,7 @@
-"""The widget's "Delete my conversation": erase a conversation that the website widget
-started, everywhere it is kept (the clinic's records and the assistant's copy).
+"""Erasing a conversation everywhere it is kept (the clinic's records and the assistant's
+copy): the widget's "Delete my conversation", for a conversation the website widget
+started, and a clinician's "Erase" on a record's page (`erase_record_conversation`), the
+same erasure as `needlecheck erase --conversation`.
 
 It is all or nothing. The clinic's records are deleted in one transaction, which commits
 only once the assistant's copy is gone too (needlecheck.store.privacy.erase); when any
@@ -16,6 +18,7 @@ on the event loop.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,7 +27,9 @@ from sqlalchemy.orm import sessionmaker
 from needlecheck.config import Settings
 from needlecheck.store import audit as audit_log
 from needlecheck.store import privacy, provenance, tracker_events
+from needlecheck.store import queue as queue_store
 from needlecheck.store.encryption import UnreadableRecord
+from needlecheck.store.staff import SignedIn
 
 logger = logging.getLogger(__name__)
 
@@ -100,5 +105,41 @@ def erase_widget_conversation(
 def _incomplete(
     error: Exception, failed: Literal["assistant", "records"], reason: str
 ) -> NotErased:
-    logger.error("widget erase failed: %s (%s, %s)", error.__class__.__name__, failed, reason)
+    logger.error("erase failed: %s (%s, %s)", error.__class__.__name__, failed, reason)
     return NotErased(failed, reason)
+
+
+def erase_record_conversation(
+    sessions: sessionmaker, settings: Settings, kind: str, record_id: int, who: SignedIn
+) -> Counter[str]:
+    """Erase everything the clinic and the assistant hold about the conversation of one
+    record (a screening, contact or handoff request), all or nothing, as `needlecheck
+    erase --conversation` does; audited with the staff member and the record's number.
+    Returns what went. LookupError for an unknown record; NotErased when a part cannot
+    be erased (then nothing was)."""
+    try:
+        with sessions.begin() as session:
+            conversation = queue_store.record(session, kind, record_id).conversation
+            deleted = privacy.erase(
+                session,
+                conversation_id=conversation,
+                tracker_events=lambda conversations: tracker_events.erase_events(
+                    conversations, screening_database_url=settings.database_url
+                ),
+            )
+            audit_log.audit(
+                session,
+                staff_id=who.staff_id,
+                staff_username=who.username,
+                action="erase",
+                record_type=kind,
+                record_id=record_id,
+                detail="front desk: " + audit_log.counted(deleted),
+            )
+    except tracker_events.TrackerStoreNotErased as error:
+        raise _incomplete(error, "assistant", error.reason) from None
+    except SQLAlchemyError as error:
+        raise _incomplete(error, "records", "unavailable") from None
+    except UnreadableRecord as error:
+        raise _incomplete(error, "records", "unreadable") from None
+    return deleted

@@ -30,8 +30,7 @@ RecordStatus = Literal[
 ]
 Kind = Literal[RECORD_TYPES]
 Priority = Literal[tuple(RANK_LABELS.values())]
-# Not JSON Schema's "date-time": SQLite gives the time back without its offset.
-STORED_TIME = "ISO 8601 date and time in UTC (without an offset when the database is SQLite)"
+STORED_TIME = "ISO 8601 date and time in UTC, with its offset"
 
 
 class Model(BaseModel):
@@ -89,7 +88,7 @@ class QueueRow(Model):
     rank: int = Field(..., ge=0, le=max(RANK_LABELS), description="0 is called first")
     conversation_id: str
     status: RecordStatus
-    created_at: str = Field(..., description=STORED_TIME)
+    created_at: str = Field(..., format="date-time", description=STORED_TIME)
     outcome: Outcome | None = Field(None, description="the engine's outcome (screenings)")
     override: Outcome | None = Field(None, description="a clinician's outcome, if any")
     earliest_date: str | None = Field(None, format="date")
@@ -99,12 +98,24 @@ class QueueRow(Model):
     summary: str
 
 
+class QueuePageModel(Model):
+    """A page of the filtered queue; `total` counts every row the filter matches."""
+
+    items: list[QueueRow]
+    total: int = Field(..., ge=0, description="rows matching the filter, on every page")
+    page: int = Field(..., ge=1)
+    per_page: int = Field(..., ge=1)
+    pages: int = Field(..., ge=1)
+    next: str | None = Field(None, description="the next page, with the same filter")
+    previous: str | None = Field(None, description="the previous page, with the same filter")
+
+
 class QueueVersion(Model):
     version: str = Field(..., description="changes whenever a record is added or updated")
 
 
 class AuditRow(Model):
-    at: str = Field(..., description=STORED_TIME)
+    at: str = Field(..., format="date-time", description=STORED_TIME)
     staff: str = Field(..., description="a user name, 'visitor', 'system' or 'command line'")
     action: str
     record_type: Kind | None

@@ -10,7 +10,7 @@ the queue shows the latest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -77,7 +77,8 @@ class QueueItem:
             "rank": self.rank,
             "conversation_id": self.conversation_id,
             "status": self.status,
-            "created_at": self.created_at.isoformat(),
+            # ISO 8601 with its offset, always (SQLite gives stored times back without one).
+            "created_at": _aware(self.created_at).isoformat(),
             "outcome": self.outcome,
             "override": self.override,
             "earliest_date": self.earliest_date.isoformat() if self.earliest_date else None,
@@ -96,7 +97,10 @@ def queue(
     since: date | None = None,
     until: date | None = None,
     search: str | None = None,
+    zone: tzinfo | None = None,
 ) -> list[QueueItem]:
+    """The whole filtered queue, in order; `since` and `until` are calendar days in `zone`
+    (the clinic's), UTC when it is not given. `page_of` cuts a page out of it."""
     if status not in STATUS_FILTERS:
         raise InvalidRecord(f"status: {status!r} is not one of {', '.join(STATUS_FILTERS)}")
     if outcome is not None and outcome not in OUTCOMES:
@@ -133,8 +137,8 @@ def queue(
         for item in items
         if _status_matches(item.status, status)
         and (outcome is None or item.outcome == outcome)
-        and (since is None or item.created_at.date() >= since)
-        and (until is None or item.created_at.date() <= until)
+        and (since is None or _day(item.created_at, zone) >= since)
+        and (until is None or _day(item.created_at, zone) <= until)
     ]
     chosen.sort(
         key=lambda item: (
@@ -146,6 +150,54 @@ def queue(
         )
     )
     return chosen
+
+
+# The queue page's default page size, and the largest a request may ask for.
+PAGE_SIZE = 50
+PAGE_SIZE_MAX = 500
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the filtered queue: `total` is the filtered queue's length, whatever
+    the page; pages follow the queue's order, which is total (kind and ID break ties), so
+    that consecutive pages neither overlap nor skip a row."""
+
+    items: list[QueueItem]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first(self) -> int:
+        """The 1-based position of the page's first row (0 when it has none)."""
+        return (self.page - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.items) - 1 if self.items else 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def page_of(items: list[QueueItem], page: int = 1, per_page: int = PAGE_SIZE) -> QueuePage:
+    """Page `page` (from 1) of `per_page` rows of the ordered queue `items`."""
+    if page < 1:
+        raise InvalidRecord("page: 1 or more")
+    if not 1 <= per_page <= PAGE_SIZE_MAX:
+        raise InvalidRecord(f"per_page: 1 to {PAGE_SIZE_MAX}")
+    start = (page - 1) * per_page
+    return QueuePage(items[start : start + per_page], len(items), page, per_page)
 
 
 def screening_detail(session: Session, screening_id: int) -> Screening:
@@ -371,6 +423,15 @@ def _matching_conversations(session: Session, search: str) -> set[str]:
         ):
             found.add(conversation)
     return found
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time with its offset: SQLite gives UTC back without one."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def _day(moment: datetime, zone: tzinfo | None) -> date:
+    return _aware(moment).astimezone(zone or timezone.utc).date()
 
 
 def _naive(moment: datetime) -> datetime:

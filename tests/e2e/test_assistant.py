@@ -67,7 +67,7 @@ def test_the_front_desk_runs_beside_the_assistant_and_queues_its_screenings(assi
     with httpx.Client(base_url=f"http://127.0.0.1:{FRONTDESK_PORT}") as client:
         assert client.get("/api/queue").status_code == 401
         assert sign_in(client, "desk", "a long desk passphrase").status_code == 303
-        rows = client.get("/api/queue").json()
+        rows = client.get("/api/queue").json()["items"]
     mine = [row for row in rows if row["conversation_id"] == "e2e-desk"]
     assert [(row["kind"], row["outcome"]) for row in mine] == [("screening", "eligible")]
 

@@ -173,7 +173,7 @@ def test_the_queue_puts_who_needs_a_call_first(frontdesk) -> None:
     handoff = add_handoff(s, "q-handoff", minutes_ago=5)
     contact = add_contact(s, "q-contact-only", "Dana Ortiz", "+44 20 7946 0018", minutes_ago=20)
     with frontdesk.client("bob") as client:
-        rows = client.get("/api/queue").json()
+        rows = client.get("/api/queue", params={"per_page": 500}).json()["items"]
     mine = [(row["kind"], row["id"]) for row in rows if row["conversation_id"].startswith("q-")]
     assert mine == [
         ("screening", urgent),
@@ -199,12 +199,12 @@ def test_filters_and_search_by_name_or_phone(frontdesk) -> None:
     add_contact(s, "f-1", "Evelyn Marsh", "+1 (415) 555-0134", "evelyn@example.org")
     add_screening(s, "f-2", "eligible")
     with frontdesk.client("bob") as client:
-        by_name = client.get("/api/queue", params={"q": "marsh"}).json()
-        by_phone = client.get("/api/queue", params={"q": "555-0134"}).json()
+        by_name = client.get("/api/queue", params={"q": "marsh"}).json()["items"]
+        by_phone = client.get("/api/queue", params={"q": "555-0134"}).json()["items"]
         # A national number with its trunk zero finds the international one.
-        national = client.get("/api/queue", params={"q": "(0415) 555 0134"}).json()
-        by_outcome = client.get("/api/queue", params={"outcome": "clinician_review"}).json()
-        future = client.get("/api/queue", params={"since": "2099-01-01"}).json()
+        national = client.get("/api/queue", params={"q": "(0415) 555 0134"}).json()["items"]
+        by_outcome = client.get("/api/queue", params={"outcome": "clinician_review"}).json()["items"]
+        future = client.get("/api/queue", params={"since": "2099-01-01"}).json()["items"]
         bad = client.get("/api/queue", params={"outcome": "cleared"})
     assert {(r["kind"], r["conversation_id"]) for r in by_name} == {
         ("screening", "f-1"),
@@ -290,7 +290,7 @@ def test_marking_contacted_booked_and_closed_keeps_the_history(frontdesk) -> Non
             f"/records/contact/{contact}/follow-up",
             data={"status": "cleared", "csrf_token": token},
         )
-        booked = client.get("/api/queue", params={"status": "booked"}).json()
+        booked = client.get("/api/queue", params={"status": "booked"}).json()["items"]
     assert "left a voicemail" in page and "Tue 10:00" in page
     assert bad.status_code == 422
     assert ("contact", contact) in {(r["kind"], r["id"]) for r in booked}

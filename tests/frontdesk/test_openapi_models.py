@@ -82,8 +82,8 @@ def test_every_answer_matches_its_description(desk: Desk) -> None:
             return response
 
         queue = call("GET", "/api/queue", "/api/queue", params={"status": "all"})
-        assert {row["kind"] for row in queue.json()} == {"screening", "contact", "handoff"}
-        assert any(row["override"] for row in queue.json())
+        assert {row["kind"] for row in queue.json()["items"]} == {"screening", "contact", "handoff"}
+        assert any(row["override"] for row in queue.json()["items"])
         call("GET", "/api/queue", "/api/queue", params={"status": "cleared"})  # 422
         call("GET", "/api/queue/version", "/api/queue/version")
         assert call("GET", "/api/audit", "/api/audit", params={"limit": 1000}).json()

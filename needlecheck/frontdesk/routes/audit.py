@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from needlecheck.frontdesk import clock
 from needlecheck.frontdesk.deps import Clinician, DatabaseDep, RecordQuery, audited, render
 from needlecheck.frontdesk.schemas import AuditRow, problems
 from needlecheck.store import audit as audit_log
@@ -46,7 +47,7 @@ def api_audit(
         audited(session, who, "view_audit")
         return [
             {
-                "at": row.at.isoformat(),
+                "at": clock.iso(row.at),
                 "staff": row.staff_username,
                 "action": row.action,
                 "record_type": row.record_type,

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from needlecheck.frontdesk import clock
 from needlecheck.frontdesk.deps import DatabaseDep, QueueFilterDep, RecordId, Staff, audited
 from needlecheck.frontdesk.fhir import questionnaire_response
 from needlecheck.frontdesk.schemas import FhirQuestionnaireResponse, problems
@@ -55,6 +56,9 @@ def export_csv(filters: QueueFilterDep, db: DatabaseDep, who: Staff) -> Response
     writer.writeheader()
     for item in items:
         row = item.as_json()
+        # The clinic's wall-clock time, with its offset: a spreadsheet shows what the page
+        # showed, and the offset says which zone (and which side of a clock change).
+        row["created_at"] = clock.iso(item.created_at, filters.zone)
         writer.writerow({key: _csv_cell(row.get(key)) for key in CSV_COLUMNS})
     return Response(
         buffer.getvalue(),

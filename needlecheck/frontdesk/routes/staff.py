@@ -17,6 +17,7 @@ from needlecheck.frontdesk.deps import (
     render,
     set_cookie,
 )
+from needlecheck.frontdesk.redirects import HOME, safe_next
 from needlecheck.security.tokens import same_token
 from needlecheck.store import audit as audit_log
 from needlecheck.store import staff as staff_store
@@ -26,10 +27,22 @@ LOGIN_CSRF_COOKIE = "needlecheck_login_csrf"
 router = APIRouter(include_in_schema=False)
 
 
-def login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
-    """The sign-in form, with a fresh form token in its cookie."""
+def login_page(
+    request: Request, status: int = 200, error: str | None = None, next_page: str | None = None
+) -> Response:
+    """The sign-in form, with a fresh form token in its cookie; after signing in, the
+    member goes to `next_page` (only a local path: anything else is the queue)."""
     token = secrets.token_urlsafe(32)
-    response = render(request, "login.html", status, csrf_token=token, error=error, who=None)
+    target = safe_next(next_page)
+    response = render(
+        request,
+        "login.html",
+        status,
+        csrf_token=token,
+        error=error,
+        who=None,
+        next_page=target if target != HOME else None,
+    )
     set_cookie(response, request, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
 
@@ -39,8 +52,8 @@ def client_of(request: Request) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> Response:
-    return login_page(request)
+def login_form(request: Request, next: str | None = None) -> Response:
+    return login_page(request, next_page=next)
 
 
 @router.post("/login")
@@ -50,10 +63,11 @@ def login(
     username: str = Form(""),
     password: str = Form(""),
     csrf_token: str = Form(""),
+    next: str = Form(""),
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
     if not same_token(expected, csrf_token):
-        return login_page(request, 403, "The sign-in form expired. Please try again.")
+        return login_page(request, 403, "The sign-in form expired. Please try again.", next)
     client = client_of(request)
     # One form of the name for the throttle and the check alike: " carol" must not be
     # a fresh name to the throttle and still carol to the password check.
@@ -61,7 +75,7 @@ def login(
     with db.transaction() as session:
         if staff_store.is_throttled(session, username, client):
             return login_page(
-                request, 429, "Too many failed sign-ins. Wait 15 minutes and try again."
+                request, 429, "Too many failed sign-ins. Wait 15 minutes and try again.", next
             )
         member = staff_store.authenticate(session, username, password, client)
         if member is None:
@@ -73,8 +87,9 @@ def login(
                 session, staff_id=member.id, staff_username=member.username, action="sign_in"
             )
     if failed:
-        return login_page(request, 401, "Wrong user name or password.")
-    response = RedirectResponse("/", status_code=303)
+        return login_page(request, 401, "Wrong user name or password.", next)
+    # The page they asked for before signing in, if it is one of this front desk's.
+    response = RedirectResponse(safe_next(next), status_code=303)
     set_cookie(response, request, SESSION_COOKIE, token, max_age=12 * 3600)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response

@@ -18,6 +18,13 @@
             .then(function (r) { return r.ok ? r.text() : null; })
             .then(function (html) { if (html !== null) activity.innerHTML = html; });
         }
+        var pager = document.getElementById("queue-pager");
+        if (pager) {
+          // The count and the page links follow the rows ("51–100 of 2,340").
+          fetch("/queue/pager" + window.location.search, { credentials: "same-origin" })
+            .then(function (r) { return r.ok ? r.text() : null; })
+            .then(function (html) { if (html !== null) pager.innerHTML = html; });
+        }
         return fetch("/queue/rows" + window.location.search, { credentials: "same-origin" })
           .then(function (r) { return r.ok ? r.text() : null; })
           .then(function (html) { if (html !== null) rows.innerHTML = html; });
