@@ -203,7 +203,9 @@ def test_filters_and_search_by_name_or_phone(frontdesk) -> None:
         by_phone = client.get("/api/queue", params={"q": "555-0134"}).json()["items"]
         # A national number with its trunk zero finds the international one.
         national = client.get("/api/queue", params={"q": "(0415) 555 0134"}).json()["items"]
-        by_outcome = client.get("/api/queue", params={"outcome": "clinician_review"}).json()["items"]
+        by_outcome = client.get("/api/queue", params={"outcome": "clinician_review"}).json()[
+            "items"
+        ]
         future = client.get("/api/queue", params={"since": "2099-01-01"}).json()["items"]
         bad = client.get("/api/queue", params={"outcome": "cleared"})
     assert {(r["kind"], r["conversation_id"]) for r in by_name} == {
