@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from needlecheck.screening.engine import OUTCOMES
 from needlecheck.store.encryption import conversation_keys
@@ -109,7 +109,14 @@ def queue(
 
     latest: dict[str, Screening] = {}
     statement = select(Screening).options(
-        selectinload(Screening.findings), selectinload(Screening.overrides)
+        selectinload(Screening.findings),
+        selectinload(Screening.overrides),
+        # The queue shows none of the encrypted answers, words or transcript: not read,
+        # not decrypted (years of records are thousands of them).
+        defer(Screening.facts),
+        defer(Screening.evidence),
+        defer(Screening.transcript),
+        defer(Screening.notes),
     )
     if conversations is not None:
         statement = statement.where(Screening.conversation_id.in_(conversations))

@@ -63,7 +63,10 @@ def pager(filters: QueueFilter, page: queue_store.QueuePage) -> dict[str, str | 
     """The links to the next and previous page, keeping the filter."""
     return {
         "next": "/?" + filters.query(page.page + 1) if page.has_next else None,
-        "previous": "/?" + filters.query(page.page - 1) if page.has_previous else None,
+        # From past the last page, back to the last one.
+        "previous": "/?" + filters.query(min(page.page - 1, page.pages))
+        if page.has_previous
+        else None,
         "export": "/export/queue.csv?" + filters.query(),
     }
 
@@ -93,7 +96,9 @@ def api_queue(filters: QueueFilterDep, db: DatabaseDep, who: Staff) -> dict[str,
         "per_page": page.per_page,
         "pages": page.pages,
         "next": "/api/queue?" + filters.query(page.page + 1) if page.has_next else None,
-        "previous": "/api/queue?" + filters.query(page.page - 1) if page.has_previous else None,
+        "previous": "/api/queue?" + filters.query(min(page.page - 1, page.pages))
+        if page.has_previous
+        else None,
     }
 
 
