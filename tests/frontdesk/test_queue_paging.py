@@ -137,10 +137,10 @@ def test_the_page_shows_n_of_the_total_and_links_that_keep_the_filter(desk) -> N
         beyond = client.get("/", params={"outcome": "defer", "page": 9999}).text
         bad = client.get("/api/queue", params={"page": 0})
         huge = client.get("/api/queue", params={"per_page": 100000})
-    assert f"1–50 of {real}" in first
+    assert f"1\u201350 of {real}" in first
     assert 'href="/?status=open&amp;outcome=defer&amp;page=2"' in first
     assert 'rel="prev"' not in first
-    assert f"51–100 of {real}" in second
+    assert f"51\u2013100 of {real}" in second
     assert 'href="/?status=open&amp;outcome=defer&amp;page=1" rel="prev"' in second
     assert 'href="/export/queue.csv?status=open&amp;outcome=defer"' in first
     assert f"Page 9999 is past the end: {real} in all" in beyond
