@@ -13,6 +13,7 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import yaml
 
@@ -28,6 +29,19 @@ ADULT_AGE = 18
 ADULT_AGES = range(16, 22)
 
 
+# The placeholders a booking link may hold, each filled URL-encoded (or its query
+# parameter dropped when the value is not known).
+BOOKING_PLACEHOLDERS = ("name", "consultation")
+BOOKING_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# Booking services whose own query parameters prefill the form, for a link with no
+# placeholders: Calendly takes `name` and the answers `a1`, `a2`...; Cal.com `name` and
+# `notes`.
+BOOKING_PREFILL = {
+    "calendly.com": {"name": "name", "consultation": "a1"},
+    "cal.com": {"name": "name", "consultation": "notes"},
+}
+
+
 class ClinicFileError(ValueError):
     """A clinic file that cannot be used, naming the place it went wrong."""
 
@@ -37,6 +51,59 @@ class Clinic:
     details: dict[str, str] = field(default_factory=dict)
     answers: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     adult_age: int = ADULT_AGE
+    # The clinic's online booking page (https), offered after the result.
+    booking_url: str | None = None
+
+    def booking_link(self, name: str | None, consultation: str | None) -> str | None:
+        """The booking page with what is known prefilled: the person's name (when they
+        gave it) and the suggested consultation. A link with `{name}` or `{consultation}`
+        gets them there, URL-encoded, and loses the query parameter of a value that is
+        not known; a Calendly or Cal.com link without placeholders gets that service's
+        own parameters; any other link is given as it is. None when no link is set."""
+        if not self.booking_url:
+            return None
+        values = {"name": (name or "").strip(), "consultation": (consultation or "").strip()}
+        parts = urlsplit(self.booking_url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if BOOKING_PLACEHOLDER.search(self.booking_url):
+            kept = []
+            for key, value in query:
+                wanted = BOOKING_PLACEHOLDER.findall(value)
+                if any(not values.get(p) for p in wanted):
+                    continue  # not known: no empty or literal "{name}" in the form
+                kept.append(
+                    (key, BOOKING_PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), value))
+                )
+            path = BOOKING_PLACEHOLDER.sub(
+                lambda m: quote(values.get(m.group(1), ""), safe=""), parts.path
+            )
+            return urlunsplit(
+                (parts.scheme, parts.netloc, path, urlencode(kept, quote_via=quote), parts.fragment)
+            )
+        host = (parts.hostname or "").lower()
+        prefill = next(
+            (
+                p
+                for domain, p in BOOKING_PREFILL.items()
+                if host == domain or host.endswith("." + domain)
+            ),
+            None,
+        )
+        if prefill is None:
+            return self.booking_url
+        present = {key for key, _ in query}
+        for field_name, parameter in prefill.items():
+            if values[field_name] and parameter not in present:
+                query.append((parameter, values[field_name]))
+        return urlunsplit(
+            (
+                parts.scheme,
+                parts.netloc,
+                parts.path,
+                urlencode(query, quote_via=quote),
+                parts.fragment,
+            )
+        )
 
     def answer(self, topic: str) -> str | None:
         """The answer to a clinic question (`clinic_price`...), or None for an unknown topic."""
@@ -89,7 +156,8 @@ class Clinic:
         answers: dict[str, tuple[str | None, str]] = {}
         for topic, entry in (data.get("answers") or {}).items():
             answers[str(topic)] = _answer(path, str(topic), entry)
-        return cls(details, answers, int(adult_age))
+        booking_url = _booking_url(path, data.get("booking_url"))
+        return cls(details, answers, int(adult_age), booking_url)
 
 
 def _answer(path: Path, topic: str, entry: Any) -> tuple[str | None, str]:
@@ -106,3 +174,35 @@ def _answer(path: Path, topic: str, entry: Any) -> tuple[str | None, str]:
                     f"use {', '.join('{' + d + '}' for d in DETAILS)}"
                 )
     return (text or None), " ".join(entry["default"].split())
+
+
+def _booking_url(path: Path, raw: Any) -> str | None:
+    """The booking link: an https URL with a host, no spaces or credentials, and only
+    the placeholders `{name}` and `{consultation}`."""
+    if raw is None or raw == "":
+        return None
+    where = f"{path}: booking_url: {raw!r}"
+    if not isinstance(raw, str):
+        raise ClinicFileError(f"{where} is not a link")
+    url = raw.strip()
+    if any(c.isspace() for c in url) or not url.isascii():
+        raise ClinicFileError(f"{where} has spaces or characters a link cannot have")
+    try:
+        parts = urlsplit(BOOKING_PLACEHOLDER.sub("x", url))
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        raise ClinicFileError(f"{where} is not a link") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise ClinicFileError(
+            f"{where} must be an https:// link, for example https://cal.com/your-clinic/consultation"
+        )
+    if parts.username or parts.password:
+        raise ClinicFileError(f"{where} must not hold a user name or password")
+    if BOOKING_PLACEHOLDER.search(urlsplit(url).netloc or ""):
+        raise ClinicFileError(f"{where}: a placeholder may not be in the host name")
+    for name in BOOKING_PLACEHOLDER.findall(url):
+        if name not in BOOKING_PLACEHOLDERS:
+            raise ClinicFileError(
+                f"{where}: unknown placeholder {{{name}}}; use {{name}} or {{consultation}}"
+            )
+    return url
