@@ -21,10 +21,15 @@ from actions.names import (
     SLOT_CONSENT,
     SLOT_CONSENT_AT,
     SLOT_CONSENT_VERSION,
+    SLOT_CONTACT_NAME,
     SLOT_FACT_NOTES,
     SLOT_SCREENING_ID,
     SLOT_SCREENING_OUTCOME,
     SLOT_SCREENING_RULES,
+    UTTER_BOOKING_BUTTON,
+    UTTER_BOOKING_LINK,
+    UTTER_CALENDAR_BUTTON,
+    UTTER_CALENDAR_LINK,
     UTTER_CARD_TITLE_PREFIX,
     UTTER_CONSENT_DECLINED,
     UTTER_NOT_A_DIAGNOSIS,
@@ -35,6 +40,8 @@ from actions.names import (
     UTTER_SCREENING_ERROR,
     UTTER_STORAGE_UNAVAILABLE,
 )
+from needlecheck import booking
+from needlecheck.config import shared_secret
 from needlecheck.responses import render, response_values
 from needlecheck.runtime import clinic as clinic_details
 from needlecheck.runtime import services
@@ -90,10 +97,23 @@ class ActionAssessScreening(Action):
                 # The person still gets their result; the clinic sees the gap in the logs.
                 logger.error("could not store a screening: %s", error.__class__.__name__)
                 dispatcher.utter_message(response=UTTER_STORAGE_UNAVAILABLE)
+        hand_off = booking_hand_off(assessment, tracker, channel)
         if channel in CARD_CHANNELS:
-            dispatcher.utter_message(json_message=recommendation_card(assessment, domain))
+            card = recommendation_card(assessment, domain)
+            card.update(booking_buttons(hand_off, domain))
+            dispatcher.utter_message(json_message=card)
         else:
             explain(assessment, dispatcher, domain)
+            if hand_off.get("booking_url"):
+                dispatcher.utter_message(
+                    response=UTTER_BOOKING_LINK, booking_url=hand_off["booking_url"]
+                )
+            frontdesk = runtime.settings.frontdesk_url
+            if hand_off.get("calendar_path") and frontdesk:
+                dispatcher.utter_message(
+                    response=UTTER_CALENDAR_LINK,
+                    calendar_url=frontdesk + hand_off["calendar_path"],
+                )
         if assessment.outcome != "urgent_care":
             dispatcher.utter_message(response=UTTER_OFFER_NEXT_STEP)
         return [
@@ -101,6 +121,49 @@ class ActionAssessScreening(Action):
             SlotSet(SLOT_SCREENING_RULES, assessment.rules),
             SlotSet(SLOT_SCREENING_ID, screening_id),
         ]
+
+
+# No booking hand-off in caller mode: the receptionist books on the phone.
+NO_BOOKING_CHANNELS = ("frontdesk",)
+
+
+def booking_hand_off(assessment: Assessment, tracker: Tracker, channel: str) -> dict[str, str]:
+    """The clinic's booking link with the person's name (when the contact form already
+    has it) and the suggested consultation, and for a deferral with a date the signed
+    path of its calendar file (served by the front desk). Empty when booking is not
+    offered: urgent advice, "not recommended", caller mode, or no booking link and no
+    date."""
+    consultation = booking.consultation(assessment.outcome)
+    if consultation is None or channel in NO_BOOKING_CHANNELS:
+        return {}
+    offered: dict[str, str] = {}
+    name = tracker.get_slot(SLOT_CONTACT_NAME)
+    link = clinic_details().booking_link(name if isinstance(name, str) else None, consultation)
+    if link:
+        offered["booking_url"] = link
+    if assessment.outcome == "defer" and assessment.earliest_date:
+        settings = services().settings
+        secret = shared_secret(settings.var_dir)
+        offered["calendar_path"] = booking.ics_path(assessment.earliest_date, secret)
+    return offered
+
+
+def booking_buttons(hand_off: dict[str, str], domain: DomainDict) -> dict[str, Any]:
+    """The card's booking button and calendar link, labelled in the clinic's words."""
+    responses = domain.get("responses") or {}
+
+    def label(name: str) -> str:
+        return str(((responses.get(name) or [{}])[0]).get("text") or "")
+
+    buttons: dict[str, Any] = {}
+    if hand_off.get("booking_url"):
+        buttons["booking"] = {"url": hand_off["booking_url"], "label": label(UTTER_BOOKING_BUTTON)}
+    if hand_off.get("calendar_path"):
+        buttons["calendar"] = {
+            "path": hand_off["calendar_path"],
+            "label": label(UTTER_CALENDAR_BUTTON),
+        }
+    return buttons
 
 
 def facts_from_slots(tracker: Tracker) -> dict[str, Any]:

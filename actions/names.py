@@ -75,6 +75,12 @@ UTTER_REASONS = "utter_reasons"
 UTTER_NOT_A_DIAGNOSIS = "utter_not_a_diagnosis"
 UTTER_NOTE_PREFIX = "utter_note_"
 UTTER_OFFER_NEXT_STEP = "utter_offer_next_step"
+# The hand-off to booking (needlecheck.booking): the clinic's booking link, and a deferred
+# person's earliest date as a calendar file; each as a text, and as the card's button.
+UTTER_BOOKING_LINK = "utter_booking_link"
+UTTER_BOOKING_BUTTON = "utter_booking_button"
+UTTER_CALENDAR_LINK = "utter_calendar_link"
+UTTER_CALENDAR_BUTTON = "utter_calendar_button"
 UTTER_STORAGE_UNAVAILABLE = "utter_storage_unavailable"
 UTTER_SCREENING_ERROR = "utter_screening_error"
 UTTER_CONTACT_INVALID = "utter_contact_invalid"

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The action server's port under `make run`, and the first of production's (endpoints.yml
@@ -34,6 +35,9 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     # Where the front desk reaches the Rasa server (caller mode).
     rasa_url: str | None = None
+    # Where people reach the front desk (its public https address): the messaging
+    # channels' link to the earliest-date calendar file. Unset: only the widget offers it.
+    frontdesk_url: str | None = None
     # The action server's shared secret (Rasa sends it; rasa-sdk alone checks nothing).
     action_secret: str | None = None
     # The production profile's services (`make run-prod`, docs/production.md).
@@ -97,6 +101,7 @@ class Settings:
                 if origin.strip()
             ),
             rasa_url=env.get("NEEDLECHECK_RASA_URL") or None,
+            frontdesk_url=_public_url(env, "NEEDLECHECK_FRONTDESK_URL"),
             action_secret=env.get("NEEDLECHECK_ACTION_SECRET") or None,
             tracker_store_url=env.get("NEEDLECHECK_TRACKER_STORE_URL") or None,
             redis_url=env.get("NEEDLECHECK_REDIS_URL") or "redis://127.0.0.1:6379/1",
@@ -115,6 +120,18 @@ def _date(env: Mapping[str, str], name: str) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def _public_url(env: Mapping[str, str], name: str) -> str | None:
+    """An http(s) address with a host and nothing after its path, without a trailing /."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{name}={raw!r} is not an address such as https://frontdesk.example")
+    return raw.rstrip("/")
 
 
 def _zone(name: str | None) -> str | None:

@@ -20,7 +20,15 @@ from tests.frontdesk.conftest import csrf_from, sign_in
 from tests.frontdesk.support import add_contact, add_handoff, add_screening, words
 
 # The widget's routes serve visitors of the clinic's site (tests/frontdesk/test_widget_and_caller.py).
-PUBLIC = {"/login", "/healthz", "/openapi.json", "/widget.js", "/demo", "/widget/erase"}
+PUBLIC = {
+    "/login",
+    "/healthz",
+    "/openapi.json",
+    "/widget.js",
+    "/demo",
+    "/widget/erase",
+    "/widget/ics",
+}
 CLINICIAN_ONLY = {
     "/audit",
     "/api/audit",

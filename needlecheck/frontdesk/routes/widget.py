@@ -1,6 +1,7 @@
-"""The website chat widget's public routes: /widget.js, its demo page, and the "delete my
+"""The website chat widget's public routes: /widget.js, its demo page, the "delete my
 conversation" endpoint the widget calls from the clinic's site (no sign-in; CORS for the
-sites in NEEDLECHECK_ALLOWED_ORIGINS).
+sites in NEEDLECHECK_ALLOWED_ORIGINS), and the earliest-date calendar file a result links
+to (/widget/ics, signed: needlecheck.booking).
 
 /widget.js is socket.io-client's browser build and the widget's own code in one function
 scope, built once per process: one request, no globals on the clinic's page, no CDN.
@@ -11,15 +12,18 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from needlecheck import booking
 from needlecheck.channels.limits import CALLER_ID, WIDGET_SESSION_ID
-from needlecheck.config import Settings
+from needlecheck.clinic import Clinic, ClinicFileError
+from needlecheck.config import Settings, shared_secret
 from needlecheck.frontdesk.deps import DatabaseDep, SettingsDep, TemplatesDep
 from needlecheck.frontdesk.erasure import NotErased, erase_widget_conversation
 from needlecheck.frontdesk.schemas import Erased, ErasureIncomplete, problem
@@ -162,3 +166,28 @@ async def erase_conversation(request: Request, settings: SettingsDep, db: Databa
     if erasure == "not the widget's":
         return cors(request, settings, JSONResponse({"detail": NOT_THE_WIDGETS}, 403))
     return cors(request, settings, JSONResponse({"deleted": True}))
+
+
+@router.get("/widget/ics", include_in_schema=False)
+def earliest_date_calendar(
+    settings: SettingsDep,
+    day: str = Query("", alias="date", max_length=10),
+    sig: str = Query("", max_length=64),
+) -> Response:
+    """The calendar file (RFC 5545) of a deferred person's earliest date, as the result
+    offered it: signed with the front desk's secret, so no other date can be fetched."""
+    try:
+        wanted = date.fromisoformat(day)
+    except ValueError:
+        raise HTTPException(422, "date must be a date of the form YYYY-MM-DD") from None
+    if not booking.signed(wanted, sig, shared_secret(settings.var_dir)):
+        raise HTTPException(403, "this calendar link is not one the assistant gave")
+    try:
+        name = Clinic.load().details.get("name")
+    except ClinicFileError:
+        name = None
+    return Response(
+        booking.ics_text(wanted, name),
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="earliest-consultation-date.ics"'},
+    )

@@ -259,6 +259,20 @@
     (Array.isArray(card.notes) ? card.notes : []).forEach(function (note) {
       box.appendChild(el("p", { class: "note" }, String(note)));
     });
+    // The hand-off to booking: the clinic's booking page (https only) in a new tab, and a
+    // deferred person's earliest date as a calendar file from the front desk.
+    var booking = card.booking && String(card.booking.url || "");
+    var calendar = card.calendar && String(card.calendar.path || "");
+    if ((booking && booking.indexOf("https://") === 0) || (calendar && calendar.indexOf("/widget/ics?") === 0)) {
+      var actions = el("p", { class: "booking" });
+      if (booking && booking.indexOf("https://") === 0) {
+        actions.appendChild(el("a", { class: "button primary", href: booking, target: "_blank", rel: "noopener noreferrer" }, String(card.booking.label || "Book")));
+      }
+      if (calendar && calendar.indexOf("/widget/ics?") === 0) {
+        actions.appendChild(el("a", { class: "button", href: config.frontDeskUrl + calendar, download: "earliest-consultation-date.ics" }, String(card.calendar.label || "Add to calendar")));
+      }
+      box.appendChild(actions);
+    }
     if (card.disclaimer) box.appendChild(el("p", { class: "disclaimer" }, String(card.disclaimer)));
     into.appendChild(box);
   }
