@@ -322,3 +322,43 @@ def test_markup_typed_into_the_widget_is_shown_as_text(assistant, browser) -> No
     )
     assert images == 0
     page.close()
+
+
+def test_a_deferral_in_the_widget_offers_its_earliest_date_as_a_calendar_file(
+    assistant, browser
+) -> None:
+    from needlecheck.config import Settings
+    from needlecheck.screening.dates import add_months
+
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    open_widget(page)
+    page.get_by_role("button", name="Start the chat").click()
+    page.get_by_role("button", name="Yes, I agree").wait_for(timeout=WAIT)
+    click_option(page, "Yes, I agree")
+    click_option(page, "None of these")
+    answers = list({**CLEAR_ANSWERS, "isotretinoin": "I took Accutane"}.values())[1:]
+    at = answers.index("I took Accutane") + 1
+    for words in [*answers[:at], "two months ago", *answers[at:]]:
+        answer(page, words)
+    card = page.locator("#needlecheck-widget section.card")
+    card.wait_for(timeout=WAIT)
+    assert card.locator("h3").inner_text() == "Microneedling should wait"
+    # No booking_url in the shipped clinic.yml: no booking button, only the calendar file.
+    assert card.locator("a.button.primary").count() == 0
+    link = card.get_by_role("link", name="Add the earliest date to my calendar")
+    href = link.get_attribute("href")
+    assert href.startswith(f"http://127.0.0.1:{FRONTDESK_PORT}/widget/ics?date=")
+    today = Settings.from_environment(assistant["env"]).today()
+    earliest = add_months(add_months(today, -2), 6)
+    calendar = page.request.get(href)
+    assert calendar.status == 200
+    assert calendar.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert f"DTSTART;VALUE=DATE:{earliest:%Y%m%d}\r\n" in calendar.text()
+    forged = page.request.get(href[:-4] + ("0000" if not href.endswith("0000") else "1111"))
+    assert forged.status == 403
+    assert serious_violations(page) == []
+    assert errors == []
+    context.close()
