@@ -142,9 +142,17 @@ def booking_hand_off(assessment: Assessment, tracker: Tracker, channel: str) -> 
     if link:
         offered["booking_url"] = link
     if assessment.outcome == "defer" and assessment.earliest_date:
-        settings = services().settings
-        secret = shared_secret(settings.var_dir)
-        offered["calendar_path"] = booking.ics_path(assessment.earliest_date, secret)
+        try:
+            # NEEDLECHECK_FRONTDESK_SECRET, or the one `make run` keeps in var/.
+            secret = shared_secret(services().settings.var_dir)
+        except OSError as error:
+            # No secret to sign with (a read-only var/ and none set): the result goes
+            # out without the calendar file rather than not at all.
+            logger.warning(
+                "no calendar link: front desk secret unavailable (%s)", type(error).__name__
+            )
+        else:
+            offered["calendar_path"] = booking.ics_path(assessment.earliest_date, secret)
     return offered
 
 

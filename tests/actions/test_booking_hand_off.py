@@ -109,3 +109,17 @@ def test_without_a_booking_url_there_is_no_button(fresh_services, monkeypatch) -
     card = run({}, "socketio").messages[0]["custom"]
     assert "booking" not in card
     runtime.clinic.cache_clear()
+
+
+def test_no_secret_to_sign_with_leaves_out_the_calendar_not_the_result(
+    clinic_with_booking, monkeypatch
+) -> None:
+    import actions.assessment as assessment
+
+    def unreadable(*_args, **_kwargs):
+        raise PermissionError("read-only var/")
+
+    monkeypatch.setattr(assessment, "shared_secret", unreadable)
+    card = run(DEFER, "socketio").messages[0]["custom"]
+    assert card["title"] == "Microneedling should wait"
+    assert "calendar" not in card and "booking" in card
