@@ -103,7 +103,8 @@ class Screening(HasConversation, Base):
     # run again after a failure) finds the row it wrote instead of adding a second. Stored
     # as a keyed digest, since the key names the conversation.
     idempotency_key = Column(String(300), nullable=True, unique=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # Indexed for the overview's date ranges (needlecheck.store.overview).
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
     findings = relationship(
@@ -163,7 +164,7 @@ class ContactRequest(HasConversation, Base):
     consent_at = Column(DateTime(timezone=True), nullable=False)
     consent_text_version = Column(String(64), nullable=False)
     status = Column(String(16), nullable=False, default="new")
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
@@ -273,6 +274,8 @@ class FollowUp(Base):
     __table_args__ = (
         CheckConstraint(one_of("record_type", RECORD_TYPES), name="record_type"),
         Index("ix_follow_ups_record", "record_type", "record_id"),
+        # The overview's "booked" step: booked follow-ups in a date range.
+        Index("ix_follow_ups_status_created_at", "status", "created_at"),
     )
 
 
@@ -345,3 +348,25 @@ class ConversationActivity(HasConversation, Base):
     # the assessment has run.
     step = Column(String(64), nullable=True)
     outcome = Column(String(32), nullable=True)
+
+
+FUNNEL_STAGES = ("started", "consented", "question")
+
+
+class FunnelEvent(Base):
+    """How far a conversation got, for the overview's funnel: a keyed digest of the
+    conversation ID (never the ID, never any text), the stage and when it was first
+    reached. Written by the action server (needlecheck.store.funnel)."""
+
+    __tablename__ = "funnel_events"
+
+    id = Column(Integer, primary_key=True)
+    conversation_digest = Column(String(80), nullable=False)
+    # `started`, `consented`, or `question:<name>` (the screening question first asked).
+    stage = Column(String(64), nullable=False)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("conversation_digest", "stage", name="uq_funnel_events_stage"),
+        Index("ix_funnel_events_at_stage", "at", "stage"),
+    )
