@@ -173,7 +173,6 @@ def bars(
     if not rows:
         body.append(f'<text x="8" y="22" fill="{INK}">Nothing in this range.</text>')
     body.append(
-        f'<line x1="{label_width}" x2="{label_width}" y1="{top}" y2="{height - 6}" '
-        f'stroke="{INK}"/>'
+        f'<line x1="{label_width}" x2="{label_width}" y1="{top}" y2="{height - 6}" stroke="{INK}"/>'
     )
     return _svg(chart_id, title, description, height, "".join(body))

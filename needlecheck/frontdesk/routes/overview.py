@@ -66,8 +66,11 @@ def tables(numbers: overview_store.Overview) -> dict[str, dict[str, Any]]:
             "caption": "Screenings per day by outcome",
             "columns": ["date", *outcomes, "total"],
             "rows": [
-                [day.isoformat(), *(numbers.per_day[day][o] for o in outcomes)]
-                + [sum(numbers.per_day[day].values())]
+                [
+                    day.isoformat(),
+                    *(numbers.per_day[day][o] for o in outcomes),
+                    sum(numbers.per_day[day].values()),
+                ]
                 for day in numbers.days
             ],
         },
