@@ -185,17 +185,18 @@ def overview(session: Session, start: date, end: date, zone: tzinfo) -> Overview
         )
     ]
 
-    first_contact = func.min(FollowUp.created_at)
+    # Driven from the range's screenings (a correlated subquery per screening, on the
+    # follow-ups' record index), never from every follow-up there is.
+    first_contact = (
+        select(func.min(FollowUp.created_at))
+        .where(FollowUp.record_type == "screening", FollowUp.record_id == Screening.id)
+        .correlate(Screening)
+        .scalar_subquery()
+    )
     waits = sorted(
         float(seconds)
         for (seconds,) in session.execute(
-            select(_seconds_between(session, Screening.created_at, first_contact))
-            .join(
-                FollowUp,
-                and_(FollowUp.record_type == "screening", FollowUp.record_id == Screening.id),
-            )
-            .where(in_range)
-            .group_by(Screening.id, Screening.created_at)
+            select(_seconds_between(session, Screening.created_at, first_contact)).where(in_range)
         )
         if seconds is not None
     )
