@@ -21,7 +21,13 @@ from tests.frontdesk.support import add_contact, add_handoff, add_screening, wor
 
 # The widget's routes serve visitors of the clinic's site (tests/frontdesk/test_widget_and_caller.py).
 PUBLIC = {"/login", "/healthz", "/openapi.json", "/widget.js", "/demo", "/widget/erase"}
-CLINICIAN_ONLY = {"/audit", "/api/audit", "/screenings/{screening_id}/override"}
+CLINICIAN_ONLY = {
+    "/audit",
+    "/api/audit",
+    "/screenings/{screening_id}/override",
+    "/overview",
+    "/overview/{plot}.csv",
+}
 
 
 def routes() -> list[tuple[str, str]]:
