@@ -22,6 +22,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.consent import consent_question
+from actions.funnel import reached
 from actions.names import (
     ACTION_ASK_PREFIX,
     QUESTIONS,
@@ -44,6 +45,7 @@ from actions.names import (
 from needlecheck.nlu.answers import undated_procedures
 from needlecheck.nlu.parts import asked_as
 from needlecheck.screening.facts import PROCEDURE_FACT
+from needlecheck.store.funnel import STARTED, question_stage
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +155,12 @@ class AskQuestion(Action):
                 )
             else:
                 _ask_with_options(question, domain, dispatcher)
+        if not times:
+            # The overview's funnel: the consent question starts a screening.
+            await reached(
+                tracker.sender_id,
+                STARTED if self.question == SLOT_CONSENT else question_stage(self.question),
+            )
         state["asked"] = times + 1
         events.append(SlotSet(SLOT_QUESTION_STATE, state))
         return events

@@ -19,6 +19,7 @@ from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.consent import consent_events, needs_consent_again
+from actions.funnel import reached
 from actions.names import (
     ACTION_VALIDATE_SCREENING_FORM,
     CONSENT_DECLINED,
@@ -41,6 +42,7 @@ from needlecheck.nlu.answers import undated_procedures
 from needlecheck.nlu.reading import CORRECTION, UNCLEAR, WHICH_ONES, is_other_purpose
 from needlecheck.screening import FactError, Facts, validate_fact
 from needlecheck.screening.facts import COURSE_FACTS, DATE_FOLLOW_UPS, LIST_FACTS, PROCEDURE_FACT
+from needlecheck.store.funnel import CONSENTED
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +96,8 @@ class ValidateScreeningForm(FormValidationAction):
         read: list[EventType] = [SlotSet(name, value) for name, value in reading.slots.items()]
         if reading.slots.get(SLOT_CONSENT):
             read = [*read, *consent_events(reading.slots[SLOT_CONSENT], domain, shown or "")]
+            if reading.slots[SLOT_CONSENT] == CONSENT_GIVEN:
+                await reached(tracker.sender_id, CONSENTED)
         tracker.add_slots(read)
         if needs_consent_again(tracker.slots):
             # Under the clinic's adult age: consent is asked again, involving a parent or

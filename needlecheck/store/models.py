@@ -123,6 +123,9 @@ class Screening(HasConversation, Base):
     __table_args__ = (
         CheckConstraint(f"outcome IS NULL OR {one_of('outcome', OUTCOMES)}", name="outcome"),
         CheckConstraint(one_of("status", SCREENING_STATUSES), name="status"),
+        # The overview's date ranges (needlecheck.store.overview): it counts by day,
+        # outcome, channel and conversation from this index alone, never the rows.
+        Index("ix_screenings_created_at", "created_at", "outcome", "channel", "conversation_id"),
     )
 
 
@@ -142,6 +145,9 @@ class ScreeningFinding(Base):
     source = Column(Text, nullable=False)
 
     screening = relationship("Screening", back_populates="findings")
+
+    # The overview's rules that fire most, from the index alone.
+    __table_args__ = (Index("ix_screening_findings_rules", "screening_id", "rule_id"),)
 
 
 class ContactRequest(HasConversation, Base):
@@ -163,7 +169,7 @@ class ContactRequest(HasConversation, Base):
     consent_at = Column(DateTime(timezone=True), nullable=False)
     consent_text_version = Column(String(64), nullable=False)
     status = Column(String(16), nullable=False, default="new")
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
@@ -273,6 +279,10 @@ class FollowUp(Base):
     __table_args__ = (
         CheckConstraint(one_of("record_type", RECORD_TYPES), name="record_type"),
         Index("ix_follow_ups_record", "record_type", "record_id"),
+        # The overview's "booked" step: booked follow-ups in a date range.
+        Index("ix_follow_ups_status_created_at", "status", "created_at"),
+        # The overview's time to first contact: a record's first follow-up from the index.
+        Index("ix_follow_ups_first", "record_type", "record_id", "created_at"),
     )
 
 
@@ -345,3 +355,25 @@ class ConversationActivity(HasConversation, Base):
     # the assessment has run.
     step = Column(String(64), nullable=True)
     outcome = Column(String(32), nullable=True)
+
+
+FUNNEL_STAGES = ("started", "consented", "question")
+
+
+class FunnelEvent(Base):
+    """How far a conversation got, for the overview's funnel: a keyed digest of the
+    conversation ID (never the ID, never any text), the stage and when it was first
+    reached. Written by the action server (needlecheck.store.funnel)."""
+
+    __tablename__ = "funnel_events"
+
+    id = Column(Integer, primary_key=True)
+    conversation_digest = Column(String(80), nullable=False)
+    # `started`, `consented`, or `question:<name>` (the screening question first asked).
+    stage = Column(String(64), nullable=False)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("conversation_digest", "stage", name="uq_funnel_events_stage"),
+        Index("ix_funnel_events_at_stage", "at", "stage"),
+    )

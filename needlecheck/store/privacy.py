@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from needlecheck.store import funnel
 from needlecheck.store.encryption import conversation_keys
 from needlecheck.store.models import (
     ContactRequest,
@@ -38,6 +39,9 @@ def purge(session: Session, older_than: datetime) -> Counter[str]:
         session.execute(select(Screening.id).where(Screening.created_at < older_than)).scalars()
     )
     deleted["screening"] += _delete(session, "screening", Screening, ids)
+    steps = funnel.purge(session, older_than)
+    if steps:
+        deleted["funnel step"] += steps
     if has_events_table(session):
         result = session.execute(delete(EVENTS).where(EVENTS.c.timestamp < older_than.timestamp()))
         deleted["conversation event"] += result.rowcount or 0
@@ -97,6 +101,10 @@ def erase(
     )
     if result.rowcount:
         deleted["conversation activity"] += result.rowcount
+    # The overview's funnel knows the conversation by its keyed digest only.
+    steps = funnel.erase(session, conversations)
+    if steps:
+        deleted["funnel step"] += steps
     if has_events_table(session):
         # Rasa's production store keeps a phone-shaped sender as its digest; rows written
         # before that keep the ID itself.

@@ -68,6 +68,18 @@ def parse(text: str, intent: str = "inform", confidence: float = 0.9) -> dict[st
     }
 
 
+@pytest.fixture(autouse=True)
+def no_database_in_the_repository(monkeypatch, tmp_path) -> Iterator[None]:
+    """The questions record the overview's funnel steps (actions/funnel.py): a test that
+    asks for no database writes them to a scratch one (or fails to, quietly), never to
+    the repository's var/."""
+    monkeypatch.setenv("NEEDLECHECK_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    runtime.services.cache_clear()
+    yield
+    runtime.services.cache_clear()
+
+
 @pytest.fixture
 def fresh_services(monkeypatch, tmp_path) -> Iterator[None]:
     """Runtime services rebuilt from this test's environment (a temporary SQLite file)."""

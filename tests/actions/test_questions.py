@@ -15,7 +15,7 @@ from actions.questions import PERSON_BUTTON, AskQuestion
 from needlecheck import runtime
 from needlecheck.screening import assess
 from needlecheck.store.migrate import upgrade
-from needlecheck.store.models import HandoffRequest
+from needlecheck.store.models import FunnelEvent, HandoffRequest
 from needlecheck.store.repository import save_screening
 from tests.actions.conftest import TODAY, make_tracker
 
@@ -267,3 +267,19 @@ def test_someone_under_the_adult_age_is_asked_for_consent_in_their_own_words(dom
     assert state["question"] == "health_data_consent_minor"
     said, _ = ask("health_data_consent", domain, slots={"age": 18})
     assert responses(said) == ["utter_ask_health_data_consent"]
+
+
+def test_the_first_time_a_question_is_put_is_a_funnel_step(domain, fresh_services) -> None:
+    """The overview's funnel (needlecheck.store.funnel): the consent question starts a
+    screening, every other question is reached; put again, nothing new is stored, and
+    only a keyed digest of the conversation is kept."""
+    upgrade(runtime.services().settings.database_url)
+    ask("health_data_consent", domain)
+    state = {"question": "health_data_consent", "asked": 1, "unclear": 1}
+    ask("health_data_consent", domain, state)
+    ask("age", domain)
+    ask("age", domain)
+    with runtime.services().sessions.begin() as session:
+        rows = session.execute(select(FunnelEvent)).scalars().all()
+        assert sorted(row.stage for row in rows) == ["question:age", "started"]
+        assert all(row.conversation_digest.startswith("hmac:") for row in rows)

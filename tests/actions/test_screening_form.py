@@ -436,6 +436,27 @@ def test_yes_to_consent_with_a_question_gives_consent_and_hands_the_question_ove
     assert changes["rejected"] == "screening_form"
 
 
+def test_a_yes_to_consent_is_the_funnels_consented_step_and_a_no_is_not(
+    domain, fresh_services
+) -> None:
+    from sqlalchemy import select
+
+    from needlecheck import runtime
+    from needlecheck.store.migrate import upgrade
+    from needlecheck.store.models import FunnelEvent
+
+    upgrade(runtime.services().settings.database_url)
+
+    def stages() -> list[str]:
+        with runtime.services().sessions.begin() as session:
+            return list(session.execute(select(FunnelEvent.stage)).scalars())
+
+    turn(domain, {"health_data_consent": None}, "health_data_consent", "no thanks", "deny")
+    assert stages() == []
+    turn(domain, {"health_data_consent": None}, "health_data_consent", "yes that's fine", "affirm")
+    assert stages() == ["consented"]
+
+
 def test_no_to_consent_ends_the_questions_and_forgets_the_health_answers(
     domain, fresh_services
 ) -> None:

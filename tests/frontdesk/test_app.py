@@ -34,6 +34,8 @@ CLINICIAN_ONLY = {
     "/api/audit",
     "/screenings/{screening_id}/override",
     "/records/{kind}/{record_id}/erase",
+    "/overview",
+    "/overview/{plot}.csv",
 }
 
 
