@@ -1,0 +1,230 @@
+"""Live takeover: a member of staff talks to a person in the assistant's place.
+
+The front desk calls these routes on the Rasa server, with the secret the two servers
+share (as caller mode does), because only this process holds the channels' connections:
+the widget's socket.io rooms and the messaging providers' clients.
+
+- `POST /webhooks/takeover/pause {"sender"}`: appends `ConversationPaused` to the
+  conversation. Rasa then logs the person's messages and predicts nothing
+  (`MessageProcessor._should_handle_message`), so the assistant stays silent.
+- `POST /webhooks/takeover/say {"sender", "staff", "text"}`: sends the staff member's
+  words to the person on the channel of their latest message (socket.io: `bot_uttered`
+  to the session's room; SMS, WhatsApp, Messenger, Instagram, Telegram: the connector's
+  own requests, with its retries), and appends them to the conversation as a
+  `BotUttered` whose metadata names the staff member, so the transcript has them.
+- `POST /webhooks/takeover/resume {"sender", "staff", "mode"}`: appends
+  `ConversationResumed`; with `mode` "continue" the open question is asked again (the
+  form's `action_ask_<slot>`, or `utter_ask_<slot>`), else `utter_takeover_resumed`; with
+  "end", `utter_takeover_ended`. The assistant then listens again.
+
+Each answers `{"delivered": n, "channel": ...}` or 4xx with the reason; 404 for a
+conversation the server does not know.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from needlecheck.channels.caller import STAFF
+from needlecheck.security.tokens import bearer_matches
+from needlecheck.text import max_message_length
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "takeover"
+SENDER = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,255}$")
+RESUMED = "utter_takeover_resumed"
+ENDED = "utter_takeover_ended"
+MODES = ("continue", "end")
+
+
+class TakeoverError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def latest_channel(tracker: Any) -> str | None:
+    """The input channel of the person's latest message."""
+    for event in reversed(tracker.events):
+        if getattr(event, "type_name", "") == "user" and getattr(event, "input_channel", None):
+            return event.input_channel
+    return None
+
+
+def open_question(tracker: Any, domain: Any) -> str | None:
+    """The action that asks the active form's open question again, if any."""
+    if not tracker.active_loop_name:
+        return None
+    slot = tracker.get_slot("requested_slot")
+    if not slot:
+        return None
+    names = set(domain.action_names_or_texts)
+    for name in (f"action_ask_{slot}", f"utter_ask_{slot}"):
+        if name in names:
+            return name
+    return None
+
+
+async def deliver(app: Any, sender: str, channel: str | None, messages: list[dict]) -> int:
+    """Sends `messages` to `sender` on `channel` through this server's own connectors;
+    returns how many provider requests (or socket.io messages) went out."""
+    from needlecheck.channels.messaging import Inbound, MessagingInput
+    from needlecheck.channels.web import WebChatInput, WebChatOutput
+
+    if not messages:
+        return 0
+    for connector in getattr(app.ctx, "input_channels", None) or []:
+        if channel == "socketio" and isinstance(connector, WebChatInput):
+            if connector.sio is None:
+                break
+            output = WebChatOutput(connector.sio, connector.bot_message_evt)
+            for message in messages:
+                await output.send_response(sender, dict(message))
+            return len(messages)
+        if isinstance(connector, MessagingInput) and serves(connector, channel, sender):
+            inbound = Inbound(sender=sender, channel=channel or "", message_id=None)
+            if connector.name() == "twilio":
+                inbound.reply = {"from": connector.settings["TWILIO_NUMBER"]}
+                from needlecheck.channels import ledger
+
+                if await ledger.is_opted_out(connector.sessions, connector.name(), sender):
+                    raise TakeoverError(409, "this number has opted out (STOP)")
+            outgoing = [r for m in messages for r in connector.outgoing(inbound, m)]
+            return await connector.send(outgoing)
+    raise TakeoverError(409, f"no connector can send to the channel {channel or 'unknown'}")
+
+
+def serves(connector: Any, channel: str | None, sender: str) -> bool:
+    name = connector.name()
+    if name == "twilio":
+        return channel == "sms" or (channel == "whatsapp" and sender.startswith("whatsapp:"))
+    if name == "whatsapp":
+        return channel == "whatsapp" and not sender.startswith("whatsapp:")
+    if name == "facebook":
+        return channel in ("messenger", "instagram")
+    return channel == name
+
+
+class TakeoverInput(InputChannel):
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        from needlecheck.config import Settings, shared_secret
+
+        return cls(shared_secret(Settings.from_environment().var_dir))
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("needlecheck_takeover_webhook", __name__)
+
+        def read(request: Request, *fields: str) -> dict[str, str]:
+            if not bearer_matches(request.headers.get("Authorization"), self.secret):
+                raise TakeoverError(403, "not the front desk")
+            body = request.json if isinstance(request.json, dict) else {}
+            sender = body.get("sender")
+            if not (isinstance(sender, str) and SENDER.match(sender)):
+                raise TakeoverError(400, "sender must be a conversation id")
+            if "staff" in fields and not (
+                isinstance(body.get("staff"), str) and STAFF.match(body["staff"])
+            ):
+                raise TakeoverError(400, "staff must be a staff user name")
+            return {"sender": sender, **{f: body.get(f) for f in fields}}
+
+        async def known(request: Request, sender: str) -> Any:
+            agent = request.app.ctx.agent
+            tracker = await agent.processor.get_tracker(sender)
+            if not tracker.events:
+                raise TakeoverError(404, "no such conversation")
+            return tracker
+
+        def answer(work: Callable[[Request], Awaitable[dict]]) -> Callable:
+            async def route(request: Request) -> HTTPResponse:
+                try:
+                    return response.json(await work(request))
+                except TakeoverError as error:
+                    return response.json({"error": error.reason}, status=error.status)
+
+            route.__name__ = work.__name__
+            return route
+
+        async def pause(request: Request) -> dict:
+            from rasa.shared.core.events import ConversationPaused
+
+            body = read(request)
+            agent = request.app.ctx.agent
+            async with agent.lock_store.lock(body["sender"]):
+                tracker = await known(request, body["sender"])
+                if not tracker.is_paused():
+                    tracker.update(ConversationPaused())
+                    await agent.processor.save_tracker(tracker)
+            return {"paused": True, "channel": latest_channel(tracker)}
+
+        async def say(request: Request) -> dict:
+            from rasa.shared.core.events import BotUttered
+
+            body = read(request, "staff", "text")
+            text = body["text"]
+            if not isinstance(text, str) or not text.strip():
+                raise TakeoverError(400, "text must be non-empty")
+            if len(text) > max_message_length():
+                raise TakeoverError(413, "text is too long")
+            agent = request.app.ctx.agent
+            async with agent.lock_store.lock(body["sender"]):
+                tracker = await known(request, body["sender"])
+                if not tracker.is_paused():
+                    raise TakeoverError(409, "the conversation is not taken over")
+                channel = latest_channel(tracker)
+                tracker.update(BotUttered(text.strip(), metadata={"takeover_staff": body["staff"]}))
+                await agent.processor.save_tracker(tracker)
+            delivered = await deliver(request.app, body["sender"], channel, [{"text": text}])
+            return {"delivered": delivered, "channel": channel}
+
+        async def resume(request: Request) -> dict:
+            from rasa.shared.core.constants import ACTION_LISTEN_NAME
+            from rasa.shared.core.events import ActionExecuted, ConversationResumed
+
+            body = read(request, "staff", "mode")
+            mode = body["mode"] or "continue"
+            if mode not in MODES:
+                raise TakeoverError(400, f"mode must be one of {', '.join(MODES)}")
+            agent = request.app.ctx.agent
+            sender = body["sender"]
+            async with agent.lock_store.lock(sender):
+                tracker = await known(request, sender)
+                channel = latest_channel(tracker)
+                tracker.update(ConversationResumed())
+                action = open_question(tracker, agent.domain) if mode == "continue" else None
+                await agent.processor.save_tracker(tracker)
+            if action is None:
+                action = RESUMED if mode == "continue" else ENDED
+            collector = CollectingOutputChannel()
+            async with agent.lock_store.lock(sender):
+                await agent.execute_action(sender, action, collector, None, None)
+                tracker = await agent.processor.get_tracker(sender)
+                tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+                await agent.processor.save_tracker(tracker)
+            try:
+                delivered = await deliver(request.app, sender, channel, collector.messages)
+            except TakeoverError:
+                delivered = 0  # resumed all the same: the person's next message is answered
+            return {"resumed": True, "asked": action, "delivered": delivered, "channel": channel}
+
+        hook.add_route(answer(pause), "/pause", methods=["POST"])
+        hook.add_route(answer(say), "/say", methods=["POST"])
+        hook.add_route(answer(resume), "/resume", methods=["POST"])
+        return hook
