@@ -4,6 +4,8 @@ The front desk calls these routes on the Rasa server, with the secret the two se
 share (as caller mode does), because only this process holds the channels' connections:
 the widget's socket.io rooms and the messaging providers' clients.
 
+- `POST /webhooks/takeover/messages {"sender"}`: whether it is paused, its channel, and
+  its transcript (the person's, the assistant's and staff's messages, numbered).
 - `POST /webhooks/takeover/pause {"sender"}`: appends `ConversationPaused` to the
   conversation. Rasa then logs the person's messages and predicts nothing
   (`MessageProcessor._should_handle_message`), so the assistant stays silent.
@@ -59,6 +61,49 @@ def latest_channel(tracker: Any) -> str | None:
         if getattr(event, "type_name", "") == "user" and getattr(event, "input_channel", None):
             return event.input_channel
     return None
+
+
+def transcript(tracker: Any) -> list[dict[str, Any]]:
+    """What the person and the assistant (or staff) said, in order, numbered by event."""
+    lines = []
+    for index, event in enumerate(tracker.events):
+        kind = getattr(event, "type_name", "")
+        if kind not in ("user", "bot") or not getattr(event, "text", None):
+            continue
+        staff = (getattr(event, "metadata", None) or {}).get("takeover_staff")
+        lines.append(
+            {
+                "index": index,
+                "speaker": "person" if kind == "user" else ("staff" if staff else "assistant"),
+                "staff": staff,
+                "text": event.text,
+                "at": event.timestamp,
+            }
+        )
+    return lines
+
+
+def findings_so_far(tracker: Any) -> dict[str, Any]:
+    """The screening's outcome and findings from the answers given so far (the stored
+    screening exists only once it is finished)."""
+    from needlecheck.runtime import services
+    from needlecheck.screening import FACT_NAMES, assess
+
+    facts = {name: tracker.get_slot(name) for name in FACT_NAMES}
+    facts = {name: value for name, value in facts.items() if value is not None}
+    try:
+        runtime = services()
+        assessment = assess(facts, runtime.settings.today(), runtime.policy)
+    except (ValueError, TypeError, KeyError):
+        return {"outcome": None, "findings": [], "answered": len(facts)}
+    return {
+        "outcome": assessment.outcome,
+        "findings": [
+            {"rule": f.rule, "severity": f.severity, "reason": f.reason}
+            for f in assessment.findings
+        ],
+        "answered": len(facts),
+    }
 
 
 def open_question(tracker: Any, domain: Any) -> str | None:
@@ -224,6 +269,17 @@ class TakeoverInput(InputChannel):
                 delivered = 0  # resumed all the same: the person's next message is answered
             return {"resumed": True, "asked": action, "delivered": delivered, "channel": channel}
 
+        async def messages(request: Request) -> dict:
+            body = read(request)
+            tracker = await known(request, body["sender"])
+            return {
+                "paused": tracker.is_paused(),
+                "channel": latest_channel(tracker),
+                "messages": transcript(tracker),
+                **findings_so_far(tracker),
+            }
+
+        hook.add_route(answer(messages), "/messages", methods=["POST"])
         hook.add_route(answer(pause), "/pause", methods=["POST"])
         hook.add_route(answer(say), "/say", methods=["POST"])
         hook.add_route(answer(resume), "/resume", methods=["POST"])

@@ -10,6 +10,7 @@ from needlecheck.frontdesk.routes import (
     queue,
     records,
     staff,
+    takeover,
     widget,
 )
 
@@ -23,4 +24,5 @@ ROUTERS = (
     exports.router,
     widget.router,
     caller.router,
+    takeover.router,
 )
