@@ -8,12 +8,9 @@ over" together, one insert fails and that member is told who has it (`Taken`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from needlecheck.store.encryption import conversation_key, conversation_keys, sealed_conversation
 from needlecheck.store.models import TAKEOVER_ENDINGS, Takeover, TakeoverMessage, utcnow
@@ -31,13 +28,6 @@ class NotHeld(Exception):
     """The conversation is not taken over (any more), or by someone else."""
 
 
-@dataclass(frozen=True)
-class Held:
-    takeover_id: int
-    staff_username: str
-    started_at: datetime
-
-
 def active(session: Session, conversation_id: str) -> Takeover | None:
     statement = select(Takeover).where(
         Takeover.active_conversation.in_(conversation_keys(conversation_id))
@@ -46,40 +36,50 @@ def active(session: Session, conversation_id: str) -> Takeover | None:
 
 
 def take_over(
-    session: Session,
+    sessions: sessionmaker,
     conversation_id: str,
     *,
     staff_id: int | None,
     staff_username: str,
     channel: str | None = None,
     handoff_id: int | None = None,
-) -> Takeover:
-    """Starts a takeover, or raises Taken naming who holds it. The same member taking over
-    again gets their own takeover back. Runs in a savepoint: the caller's transaction
-    survives a lost race."""
-    held = active(session, conversation_id)
-    if held is not None:
-        if held.staff_username == staff_username:
-            return held
-        raise Taken(held.staff_username)
+) -> int:
+    """Starts a takeover in a transaction of its own and returns its ID, or raises Taken
+    naming who holds it. The same member taking over again gets their own takeover back.
+
+    Its own transaction, because the loser of a race fails on the unique key, and after
+    that failure the transaction is unusable (PostgreSQL) while a savepoint does not work
+    on pysqlite: the holder is read in a new one."""
     key = conversation_key(conversation_id)
-    takeover = Takeover(
-        conversation_id=key,
-        encrypted_conversation_id=sealed_conversation(conversation_id),
-        active_conversation=key,
-        handoff_id=handoff_id,
-        channel=channel,
-        staff_id=staff_id,
-        staff_username=staff_username,
-    )
     try:
-        with session.begin_nested():
+        with sessions.begin() as session:
+            held = active(session, conversation_id)
+            if held is not None:
+                if held.staff_username == staff_username:
+                    return held.id
+                raise Taken(held.staff_username)
+            takeover = Takeover(
+                conversation_id=key,
+                encrypted_conversation_id=sealed_conversation(conversation_id),
+                active_conversation=key,
+                handoff_id=handoff_id,
+                channel=channel,
+                staff_id=staff_id,
+                staff_username=staff_username,
+            )
             session.add(takeover)
             session.flush()
+            return takeover.id
     except IntegrityError:
-        held = active(session, conversation_id)
-        raise Taken(held.staff_username if held is not None else "someone else") from None
-    return takeover
+        with sessions.begin() as session:
+            held = active(session, conversation_id)
+            raise Taken(held.staff_username if held is not None else "someone else") from None
+
+
+def abandon(sessions: sessionmaker, takeover_id: int) -> None:
+    """Undoes a takeover that could not start (the assistant could not be paused)."""
+    with sessions.begin() as session:
+        session.execute(delete(Takeover).where(Takeover.id == takeover_id))
 
 
 def holding(session: Session, conversation_id: str, staff_username: str) -> Takeover:

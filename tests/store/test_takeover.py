@@ -17,10 +17,9 @@ CONVERSATION = "a1b2c3d4e5f6a7b8c9d0e1f2"
 
 
 def take(sessions, who: str, conversation: str = CONVERSATION) -> int:
-    with sessions.begin() as session:
-        return takeover_store.take_over(
-            session, conversation, staff_id=None, staff_username=who, channel="socketio"
-        ).id
+    return takeover_store.take_over(
+        sessions, conversation, staff_id=None, staff_username=who, channel="socketio"
+    )
 
 
 def test_one_member_holds_a_conversation_and_the_second_is_told_who(sessions) -> None:
@@ -46,12 +45,20 @@ def test_a_lost_race_is_refused_by_the_database_not_by_the_read(sessions, monkey
         return None if len(calls) == 1 else real(session, conversation)
 
     monkeypatch.setattr(takeover_store, "active", stale)
-    with sessions.begin() as session:
-        with pytest.raises(takeover_store.Taken) as taken:
-            takeover_store.take_over(session, CONVERSATION, staff_id=None, staff_username="ben")
-        # The savepoint rolled back; the outer transaction goes on.
-        session.execute(text("SELECT 1"))
+    with pytest.raises(takeover_store.Taken) as taken:
+        take(sessions, "ben")
     assert taken.value.holder == "ana"
+    monkeypatch.setattr(takeover_store, "active", real)
+    with sessions.begin() as session:
+        assert len(takeover_store.history(session, CONVERSATION)) == 1
+
+
+def test_a_takeover_that_could_not_start_is_undone(sessions) -> None:
+    held = take(sessions, "ana")
+    takeover_store.abandon(sessions, held)
+    take(sessions, "ben")
+    with sessions.begin() as session:
+        assert takeover_store.active(session, CONVERSATION).staff_username == "ben"
 
 
 def test_of_many_staff_pressing_together_exactly_one_takes_over(sessions) -> None:

@@ -38,7 +38,7 @@ from needlecheck.frontdesk.deps import (
 from needlecheck.frontdesk.schemas import TakeoverSent, TakeoverState, problems
 from needlecheck.store import queue as queue_store
 from needlecheck.store import takeover as takeover_store
-from needlecheck.store.models import TAKEOVER_ENDINGS
+from needlecheck.store.models import TAKEOVER_ENDINGS, Takeover
 from needlecheck.text import max_message_length
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def relay(settings: Settings, operation: str, body: dict[str, Any]) -> dict[str,
     )
     try:
         with urllib.request.urlopen(request, timeout=RELAY_TIMEOUT) as response:
-            return json.loads(response.read())
+            answer = json.loads(response.read())
     except urllib.error.HTTPError as error:
         try:
             reason = json.loads(error.read()).get("error") or f"HTTP {error.code}"
@@ -81,6 +81,9 @@ def relay(settings: Settings, operation: str, body: dict[str, Any]) -> dict[str,
     except (OSError, ValueError) as error:
         logger.error("takeover relay failed: %s", error.__class__.__name__)
         raise RelayError(503, "the assistant is not reachable; try again") from None
+    if not isinstance(answer, dict):
+        raise RelayError(502, "the assistant's answer is not what the takeover channel says")
+    return answer
 
 
 def refused(error: RelayError) -> HTTPException:
@@ -117,10 +120,10 @@ def take_over(
     assistant cannot be paused, nobody holds it."""
     check_csrf(who, csrf_token)
     checked(conversation)
-    with db.change() as session:
+    with db.transaction():  # a database that fails is a 503
         try:
-            held = takeover_store.take_over(
-                session,
+            held_id = takeover_store.take_over(
+                db.sessions,
                 conversation,
                 staff_id=who.staff_id,
                 staff_username=who.username,
@@ -128,10 +131,14 @@ def take_over(
             )
         except takeover_store.Taken as taken:
             raise HTTPException(409, str(taken)) from None
-        try:
-            paused = relay(settings, "pause", {"sender": conversation})
-        except RelayError as error:
-            raise refused(error) from None
+    try:
+        paused = relay(settings, "pause", {"sender": conversation})
+    except RelayError as error:
+        with db.transaction():
+            takeover_store.abandon(db.sessions, held_id)
+        raise refused(error) from None
+    with db.change() as session:
+        held = session.get(Takeover, held_id)
         held.channel = paused.get("channel")
         if handoff_id is not None:
             handoff = queue_store.record(session, "handoff", handoff_id)
