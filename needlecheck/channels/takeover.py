@@ -15,9 +15,11 @@ the widget's socket.io rooms and the messaging providers' clients.
   own requests, with its retries), and appends them to the conversation as a
   `BotUttered` whose metadata names the staff member, so the transcript has them.
 - `POST /webhooks/takeover/resume {"sender", "staff", "mode"}`: appends
-  `ConversationResumed`; with `mode` "continue" the open question is asked again (the
-  form's `action_ask_<slot>`, or `utter_ask_<slot>`), else `utter_takeover_resumed`; with
-  "end", `utter_takeover_ended`. The assistant then listens again.
+  `ConversationResumed`; with `mode` "continue" the open question is asked again
+  (`next_step`: an unfinished screening goes on through the intent `start_screening`,
+  as when the person asks to), else `utter_takeover_resumed`; with "end",
+  `utter_takeover_ended`. The messages go to the person's channel as above, and the
+  assistant then listens again.
 
 Each answers `{"delivered": n, "channel": ...}` or 4xx with the reason; 404 for a
 conversation the server does not know.
@@ -46,6 +48,8 @@ SENDER = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,255}$")
 RESUMED = "utter_takeover_resumed"
 ENDED = "utter_takeover_ended"
 MODES = ("continue", "end")
+START_SCREENING = "start_screening"
+EXTERNAL = "EXTERNAL: "
 
 
 class TakeoverError(Exception):
@@ -59,7 +63,8 @@ def latest_channel(tracker: Any) -> str | None:
     """The input channel of the person's latest message."""
     for event in reversed(tracker.events):
         if getattr(event, "type_name", "") == "user" and getattr(event, "input_channel", None):
-            return event.input_channel
+            if event.input_channel != "takeover":
+                return event.input_channel
     return None
 
 
@@ -70,6 +75,8 @@ def transcript(tracker: Any) -> list[dict[str, Any]]:
         kind = getattr(event, "type_name", "")
         if kind not in ("user", "bot") or not getattr(event, "text", None):
             continue
+        if kind == "user" and event.text.startswith(EXTERNAL):
+            continue  # the hand-back's own start_screening
         staff = (getattr(event, "metadata", None) or {}).get("takeover_staff")
         lines.append(
             {
@@ -106,18 +113,35 @@ def findings_so_far(tracker: Any) -> dict[str, Any]:
     }
 
 
-def open_question(tracker: Any, domain: Any) -> str | None:
-    """The action that asks the active form's open question again, if any."""
-    if not tracker.active_loop_name:
-        return None
+def next_step(tracker: Any, domain: Any) -> str:
+    """What the assistant does on being handed back: ask the open question again.
+
+    A request for a person ends the screening form (data/rules/screening.yml), so an
+    unfinished screening (a question asked, no outcome yet) goes on as when the person
+    asks to: the intent `start_screening`, whose rule runs the form, which asks the first
+    question not yet answered. A form still active (the contact form) asks its requested
+    slot again. Anything else: `utter_takeover_resumed`."""
     slot = tracker.get_slot("requested_slot")
-    if not slot:
-        return None
-    names = set(domain.action_names_or_texts)
-    for name in (f"action_ask_{slot}", f"utter_ask_{slot}"):
-        if name in names:
-            return name
-    return None
+    if tracker.active_loop_name and slot:
+        names = set(domain.action_names_or_texts)
+        for name in (f"action_ask_{slot}", f"utter_ask_{slot}"):
+            if name in names:
+                return name
+    if tracker.get_slot("question_state") and tracker.get_slot("screening_outcome") is None:
+        return START_SCREENING
+    return RESUMED
+
+
+class ChannelCollector(CollectingOutputChannel):
+    """Collects the assistant's messages for `deliver`, under the person's channel's name
+    (Rasa records an external intent as coming from the output channel)."""
+
+    def __init__(self, channel: str | None) -> None:
+        super().__init__()
+        self.channel = channel or "takeover"
+
+    def name(self) -> str:  # type: ignore[override]
+        return self.channel
 
 
 async def deliver(app: Any, sender: str, channel: str | None, messages: list[dict]) -> int:
@@ -252,22 +276,25 @@ class TakeoverInput(InputChannel):
             async with agent.lock_store.lock(sender):
                 tracker = await known(request, sender)
                 channel = latest_channel(tracker)
+                collector = ChannelCollector(channel)
                 tracker.update(ConversationResumed())
-                action = open_question(tracker, agent.domain) if mode == "continue" else None
                 await agent.processor.save_tracker(tracker)
-            if action is None:
-                action = RESUMED if mode == "continue" else ENDED
-            collector = CollectingOutputChannel()
-            async with agent.lock_store.lock(sender):
-                await agent.execute_action(sender, action, collector, None, None)
-                tracker = await agent.processor.get_tracker(sender)
-                tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
-                await agent.processor.save_tracker(tracker)
+                how = next_step(tracker, agent.domain) if mode == "continue" else ENDED
+                if how == START_SCREENING:
+                    # As if the person asked to go on: the form asks its open question.
+                    await agent.processor.trigger_external_user_uttered(
+                        START_SCREENING, {}, tracker, collector
+                    )
+                else:
+                    await agent.execute_action(sender, how, collector, None, None)
+                    tracker = await agent.processor.get_tracker(sender)
+                    tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+                    await agent.processor.save_tracker(tracker)
             try:
                 delivered = await deliver(request.app, sender, channel, collector.messages)
             except TakeoverError:
                 delivered = 0  # resumed all the same: the person's next message is answered
-            return {"resumed": True, "asked": action, "delivered": delivered, "channel": channel}
+            return {"resumed": True, "asked": how, "delivered": delivered, "channel": channel}
 
         async def messages(request: Request) -> dict:
             body = read(request)
