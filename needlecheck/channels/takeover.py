@@ -62,9 +62,9 @@ class TakeoverError(Exception):
 def latest_channel(tracker: Any) -> str | None:
     """The input channel of the person's latest message."""
     for event in reversed(tracker.events):
-        if getattr(event, "type_name", "") == "user" and getattr(event, "input_channel", None):
-            if event.input_channel != "takeover":
-                return event.input_channel
+        channel = getattr(event, "input_channel", None)
+        if getattr(event, "type_name", "") == "user" and channel and channel != "takeover":
+            return channel
     return None
 
 

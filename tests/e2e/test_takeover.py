@@ -79,16 +79,13 @@ def test_staff_take_over_a_telegram_conversation_and_hand_it_back(assistant, pro
         telegram(telegram_text(chat, "I am 29 but I have a question first"))
         time.sleep(1.0)
         assert len(provider.to(person)) == before
-        state = wait_for(
-            lambda: (
-                s
-                if any(
-                    m["text"].startswith("I am 29 but")
-                    for m in (s := tess.get(f"/api/takeover/{person}").json())["messages"]
-                )
-                else None
-            )
-        )
+
+        def seen() -> dict | None:
+            state = tess.get(f"/api/takeover/{person}").json()
+            said = [m["text"] for m in state["messages"] if m["speaker"] == "person"]
+            return state if any(t.startswith("I am 29 but") for t in said) else None
+
+        state = wait_for(seen)
         assert state and state["paused"] is True and state["channel"] == "telegram"
         assert state["holder"] == "tess"
 
