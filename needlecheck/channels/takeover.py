@@ -150,6 +150,8 @@ async def deliver(app: Any, sender: str, channel: str | None, messages: list[dic
     from needlecheck.channels.messaging import Inbound, MessagingInput
     from needlecheck.channels.web import WebChatInput, WebChatOutput
 
+    # A collector's messages name their recipient; the output channels take it apart.
+    messages = [{k: v for k, v in m.items() if k != "recipient_id"} for m in messages]
     if not messages:
         return 0
     for connector in getattr(app.ctx, "input_channels", None) or []:
@@ -292,8 +294,9 @@ class TakeoverInput(InputChannel):
                     await agent.processor.save_tracker(tracker)
             try:
                 delivered = await deliver(request.app, sender, channel, collector.messages)
-            except TakeoverError:
-                delivered = 0  # resumed all the same: the person's next message is answered
+            except Exception as error:  # resumed all the same: the next message is answered
+                logger.error("takeover: the hand-back was not delivered: %s", type(error).__name__)
+                delivered = 0
             return {"resumed": True, "asked": how, "delivered": delivered, "channel": channel}
 
         async def messages(request: Request) -> dict:
