@@ -9,7 +9,9 @@ talk to the person on their own channel, and handing back asks the open question
 
 from __future__ import annotations
 
+import json
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -104,12 +106,44 @@ def test_staff_take_over_a_telegram_conversation_and_hand_it_back(assistant, pro
         assert state["messages"][-1]["speaker"] == "staff"
         assert state["messages"][-1]["staff"] == "tess"
 
+        # Measured: a staff reply (front desk -> Rasa server -> Telegram's fake) and one poll.
+        timings: dict[str, list[float]] = {"reply": [], "poll": []}
+        for number in range(10):
+            started = time.perf_counter()
+            reply = tess.post(
+                f"/api/takeover/{person}/messages",
+                json={"text": f"Still here ({number})."},
+                headers={"X-CSRF-Token": token},
+            )
+            timings["reply"].append(time.perf_counter() - started)
+            assert reply.json()["delivered"] == 1
+            started = time.perf_counter()
+            tess.get(f"/api/takeover/{person}")
+            timings["poll"].append(time.perf_counter() - started)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "takeover-timings.json").write_text(
+            json.dumps(
+                {
+                    k: {
+                        "median_ms": round(statistics.median(v) * 1000, 1),
+                        "max_ms": round(max(v) * 1000, 1),
+                    }
+                    for k, v in timings.items()
+                }
+            )
+        )
+
         # Handed back: the assistant asks its open question again, on Telegram.
         before = len(provider.to(person))
+        started = time.perf_counter()
         back = tess.post(
             f"/takeover/{person}/hand-back", data={"csrf_token": token, "ending": "continue"}
         )
+        handed_back = time.perf_counter() - started
         assert back.status_code == 303, back.text
+        measured = json.loads((ARTIFACTS / "takeover-timings.json").read_text())
+        measured["hand_back_ms"] = round(handed_back * 1000, 1)
+        (ARTIFACTS / "takeover-timings.json").write_text(json.dumps(measured))
         asked = provider.to(person)[before:]
         assert AGE_QUESTION in texts(asked), texts(asked)
         # ... and answers the next message as before.
