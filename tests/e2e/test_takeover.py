@@ -151,6 +151,15 @@ def test_staff_take_over_a_telegram_conversation_and_hand_it_back(assistant, pro
         telegram(telegram_text(chat, "I am 29"))
         assert "area" in texts(provider.to(person)[before:]).lower()
 
+        # Taken over again, then ended politely: the goodbye reaches the person.
+        assert tess.post(f"/takeover/{person}", data={"csrf_token": token}).status_code == 303
+        before = len(provider.to(person))
+        ended = tess.post(
+            f"/takeover/{person}/hand-back", data={"csrf_token": token, "ending": "end"}
+        )
+        assert ended.status_code == 303, ended.text
+        assert "This chat is now closed" in texts(provider.to(person)[before:])
+
         audit = tess.get("/api/audit")  # front desk role: clinicians only
         assert audit.status_code == 403
 

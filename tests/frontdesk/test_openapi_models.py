@@ -99,7 +99,7 @@ def test_every_answer_matches_its_description(desk: Desk) -> None:
         call("POST", messages_, messages, json={"message": "hi"})  # 403: no token
         call("POST", messages_, messages, json={"message": ""}, headers=sent["headers"])  # 422
         state = "/api/takeover/{conversation}"
-        call("GET", state, "/api/takeover/m-handoff")  # 502: the stand-in is no takeover channel
+        call("GET", state, "/api/takeover/m-handoff")  # 404: never taken over
         staff_says = "/api/takeover/{conversation}/messages"
         said = {"json": {"text": "Hello"}, "headers": {"X-CSRF-Token": token}}
         call("POST", staff_says, "/api/takeover/m-handoff/messages", **said)  # 409: not held

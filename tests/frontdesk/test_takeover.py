@@ -202,8 +202,13 @@ def test_nobody_holds_it_when_the_assistant_cannot_be_paused(desk, channel) -> N
     with desk.sessions.begin() as session:
         assert session.execute(select(Takeover)).first() is None
     channel.fail.clear()
-    channel.fail["messages"] = takeover_routes.RelayError(404, "no such conversation")
     with client_for(desk, "bob") as bob:
+        # Never taken over: nothing to show, and the assistant is not asked.
+        assert bob.get(f"/api/takeover/{CONVERSATION}").status_code == 404
+        assert [op for op, _ in channel.calls] == ["pause"]
+        token = csrf_from(bob.get("/").text)
+        assert bob.post(f"/takeover/{CONVERSATION}", data={"csrf_token": token}).status_code == 303
+        channel.fail["messages"] = takeover_routes.RelayError(404, "no such conversation")
         assert bob.get(f"/api/takeover/{CONVERSATION}").status_code == 404
         assert bob.get("/api/takeover/bad%20id").status_code == 404
 

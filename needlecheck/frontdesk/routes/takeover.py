@@ -188,6 +188,9 @@ def takeover_state(
 ) -> dict[str, Any]:
     checked(conversation)
     with db.transaction() as session:
+        if not takeover_store.history(session, conversation):
+            # Only a conversation staff took over is shown here (and the assistant asked).
+            raise HTTPException(404, "this conversation has not been taken over")
         held = takeover_store.active(session, conversation)
         holder = held.staff_username if held else None
     try:
