@@ -22,7 +22,14 @@ from tests.conftest import ARTIFACTS
 from tests.e2e.conftest import FRONTDESK_PORT, add_staff
 from tests.e2e.test_assistant import CLEAR_ANSWERS
 from tests.e2e.test_channels import telegram, telegram_tap, telegram_text, texts
-from tests.e2e.test_widget import WAIT, answer, click_option, open_widget, rows
+from tests.e2e.test_widget import (
+    WAIT,
+    answer,
+    click_option,
+    open_widget,
+    rows,
+    serious_violations,
+)
 from tests.frontdesk.conftest import csrf_from, sign_in
 
 pytestmark = pytest.mark.rasa
@@ -226,6 +233,7 @@ def test_a_person_in_the_widget_talks_to_staff_who_hand_back(assistant, browser)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     desk.screenshot(path=str(ARTIFACTS / "frontdesk-takeover.png"), full_page=True)
     desk.screenshot(path=str(DOCS / "frontdesk-takeover.png"), full_page=True)
+    assert serious_violations(desk) == []
 
     # Hand back: the assistant asks the open question again, and goes on.
     asked_before = widget.locator("#needlecheck-widget .message.bot", has_text=AGE_QUESTION).count()
