@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -19,6 +19,7 @@ from actions.names import (
     ACTION_SUBMIT_CONTACT,
     ACTION_VALIDATE_CONTACT_FORM,
     CONTACT_SLOTS,
+    FORM_CONTACT,
     SLOT_CONTACT_CONSENT,
     SLOT_CONTACT_DETAILS,
     SLOT_CONTACT_NAME,
@@ -29,10 +30,11 @@ from actions.names import (
     UTTER_CONTACT_NOT_SAVED,
     UTTER_CONTACT_SAVED,
     UTTER_CONTACT_UNAVAILABLE,
+    UTTER_HANDOFF_CLOSED,
     UTTER_HANDOFF_REQUESTED,
     UTTER_HANDOFF_UNAVAILABLE,
 )
-from needlecheck.runtime import services
+from needlecheck.runtime import clinic, services
 from needlecheck.store.repository import (
     InvalidRecord,
     add_contact_request,
@@ -110,7 +112,11 @@ class ActionSubmitContact(Action):
 
 
 class ActionRequestHandoff(Action):
-    """Leaves a handoff request for the front desk, linked to the latest screening."""
+    """Leaves a handoff request for the front desk, linked to the latest screening, and
+    says honestly what happens next: during the clinic's opening hours (clinic.yml
+    `hours`) staff are told and may take over; if nobody answers within
+    `handoff_wait_minutes`, the clinic calls back. Outside them nobody can answer, so
+    the request becomes a callback request: the contact form (name, phone or email)."""
 
     def name(self) -> str:
         return ACTION_REQUEST_HANDOFF
@@ -118,6 +124,9 @@ class ActionRequestHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
+        if not clinic().is_open(services().settings.clinic_time()):
+            dispatcher.utter_message(response=UTTER_HANDOFF_CLOSED)
+            return [FollowupAction(FORM_CONTACT)]
         reason = (
             f"asked to talk to a person: {(tracker.latest_message.get('text') or '').strip()[:300]}"
         )

@@ -11,6 +11,7 @@ import os
 import re
 import string
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -27,6 +28,11 @@ NO_EMERGENCY_NUMBER = "your local emergency number"
 # a younger person is asked again, to involve a parent or guardian (docs/operating.md).
 ADULT_AGE = 18
 ADULT_AGES = range(16, 22)
+# How long a person who asked for a person may wait before the clinic calls back.
+HANDOFF_WAIT_MINUTES = 15
+HANDOFF_WAIT_RANGE = range(1, 241)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 # The placeholders a booking link may hold, each filled URL-encoded (or its query
@@ -105,6 +111,18 @@ class Clinic:
             )
         )
 
+    handoff_wait_minutes: int = HANDOFF_WAIT_MINUTES
+    # Weekday (0 is Monday) -> (open, close), in the clinic's time zone; None: not given,
+    # so the clinic counts as open (a person's request for a person is never refused).
+    hours: dict[int, tuple[time, time]] | None = None
+
+    def is_open(self, now: datetime) -> bool:
+        """Whether the clinic is open at `now` (already in the clinic's time zone)."""
+        if self.hours is None:
+            return True
+        span = self.hours.get(now.weekday())
+        return span is not None and span[0] <= now.time().replace(tzinfo=None) < span[1]
+
     def answer(self, topic: str) -> str | None:
         """The answer to a clinic question (`clinic_price`...), or None for an unknown topic."""
         if topic not in self.answers:
@@ -129,6 +147,10 @@ class Clinic:
             "emergency_number": self.details.get("emergency_number") or NO_EMERGENCY_NUMBER,
             "call_the_clinic": call,
             "adult_age": str(self.adult_age),
+            "handoff_wait_minutes": str(self.handoff_wait_minutes),
+            "opening_hours_sentence": (
+                f"Our opening hours are {hours}." if hours else "We answer during opening hours."
+            ),
         }
 
     @classmethod
@@ -153,11 +175,55 @@ class Clinic:
                 f"{path}: adult_age: {adult_age!r} must be a whole number of years from "
                 f"{ADULT_AGES.start} to {ADULT_AGES.stop - 1}"
             )
+        wait = data.get("handoff_wait_minutes", HANDOFF_WAIT_MINUTES)
+        if isinstance(wait, bool) or wait not in HANDOFF_WAIT_RANGE:
+            raise ClinicFileError(
+                f"{path}: handoff_wait_minutes: {wait!r} must be a whole number of minutes "
+                f"from {HANDOFF_WAIT_RANGE.start} to {HANDOFF_WAIT_RANGE.stop - 1}"
+            )
+        hours = _hours(path, data.get("hours"))
         answers: dict[str, tuple[str | None, str]] = {}
         for topic, entry in (data.get("answers") or {}).items():
             answers[str(topic)] = _answer(path, str(topic), entry)
         booking_url = _booking_url(path, data.get("booking_url"))
-        return cls(details, answers, int(adult_age), booking_url)
+        return cls(
+            details,
+            answers,
+            int(adult_age),
+            booking_url=booking_url,
+            handoff_wait_minutes=int(wait),
+            hours=hours,
+        )
+
+
+def _hours(path: Path, value: Any) -> dict[int, tuple[time, time]] | None:
+    """`hours:` -- per weekday `{open: "09:00", close: "18:00"}`; a day left out (or
+    `null`) is closed. Every error names the field."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ClinicFileError(f"{path}: hours: expected a mapping of weekdays")
+    hours: dict[int, tuple[time, time]] = {}
+    for day, span in value.items():
+        where = f"{path}: hours.{day}"
+        if str(day).lower() not in WEEKDAYS:
+            raise ClinicFileError(f"{where}: not a weekday; use {', '.join(WEEKDAYS)}")
+        if span is None:
+            continue
+        if not isinstance(span, dict) or set(span) != {"open", "close"}:
+            raise ClinicFileError(f"{where}: expected {{open: HH:MM, close: HH:MM}}")
+        times = []
+        for name in ("open", "close"):
+            found = CLOCK.fullmatch(str(span[name]))
+            if not found:
+                raise ClinicFileError(
+                    f"{where}.{name}: {span[name]!r} is not a time of day (HH:MM, 24-hour)"
+                )
+            times.append(time(int(found.group(1)), int(found.group(2))))
+        if times[1] <= times[0]:
+            raise ClinicFileError(f"{where}.close: must be after {where.split(': ')[1]}.open")
+        hours[WEEKDAYS.index(str(day).lower())] = (times[0], times[1])
+    return hours
 
 
 def _answer(path: Path, topic: str, entry: Any) -> tuple[str | None, str]:

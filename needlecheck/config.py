@@ -69,6 +69,11 @@ class Settings:
     def assistant_url(self) -> str:
         return (self.rasa_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
 
+    def clinic_time(self, now: datetime | None = None) -> datetime:
+        """The current time where the clinic is (the server's local time if no zone is set)."""
+        now = now or datetime.now(timezone.utc)
+        return now.astimezone(ZoneInfo(self.timezone)) if self.timezone else now.astimezone()
+
     def today(self, now: datetime | None = None) -> date:
         """The current date where the clinic is (the server's local date if no zone is set)."""
         if self.fixed_today is not None:

@@ -121,6 +121,8 @@ def test_the_emergency_number_is_a_number_to_dial(tmp_path) -> None:
         "emergency_number": "911",
         "call_the_clinic": "contact the clinic",
         "adult_age": "18",
+        "handoff_wait_minutes": "15",
+        "opening_hours_sentence": "We answer during opening hours.",
     }
     path = clinic_file(tmp_path, "emergency_number: ring an ambulance\n")
     with pytest.raises(ClinicFileError, match="emergency_number: 'ring an ambulance' is not"):
@@ -135,3 +137,59 @@ def test_the_adult_age_is_a_whole_number_of_years_in_range(tmp_path) -> None:
     for wrong in ("15", "22", "eighteen", "17.5", "true"):
         with pytest.raises(ClinicFileError, match=r"adult_age: .* from 16 to 21"):
             Clinic.load(clinic_file(tmp_path, f"adult_age: {wrong}\n"))
+
+
+HOURS = """
+opening_hours: Monday to Friday 9am to 6pm
+handoff_wait_minutes: 20
+hours:
+  monday: {open: "09:00", close: "18:00"}
+  friday: {open: "09:00", close: "13:30"}
+  sunday: null
+"""
+
+
+def test_opening_hours_decide_whether_staff_can_answer_now(tmp_path) -> None:
+    from datetime import datetime
+
+    path = tmp_path / "clinic.yml"
+    path.write_text(HOURS)
+    clinic = Clinic.load(path)
+    assert clinic.handoff_wait_minutes == 20
+    assert clinic.is_open(datetime(2026, 12, 7, 9, 0))  # a Monday, at opening
+    assert not clinic.is_open(datetime(2026, 12, 7, 18, 0))  # closing time
+    assert not clinic.is_open(datetime(2026, 12, 8, 12, 0))  # Tuesday: not listed
+    assert clinic.is_open(datetime(2026, 12, 11, 13, 29))
+    assert not clinic.is_open(datetime(2026, 12, 13, 12, 0))  # Sunday: null
+    values = clinic.response_variables()
+    assert values["handoff_wait_minutes"] == "20"
+    assert values["opening_hours_sentence"] == "Our opening hours are Monday to Friday 9am to 6pm."
+    # Without structured hours the clinic counts as open: a request is never refused.
+    bare = tmp_path / "bare.yml"
+    bare.write_text("name: X\n")
+    assert Clinic.load(bare).is_open(datetime(2026, 12, 13, 3, 0))
+    assert Clinic.load(bare).response_variables()["opening_hours_sentence"].startswith("We answer")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("handoff_wait_minutes: 0", r"handoff_wait_minutes: 0 must be .* from 1 to 240"),
+        ("handoff_wait_minutes: soon", r"handoff_wait_minutes: 'soon'"),
+        ("hours: [monday]", r"hours: expected a mapping"),
+        ("hours: {funday: {open: '09:00', close: '10:00'}}", r"hours\.funday: not a weekday"),
+        ("hours: {monday: '9 to 5'}", r"hours\.monday: expected \{open"),
+        ("hours: {monday: {open: '9am', close: '17:00'}}", r"hours\.monday\.open: '9am' is not"),
+        ("hours: {monday: {open: '09:00', close: '24:00'}}", r"hours\.monday\.close: '24:00'"),
+        (
+            "hours: {monday: {open: '18:00', close: '09:00'}}",
+            r"hours\.monday\.close: must be after",
+        ),
+    ],
+)
+def test_a_wrong_wait_or_opening_hours_names_the_field(tmp_path, text, message) -> None:
+    path = tmp_path / "clinic.yml"
+    path.write_text(text + "\n")
+    with pytest.raises(ClinicFileError, match=message) as error:
+        Clinic.load(path)
+    assert str(path) in str(error.value)

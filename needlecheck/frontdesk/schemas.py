@@ -61,6 +61,7 @@ PROBLEMS = {
     401: "not signed in",
     403: "not allowed (a clinician-only route, or a missing or wrong CSRF token)",
     404: "no such record",
+    409: "someone else holds the conversation, or it is not taken over",
     422: "an input that is not valid",
     502: "the assistant refused",
     503: "the database or the assistant is not reachable; try again shortly",
@@ -213,3 +214,39 @@ class ErasureIncomplete(Model):
     )
     retry: Literal[True]
     detail: str = Field(..., description="what happened and what to do, in a sentence")
+
+
+class TakeoverLine(Model):
+    """One message of a conversation taken over."""
+
+    index: int = Field(..., description="its place among the conversation's events")
+    speaker: Literal["person", "assistant", "staff"]
+    staff: str | None = Field(None, description="the member of staff who wrote it")
+    text: str
+    at: float = Field(..., description="Unix time")
+
+
+class TakeoverFinding(Model):
+    rule: str
+    severity: str
+    reason: str
+
+
+class TakeoverState(Model):
+    """A conversation as the takeover page shows it, polled every two seconds."""
+
+    conversation: str
+    holder: str | None = Field(None, description="who has taken it over; null: nobody")
+    paused: bool = Field(..., description="the assistant is paused for it")
+    channel: str | None
+    messages: list[TakeoverLine]
+    outcome: Outcome | None = Field(None, description="from the answers given so far")
+    findings: list[TakeoverFinding]
+    answered: int = Field(..., description="how many screening questions are answered")
+
+
+class TakeoverSent(Model):
+    """A staff message sent to the person."""
+
+    delivered: int = Field(..., description="messages the channel accepted")
+    channel: str | None

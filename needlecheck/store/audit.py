@@ -26,6 +26,9 @@ ACTIONS = (
     "erase",
     "purge",
     "caller_screening",
+    "takeover",
+    "takeover_message",
+    "hand_back",
 )
 
 

@@ -199,6 +199,8 @@ ENCRYPTED_COLUMNS = {
     "contact_requests": ("name", "phone", "email", "preferred_time", "encrypted_conversation_id"),
     "screenings": ("facts", "evidence", "transcript", "notes", "encrypted_conversation_id"),
     "handoff_requests": ("reason", "transcript", "encrypted_conversation_id"),
+    "takeovers": ("encrypted_conversation_id",),
+    "takeover_messages": ("text",),
 }
 # The tables whose phone-shaped conversation IDs are stored as digests beside an
 # encrypted copy; conversation_activity's key is the conversation ID itself.
@@ -207,6 +209,7 @@ CONVERSATION_TABLES = (
     "screenings",
     "handoff_requests",
     "conversation_activity",
+    "takeovers",
 )
 
 
@@ -285,6 +288,13 @@ def _rekey_conversations(session: Any, ring: Keyring) -> int:
                 .where(stored.c.encrypted_conversation_id == row.encrypted_conversation_id)
                 .values(**values)
             )
+    # A takeover in progress is held under its conversation's key: the new digest.
+    held = table("takeovers", column("conversation_id"), column("active_conversation"))
+    session.execute(
+        update(held)
+        .where(held.c.active_conversation.is_not(None))
+        .values(active_conversation=held.c.conversation_id)
+    )
     return count + _rekey_events(session, ring, plains)
 
 

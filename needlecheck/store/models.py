@@ -377,3 +377,60 @@ class FunnelEvent(Base):
         UniqueConstraint("conversation_digest", "stage", name="uq_funnel_events_stage"),
         Index("ix_funnel_events_at_stage", "at", "stage"),
     )
+
+
+TAKEOVER_ENDINGS = ("continue", "end")
+
+
+class Takeover(HasConversation, Base):
+    """A member of staff talking to a person in the assistant's place.
+
+    `active_conversation` holds the conversation's key while the takeover lasts and NULL
+    once it is handed back: its unique constraint lets only one member of staff hold a
+    conversation at a time, on every database (several NULLs are allowed)."""
+
+    __tablename__ = "takeovers"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    encrypted_conversation_id = Column(EncryptedText, nullable=True)
+    active_conversation = Column(String(255), nullable=True, unique=True)
+    handoff_id = Column(
+        Integer, ForeignKey("handoff_requests.id", ondelete="SET NULL"), nullable=True
+    )
+    channel = Column(String(64), nullable=True)
+    staff_id = Column(Integer, ForeignKey("staff.id", ondelete="SET NULL"), nullable=True)
+    staff_username = Column(String(64), nullable=False)
+    started_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    ended_at = Column(DateTime(timezone=True), nullable=True)
+    ended_by = Column(String(64), nullable=True)
+    ending = Column(String(16), nullable=True)
+
+    messages = relationship(
+        "TakeoverMessage",
+        back_populates="takeover",
+        cascade="all, delete-orphan",
+        order_by="TakeoverMessage.id",
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"ending IS NULL OR {one_of('ending', TAKEOVER_ENDINGS)}", name="ending"),
+    )
+
+
+class TakeoverMessage(Base):
+    """What a member of staff wrote during a takeover: encrypted at rest like the
+    person's words."""
+
+    __tablename__ = "takeover_messages"
+
+    id = Column(Integer, primary_key=True)
+    takeover_id = Column(
+        Integer, ForeignKey("takeovers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    staff_username = Column(String(64), nullable=False)
+    text = Column(EncryptedText, nullable=False)
+    sent_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    delivered = Column(Boolean, nullable=False, default=False)
+
+    takeover = relationship("Takeover", back_populates="messages")

@@ -24,6 +24,7 @@ from needlecheck.store.models import (
     FollowUp,
     HandoffRequest,
     Screening,
+    Takeover,
 )
 from needlecheck.store.repository import phone_digits
 from needlecheck.store.tracker_events import EVENTS, has_events_table
@@ -42,6 +43,11 @@ def purge(session: Session, older_than: datetime) -> Counter[str]:
     steps = funnel.purge(session, older_than)
     if steps:
         deleted["funnel step"] += steps
+    for takeover in session.execute(
+        select(Takeover).where(Takeover.started_at < older_than)
+    ).scalars():
+        session.delete(takeover)  # with what staff wrote in it
+        deleted["takeover"] += 1
     if has_events_table(session):
         result = session.execute(delete(EVENTS).where(EVENTS.c.timestamp < older_than.timestamp()))
         deleted["conversation event"] += result.rowcount or 0
@@ -95,6 +101,12 @@ def erase(
             session.execute(select(model.id).where(model.conversation_id.in_(stored))).scalars()
         )
         deleted[kind] += _delete(session, kind, model, ids)
+    # Takeovers, and what staff wrote in them (cascade).
+    for takeover in session.execute(
+        select(Takeover).where(Takeover.conversation_id.in_(stored))
+    ).scalars():
+        session.delete(takeover)
+        deleted["takeover"] += 1
     # The front desk's activity rows (production profile) name the conversation.
     result = session.execute(
         delete(ConversationActivity).where(ConversationActivity.conversation_id.in_(stored))

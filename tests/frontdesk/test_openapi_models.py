@@ -25,6 +25,8 @@ JSON_ROUTES = {
     ("GET", "/api/screenings/{screening_id}/fhir"),
     ("POST", "/api/caller/{conversation}/messages"),
     ("POST", "/widget/erase"),
+    ("GET", "/api/takeover/{conversation}"),
+    ("POST", "/api/takeover/{conversation}/messages"),
 }
 
 
@@ -96,6 +98,11 @@ def test_every_answer_matches_its_description(desk: Desk) -> None:
         assert len(call("POST", messages_, messages, **sent).json()) == 2
         call("POST", messages_, messages, json={"message": "hi"})  # 403: no token
         call("POST", messages_, messages, json={"message": ""}, headers=sent["headers"])  # 422
+        state = "/api/takeover/{conversation}"
+        call("GET", state, "/api/takeover/m-handoff")  # 404: never taken over
+        staff_says = "/api/takeover/{conversation}/messages"
+        said = {"json": {"text": "Hello"}, "headers": {"X-CSRF-Token": token}}
+        call("POST", staff_says, "/api/takeover/m-handoff/messages", **said)  # 409: not held
         desk.rasa.status["POST"] = 500
         call("POST", messages_, messages, **sent)  # 502
         health = client.get("/healthz")
@@ -125,4 +132,4 @@ def test_every_answer_matches_its_description(desk: Desk) -> None:
         operation.validate_response(response)  # raises when the answer does not match
         seen.add((method, template, response.status_code))
     assert {(m, t) for m, t, _ in seen} == JSON_ROUTES
-    assert {code for _, _, code in seen} == {200, 401, 403, 404, 422, 502, 503}
+    assert {code for _, _, code in seen} == {200, 401, 403, 404, 409, 422, 502, 503}

@@ -11,6 +11,7 @@ from needlecheck.frontdesk.routes import (
     queue,
     records,
     staff,
+    takeover,
     widget,
 )
 
@@ -25,4 +26,5 @@ ROUTERS = (
     exports.router,
     widget.router,
     caller.router,
+    takeover.router,
 )

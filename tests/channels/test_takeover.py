@@ -1,0 +1,145 @@
+"""The Rasa server's takeover channel without a server: its secret, what it reads from a
+conversation (channel, transcript, what to ask on hand-back) and which connector sends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActiveLoop,
+    BotUttered,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from needlecheck.channels import takeover
+
+SECRET = "takeover-secret-for-tests"
+
+
+def routes():
+    async def never(message: object) -> None:
+        raise AssertionError("the takeover channel runs no turn")
+
+    blueprint = takeover.TakeoverInput(SECRET).blueprint(never)
+    return {route.uri.rsplit("/", 1)[-1]: route for route in blueprint._future_routes}
+
+
+@pytest.mark.parametrize("operation", ["messages", "pause", "say", "resume"])
+@pytest.mark.parametrize("header", [None, "", "Bearer wrong", f"Basic {SECRET}", "Bearer é"])
+def test_every_route_refuses_anything_but_the_shared_secret(operation, header) -> None:
+    request = SimpleNamespace(headers={"Authorization": header} if header else {}, json={})
+    answer = asyncio.run(routes()[operation].handler(request))
+    assert answer.status == 403
+    assert json.loads(answer.body) == {"error": "not the front desk"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({}, 400),
+        ({"sender": "has space"}, 400),
+        ({"sender": "a" * 256}, 400),
+        ({"sender": "abc", "staff": "Not A Name!", "text": "hi"}, 400),
+    ],
+)
+def test_a_body_that_names_no_conversation_or_staff_is_400(body, status) -> None:
+    request = SimpleNamespace(headers={"Authorization": f"Bearer {SECRET}"}, json=body)
+    answer = asyncio.run(routes()["say"].handler(request))
+    assert answer.status == status
+
+
+DOMAIN = Domain.from_dict(
+    {
+        "intents": ["greet"],
+        "slots": {
+            "requested_slot": {"type": "any", "mappings": [{"type": "custom"}]},
+            "question_state": {"type": "any", "mappings": [{"type": "custom"}]},
+            "screening_outcome": {"type": "any", "mappings": [{"type": "custom"}]},
+            "contact_name": {"type": "any", "mappings": [{"type": "custom"}]},
+        },
+        "responses": {"utter_ask_contact_name": [{"text": "Name?"}]},
+        "forms": {"contact_form": {"required_slots": ["contact_name"]}},
+    }
+)
+
+
+def tracker(*events) -> DialogueStateTracker:
+    return DialogueStateTracker.from_events("person", list(events), DOMAIN.slots)
+
+
+def test_the_transcript_the_channel_and_the_staff_lines() -> None:
+    found = tracker(
+        UserUttered("hi", input_channel="telegram"),
+        BotUttered("Hello!"),
+        UserUttered("a person please", input_channel="telegram"),
+        BotUttered("Hi, this is Ana.", metadata={"takeover_staff": "ana"}),
+        UserUttered("EXTERNAL: start_screening", input_channel="telegram"),
+        UserUttered("EXTERNAL: x", input_channel="takeover"),
+    )
+    assert takeover.latest_channel(found) == "telegram"
+    lines = takeover.transcript(found)
+    assert [(line["speaker"], line["staff"], line["text"]) for line in lines] == [
+        ("person", None, "hi"),
+        ("assistant", None, "Hello!"),
+        ("person", None, "a person please"),
+        ("staff", "ana", "Hi, this is Ana."),
+    ]
+    assert [line["index"] for line in lines] == sorted({line["index"] for line in lines})
+
+
+def test_hand_back_asks_the_open_question_again() -> None:
+    # An unfinished screening (the form ended when the person asked for a person).
+    unfinished = tracker(SlotSet("question_state", {"question": "age"}))
+    assert takeover.next_step(unfinished, DOMAIN) == takeover.START_SCREENING
+    # A form still active asks its requested slot.
+    contact = tracker(ActiveLoop("contact_form"), SlotSet("requested_slot", "contact_name"))
+    assert takeover.next_step(contact, DOMAIN) == "utter_ask_contact_name"
+    # A finished screening, or none: the assistant says it is back.
+    done = tracker(
+        SlotSet("question_state", {"question": "age"}), SlotSet("screening_outcome", "eligible")
+    )
+    assert takeover.next_step(done, DOMAIN) == takeover.RESUMED
+    assert takeover.next_step(tracker(), DOMAIN) == takeover.RESUMED
+
+
+@pytest.mark.parametrize(
+    ("name", "channel", "sender", "serves"),
+    [
+        ("twilio", "sms", "+15550001111", True),
+        ("twilio", "whatsapp", "whatsapp:+15550001111", True),
+        ("whatsapp", "whatsapp", "whatsapp:+15550001111", False),
+        ("whatsapp", "whatsapp", "15550001111", True),
+        ("twilio", "whatsapp", "15550001111", False),
+        ("facebook", "messenger", "123", True),
+        ("facebook", "instagram", "123", True),
+        ("telegram", "telegram", "123", True),
+        ("telegram", "socketio", "123", False),
+    ],
+)
+def test_the_connector_that_sends_to_each_channel(name, channel, sender, serves) -> None:
+    connector = SimpleNamespace(name=lambda: name)
+    assert takeover.serves(connector, channel, sender) is serves
+
+
+def test_no_connector_for_the_channel_is_a_409() -> None:
+    app = SimpleNamespace(ctx=SimpleNamespace(input_channels=[]))
+    with pytest.raises(takeover.TakeoverError) as error:
+        asyncio.run(takeover.deliver(app, "123", "telegram", [{"text": "hi"}]))
+    assert error.value.status == 409
+    assert asyncio.run(takeover.deliver(app, "123", "telegram", [])) == 0
+
+
+def test_the_responses_it_utters_are_in_the_domain() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    domain = yaml.safe_load((Path(__file__).parents[2] / "domain.yml").read_text())
+    assert {takeover.RESUMED, takeover.ENDED} <= set(domain["responses"])
+    assert takeover.START_SCREENING in domain["intents"]
