@@ -104,6 +104,18 @@ ITEMS = {
     "metal": "a metal allergy",
     **PROCEDURE_NAMES,
 }
+# "other" is a value of more than one fact: its words depend on the question.
+OTHER_ITEMS = {
+    "topical_products": "another skin product",
+    "skin_concerns": "another change to your skin",
+}
+
+
+def item_words(fact: str, value: str) -> str:
+    """A fact's value as a person reads it, in "you've just mentioned ..."."""
+    if value == "other":
+        return OTHER_ITEMS.get(fact, "something else")
+    return ITEMS.get(value, value.replace("_", " "))
 
 
 class AskQuestion(Action):
@@ -192,13 +204,13 @@ def _ask_check(check: dict[str, Any], dispatcher: CollectingDispatcher) -> None:
     value = str(check.get("value"))
     if check.get("kind") == "volunteered":
         dispatcher.utter_message(
-            response=UTTER_CHECK_VOLUNTEERED, item=ITEMS.get(value, value.replace("_", " "))
+            response=UTTER_CHECK_VOLUNTEERED, item=item_words(str(check.get("fact")), value)
         )
         return
     dispatcher.utter_message(
         response=UTTER_CHECK_CONTRADICTION,
         earlier=EARLIER.get(str(check.get("fact")), "something different"),
-        item=ITEMS.get(value, value.replace("_", " ")),
+        item=item_words(str(check.get("fact")), value),
     )
 
 

@@ -222,6 +222,19 @@ def test_a_contradiction_is_checked_in_plain_words(domain) -> None:
     )
 
 
+def test_an_item_called_other_is_named_for_its_question(domain) -> None:
+    # Found talking to the assistant: "Earlier you mentioned other, so I've kept that".
+    check = {"fact": "topical_products", "kind": "volunteered", "value": "other"}
+    said, _ = ask("topical_products", domain, None, {"pending_check": check})
+    assert render(domain, said[0]) == (
+        "Earlier you mentioned another skin product, so I've kept that in your answers. "
+        "Is that right?"
+    )
+    check = {"fact": "skin_concerns", "kind": "contradiction", "value": "other"}
+    said, _ = ask("skin_concerns", domain, None, {"pending_check": check})
+    assert "you've just mentioned another change to your skin." in render(domain, said[0])
+
+
 def test_an_unknown_medicine_is_asked_about_by_its_name(domain) -> None:
     check = {"fact": "medications", "kind": "medicine", "value": "zolmitriptan"}
     said, _ = ask("medications", domain, None, {"pending_check": check})
