@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from needlecheck.config import Settings
+from needlecheck.config import Settings, alert_settings
 
 LATE_EVENING_UTC = datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc)
 
@@ -82,6 +82,15 @@ def test_bad_settings_are_named(name, value, message) -> None:
             104_857_600,
         ),
         ("needlecheck.production.resilience:action_timeout", "NEEDLECHECK_ACTION_TIMEOUT", 1, 300),
+        (
+            lambda env: alert_settings(env).wait_minutes,
+            "NEEDLECHECK_ALERT_WAIT_MINUTES",
+            0,
+            1440,
+        ),
+        (lambda env: alert_settings(env).attempts, "NEEDLECHECK_ALERT_ATTEMPTS", 1, 20),
+        (lambda env: alert_settings(env).retry_seconds, "NEEDLECHECK_ALERT_RETRY_SECONDS", 1, 3600),
+        (lambda env: alert_settings(env).smtp_port, "NEEDLECHECK_SMTP_PORT", 1, 65535),
     ],
 )
 def test_every_whole_number_setting_takes_its_bounds_and_refuses_past_them(
