@@ -120,6 +120,8 @@
         fresh.slice(0, 3).forEach(notify);
       }
       remember(body.latest);
+    } else if (body.latest < seen) {
+      remember(body.latest);  // another database (a restore): start from its newest
     }
     box.setAttribute("data-ready", "true");
   }
