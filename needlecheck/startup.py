@@ -90,6 +90,8 @@ def check_startup(settings: Settings | None = None) -> list[str]:
         f"database: {redacted_url(settings.database_url)} at schema {revision}",
         f"messaging channels: {', '.join(channels) if channels else 'none configured'}",
         f"contact details: encrypted at rest, {len(keys)} key(s)",
+        "staff alerts: front desk"
+        + "".join(f", {channel}" for channel in alert_settings().channels),
     ]
 
 

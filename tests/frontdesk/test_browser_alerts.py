@@ -102,7 +102,10 @@ def test_a_new_urgent_screening_counts_in_the_title_sounds_notifies_and_is_email
     page.wait_for_function("document.title.startsWith('(2) Queue')", timeout=15_000)
     page.wait_for_function("window.__notifications.length === 1", timeout=15_000)
     (shown,) = page.evaluate("window.__notifications")
-    assert shown == {"title": "An urgent screening", "body": f"Record #{urgent}: open the front desk"}
+    assert shown == {
+        "title": "An urgent screening",
+        "body": f"Record #{urgent}: open the front desk",
+    }
     assert page.evaluate("window.__tones") >= 1
     assert page.locator("#alerts-status").inner_text() == "2 records need attention now."
     page.screenshot(path=str(ARTIFACTS / "frontdesk-alerts.png"), full_page=True)
