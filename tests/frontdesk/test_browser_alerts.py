@@ -129,12 +129,12 @@ def test_a_new_urgent_screening_counts_in_the_title_sounds_notifies_and_is_email
         "A person is waiting at Riverside Skin Clinic",
         "An urgent screening at Riverside Skin Clinic",
     ]
-    for raw in inbox.raw:
+    # Decoded: a long line goes out quoted-printable, with soft line breaks.
+    texts = inbox.raw + [message.get_content() for message in inbox.messages]
+    for text in texts:
         for secret in ("rash", "Marta", "7700", "diabetes", "infection", "I'm 34"):
-            assert secret not in raw
-    assert any(
-        f"https://frontdesk.riverside.example/screenings/{urgent}" in raw for raw in inbox.raw
-    )
+            assert secret not in text
+    assert any(f"https://frontdesk.riverside.example/screenings/{urgent}" in text for text in texts)
 
     # Followed up: no longer counted; a reload does not notify again.
     with frontdesk.sessions.begin() as session:
