@@ -157,7 +157,7 @@ def test_a_new_urgent_screening_counts_in_the_title_sounds_notifies_and_is_email
             session,
             "handoff",
             waiting,
-            status="in_progress",
+            status="contacted",
             note=None,
             staff_id=None,
             staff_username="bob",
