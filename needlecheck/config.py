@@ -175,6 +175,147 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     return bounded_int(env, name, default, 1, None, "a whole number of days (1 or more)")
 
 
+SMTP_SECURITY = ("starttls", "ssl", "none")
+SMTP_DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Staff alerts (docs/operating.md, "Staff alerts"): a new urgent screening, a new
+    handoff request, and a person waiting longer than `wait_minutes`, sent by email and to
+    an optional signed webhook by the front desk's dispatcher. An alert names no person
+    and no health detail: only what happened, the clinic and a link into the front desk."""
+
+    # A handoff request still open after this many minutes alerts again (0: never).
+    wait_minutes: int = 15
+    # The front desk's address as staff reach it, for the links in alerts.
+    frontdesk_url: str = "http://localhost:8000"
+    # The clinic's name in alerts; None: clinic.yml's `name`.
+    clinic_name: str | None = None
+    # Email: on when both the SMTP host and a recipient are set.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    # A CA bundle for an SMTP server whose certificate a private CA signed.
+    smtp_ca_file: str | None = None
+    email_from: str | None = None
+    email_to: tuple[str, ...] = ()
+    # The clinic's own tools: a Slack-compatible JSON POST, signed with the secret.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    # A failed send is tried again `attempts` times in all, after retry_seconds, then
+    # twice that, and so on (at most an hour apart).
+    attempts: int = 5
+    retry_seconds: float = 30
+    # Seconds an SMTP server or the webhook gets to answer.
+    send_timeout: float = 15
+
+    @property
+    def email(self) -> bool:
+        return bool(self.smtp_host and self.email_to)
+
+    @property
+    def webhook(self) -> bool:
+        return bool(self.webhook_url)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Where alerts are sent besides the open front desk."""
+        return tuple(name for name, on in (("email", self.email), ("webhook", self.webhook)) if on)
+
+
+def alert_settings(
+    environ: Mapping[str, str] | None = None, handoff_wait_minutes: int = 15
+) -> AlertSettings:
+    """The staff alerts' settings from the environment; a value that cannot work (a port
+    that is not a number, a webhook without its secret, email without a sender) is a
+    ValueError naming the variable. The "still waiting" alert comes after the wait the
+    person is promised (clinic.yml's `handoff_wait_minutes`) unless the variable says
+    otherwise."""
+    env = os.environ if environ is None else environ
+    security = (env.get("NEEDLECHECK_SMTP_SECURITY") or "starttls").strip().lower()
+    if security not in SMTP_SECURITY:
+        raise ValueError(
+            f"NEEDLECHECK_SMTP_SECURITY={security!r} is not one of {', '.join(SMTP_SECURITY)}"
+        )
+    frontdesk_port = _port(env, "NEEDLECHECK_FRONTDESK_PORT", 8000)
+    frontdesk_url = (
+        env.get("NEEDLECHECK_FRONTDESK_URL") or f"http://localhost:{frontdesk_port}"
+    ).rstrip("/")
+    if not frontdesk_url.startswith(("http://", "https://")):
+        raise ValueError(
+            f"NEEDLECHECK_FRONTDESK_URL={frontdesk_url!r} is not an http:// or https:// address"
+        )
+    recipients = tuple(
+        address.strip()
+        for address in (env.get("NEEDLECHECK_ALERT_EMAIL_TO") or "").split(",")
+        if address.strip()
+    )
+    for address in recipients:
+        if "@" not in address or any(c.isspace() for c in address):
+            raise ValueError(f"NEEDLECHECK_ALERT_EMAIL_TO: {address!r} is not an email address")
+    host = (env.get("NEEDLECHECK_SMTP_HOST") or "").strip() or None
+    sender = (env.get("NEEDLECHECK_ALERT_EMAIL_FROM") or "").strip() or None
+    if host and recipients and not sender:
+        raise ValueError(
+            "NEEDLECHECK_ALERT_EMAIL_FROM is needed to send alerts by email "
+            "(the address they come from)"
+        )
+    user = env.get("NEEDLECHECK_SMTP_USER") or None
+    password = env.get("NEEDLECHECK_SMTP_PASSWORD") or None
+    if user and not password:
+        raise ValueError("NEEDLECHECK_SMTP_PASSWORD is needed with NEEDLECHECK_SMTP_USER")
+    if user and security == "none":
+        raise ValueError(
+            "NEEDLECHECK_SMTP_USER with NEEDLECHECK_SMTP_SECURITY=none would send the "
+            "password unencrypted: use starttls or ssl"
+        )
+    webhook = (env.get("NEEDLECHECK_ALERT_WEBHOOK_URL") or "").strip() or None
+    secret = env.get("NEEDLECHECK_ALERT_WEBHOOK_SECRET") or None
+    if webhook and not webhook.startswith(("http://", "https://")):
+        raise ValueError("NEEDLECHECK_ALERT_WEBHOOK_URL is not an http:// or https:// address")
+    if webhook and (not secret or len(secret) < 16):
+        raise ValueError(
+            "NEEDLECHECK_ALERT_WEBHOOK_SECRET (16 characters or more) is needed with "
+            "NEEDLECHECK_ALERT_WEBHOOK_URL: the clinic's tool checks the signature with it"
+        )
+    return AlertSettings(
+        wait_minutes=bounded_int(
+            env,
+            "NEEDLECHECK_ALERT_WAIT_MINUTES",
+            handoff_wait_minutes,
+            0,
+            1440,
+            "a whole number of minutes (0 to 1440)",
+        ),
+        frontdesk_url=frontdesk_url,
+        clinic_name=(env.get("NEEDLECHECK_CLINIC_NAME") or "").strip() or None,
+        smtp_host=host,
+        smtp_port=_port(env, "NEEDLECHECK_SMTP_PORT", SMTP_DEFAULT_PORTS[security]),
+        smtp_security=security,
+        smtp_user=user,
+        smtp_password=password,
+        smtp_ca_file=env.get("NEEDLECHECK_SMTP_CA_FILE") or None,
+        email_from=sender,
+        email_to=recipients,
+        webhook_url=webhook,
+        webhook_secret=secret,
+        attempts=bounded_int(
+            env, "NEEDLECHECK_ALERT_ATTEMPTS", 5, 1, 20, "a whole number of attempts (1 to 20)"
+        ),
+        retry_seconds=bounded_int(
+            env,
+            "NEEDLECHECK_ALERT_RETRY_SECONDS",
+            30,
+            1,
+            3600,
+            "a whole number of seconds (1 to 3600)",
+        ),
+    )
+
+
 SECRET_FILE = "frontdesk.secret"
 ACTION_SECRET_FILE = "action.secret"
 API_TOKEN_FILE = "api.token"

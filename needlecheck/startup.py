@@ -38,7 +38,7 @@ def check_startup(settings: Settings | None = None) -> list[str]:
     """Validate policy and database; return a line per checked item."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from needlecheck.config import log_level
+    from needlecheck.config import alert_settings, log_level
     from needlecheck.screening import PolicyError, load_policy
     from needlecheck.security.ratelimit import address_rate, sender_rate, trusted_proxies
     from needlecheck.store.database import redacted_url
@@ -54,6 +54,7 @@ def check_startup(settings: Settings | None = None) -> list[str]:
             sender_rate,
             address_rate,
             trusted_proxies,
+            alert_settings,
         ):
             check()
     except ValueError as error:
@@ -89,6 +90,8 @@ def check_startup(settings: Settings | None = None) -> list[str]:
         f"database: {redacted_url(settings.database_url)} at schema {revision}",
         f"messaging channels: {', '.join(channels) if channels else 'none configured'}",
         f"contact details: encrypted at rest, {len(keys)} key(s)",
+        "staff alerts: front desk"
+        + "".join(f", {channel}" for channel in alert_settings().channels),
     ]
 
 

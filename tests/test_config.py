@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from needlecheck.config import Settings
+from needlecheck.config import Settings, alert_settings
 
 LATE_EVENING_UTC = datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc)
 
@@ -82,6 +82,15 @@ def test_bad_settings_are_named(name, value, message) -> None:
             104_857_600,
         ),
         ("needlecheck.production.resilience:action_timeout", "NEEDLECHECK_ACTION_TIMEOUT", 1, 300),
+        (
+            lambda env: alert_settings(env).wait_minutes,
+            "NEEDLECHECK_ALERT_WAIT_MINUTES",
+            0,
+            1440,
+        ),
+        (lambda env: alert_settings(env).attempts, "NEEDLECHECK_ALERT_ATTEMPTS", 1, 20),
+        (lambda env: alert_settings(env).retry_seconds, "NEEDLECHECK_ALERT_RETRY_SECONDS", 1, 3600),
+        (lambda env: alert_settings(env).smtp_port, "NEEDLECHECK_SMTP_PORT", 1, 65535),
     ],
 )
 def test_every_whole_number_setting_takes_its_bounds_and_refuses_past_them(
@@ -139,3 +148,11 @@ def test_the_action_servers_port_has_one_definition_that_endpoints_yml_follows()
     endpoints = yaml.safe_load((Path(__file__).parents[1] / "endpoints.yml").read_text())
     assert endpoints["action_endpoint"]["url"] == f"http://127.0.0.1:{DEFAULT_ACTION_PORT}/webhook"
     assert Settings.from_environment({}).action_port == DEFAULT_ACTION_PORT
+
+
+def test_staff_hear_of_a_waiting_person_when_the_promised_wait_is_over() -> None:
+    from needlecheck.config import alert_settings
+
+    # The person is told "if nobody answers within N minutes"; the alert comes then.
+    assert alert_settings({}, handoff_wait_minutes=25).wait_minutes == 25
+    assert alert_settings({"NEEDLECHECK_ALERT_WAIT_MINUTES": "0"}, 25).wait_minutes == 0

@@ -31,6 +31,21 @@ def test_check_reports_policy_and_database(tmp_path) -> None:
 
     assert f"sqlite:///{tmp_path}/needlecheck.db at schema {head_revision()}" in done.stdout
     assert "messaging channels: none configured" in done.stdout
+    assert "staff alerts: front desk\n" in done.stdout
+
+
+def test_check_names_the_alerts_channels_and_refuses_a_webhook_without_its_secret(
+    tmp_path,
+) -> None:
+    env = {"NEEDLECHECK_VAR_DIR": str(tmp_path), "DATABASE_URL": ""}
+    assert run("db", "upgrade", env=env).returncode == 0
+    hook = {"NEEDLECHECK_ALERT_WEBHOOK_URL": "https://tools.riverside.example/hook"}
+    done = run("check", env={**env, **hook, "NEEDLECHECK_ALERT_WEBHOOK_SECRET": "x" * 32})
+    assert done.returncode == 0, done.stderr
+    assert "staff alerts: front desk, webhook" in done.stdout
+    done = run("check", env={**env, **hook})
+    assert done.returncode != 0
+    assert "NEEDLECHECK_ALERT_WEBHOOK_SECRET" in done.stderr
 
 
 def test_an_unmigrated_database_stops_start_up(tmp_path) -> None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Extra, Field
 
 from needlecheck.screening.engine import OUTCOMES
 from needlecheck.store.models import (
+    ALERT_KINDS,
     CONTACT_STATUSES,
     HANDOFF_STATUSES,
     RECORD_TYPES,
@@ -250,3 +251,33 @@ class TakeoverSent(Model):
 
     delivered: int = Field(..., description="messages the channel accepted")
     channel: str | None
+
+
+class PendingAlert(Model):
+    """An alert about a record nobody has followed up yet. It names the record by type and
+    number only, as every alert does (docs/operating.md, "Staff alerts")."""
+
+    id: int = Field(..., ge=1)
+    kind: Literal[ALERT_KINDS] = Field(
+        ...,
+        description="urgent: an urgent screening; handoff: a person asked for a person; "
+        "waiting: that person is still waiting after the clinic's waiting time",
+    )
+    record_type: Kind
+    record_id: int = Field(..., ge=1)
+    path: str = Field(..., description="the record's page in the front desk")
+    created_at: str = Field(..., description="ISO 8601 date and time in UTC, with its offset")
+
+
+class StaffAlerts(Model):
+    """What the open queue page alerts staff about (a sound, a notification, the count in
+    the tab's title)."""
+
+    count: int = Field(..., ge=0, description="records with an alert nobody has followed up")
+    latest: int = Field(
+        ...,
+        ge=0,
+        description="the newest alert's ID, followed up or not (0: none yet): a page "
+        "notifies only of alerts newer than the newest it has seen",
+    )
+    alerts: list[PendingAlert] = Field(..., description="newest first, at most 50")

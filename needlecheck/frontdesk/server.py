@@ -1,4 +1,5 @@
-"""`needlecheck frontdesk`: serve the front desk, and purge old records once a day."""
+"""`needlecheck frontdesk`: serve the front desk, purge old records once a day, and send
+staff alerts (needlecheck.frontdesk.alerts)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,19 @@ def build(settings: Settings):
                 await asyncio.sleep(PURGE_INTERVAL.total_seconds())
 
         tasks = [asyncio.create_task(daily())]
+        # Staff alerts: email and webhook, from the outbox (needlecheck.frontdesk.alerts).
+        from needlecheck.clinic import HANDOFF_WAIT_MINUTES, Clinic, ClinicFileError
+        from needlecheck.config import alert_settings
+        from needlecheck.frontdesk.alerts import Dispatcher
+
+        # The person is told the clinic calls back after this wait: staff hear of it then.
+        try:
+            promised = Clinic.load().handoff_wait_minutes
+        except ClinicFileError:  # `needlecheck check` and the assistant's start name it
+            promised = HANDOFF_WAIT_MINUTES
+        tasks.append(
+            asyncio.create_task(Dispatcher(sessions, alert_settings(None, promised)).run())
+        )
         if settings.rabbitmq_url:
             from needlecheck.frontdesk.events import consume
 

@@ -434,3 +434,68 @@ class TakeoverMessage(Base):
     delivered = Column(Boolean, nullable=False, default=False)
 
     takeover = relationship("Takeover", back_populates="messages")
+
+
+ALERT_KINDS = ("urgent", "handoff", "waiting")
+ALERT_CHANNELS = ("email", "webhook")
+DELIVERY_STATUSES = ("pending", "sent", "failed")
+
+
+class StaffAlert(Base):
+    """Something staff must know at once (docs/operating.md, "Staff alerts"): a new urgent
+    screening, a new handoff request, a person still waiting. It names the record by type
+    and number only: no name, phone, answer or words. One per kind and record."""
+
+    __tablename__ = "staff_alerts"
+
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(16), nullable=False)
+    record_type = Column(String(16), nullable=False)
+    record_id = Column(Integer, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    # When a dispatcher queued its deliveries (one per channel configured then).
+    dispatched_at = Column(DateTime(timezone=True), nullable=True, index=True)
+
+    deliveries = relationship(
+        "AlertDelivery", back_populates="alert", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        CheckConstraint(one_of("kind", ALERT_KINDS), name="kind"),
+        CheckConstraint(one_of("record_type", RECORD_TYPES), name="record_type"),
+        UniqueConstraint("kind", "record_type", "record_id", name="uq_staff_alerts_record"),
+        Index("ix_staff_alerts_record", "record_type", "record_id"),
+    )
+
+
+class AlertDelivery(Base):
+    """The outbox: one alert to one channel. A dispatcher claims a row (a conditional
+    UPDATE; on PostgreSQL after SELECT ... FOR UPDATE SKIP LOCKED) before it sends, so two
+    front desks never send the same one; a failed send waits `next_attempt_at`."""
+
+    __tablename__ = "alert_deliveries"
+
+    id = Column(Integer, primary_key=True)
+    alert_id = Column(
+        Integer, ForeignKey("staff_alerts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    channel = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, default="pending")
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # The dispatcher sending it, and until when its claim holds (then another may retry).
+    claimed_by = Column(String(64), nullable=True)
+    claimed_until = Column(DateTime(timezone=True), nullable=True)
+    # What went wrong last: an error's class or an HTTP or SMTP status, never a message.
+    last_error = Column(String(100), nullable=True)
+    sent_at = Column(DateTime(timezone=True), nullable=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    alert = relationship("StaffAlert", back_populates="deliveries")
+
+    __table_args__ = (
+        CheckConstraint(one_of("channel", ALERT_CHANNELS), name="channel"),
+        CheckConstraint(one_of("status", DELIVERY_STATUSES), name="status"),
+        UniqueConstraint("alert_id", "channel", name="uq_alert_deliveries_channel"),
+        Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
+    )

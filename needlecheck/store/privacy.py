@@ -24,6 +24,7 @@ from needlecheck.store.models import (
     FollowUp,
     HandoffRequest,
     Screening,
+    StaffAlert,
     Takeover,
 )
 from needlecheck.store.repository import phone_digits
@@ -135,6 +136,11 @@ def _delete(session: Session, kind: str, model: type, ids: list[int]) -> int:
     # Staff notes can name the person: they go with the record.
     session.execute(
         delete(FollowUp).where(FollowUp.record_type == kind, FollowUp.record_id.in_(ids))
+    )
+    # Alerts name only the record's number, but an erased record leaves nothing behind, and
+    # an alert not yet sent about it is not sent (its deliveries go with it).
+    session.execute(
+        delete(StaffAlert).where(StaffAlert.record_type == kind, StaffAlert.record_id.in_(ids))
     )
     # Row by row through the ORM, so findings and overrides cascade on every backend.
     for record in session.execute(select(model).where(model.id.in_(ids))).scalars():

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from needlecheck.screening import Assessment
+from needlecheck.store.alerts import raise_alert
 from needlecheck.store.encryption import (
     conversation_key,
     conversation_keys,
@@ -95,6 +96,7 @@ def save_screening(
     if idempotency_key is None:
         session.add(screening)
         session.flush()
+        _alert_if_urgent(session, screening)
         return screening
     # Two writers with one key (two instances retrying at once): the loser's insert fails
     # inside its savepoint, and it returns the winner's row.
@@ -107,7 +109,15 @@ def save_screening(
         if stored is None:
             raise
         return stored
+    _alert_if_urgent(session, screening)
     return screening
+
+
+def _alert_if_urgent(session: Session, screening: Screening) -> None:
+    """A new urgent screening alerts staff (needlecheck.store.alerts), in its transaction:
+    the alert exists exactly when the screening does."""
+    if screening.outcome == "urgent_care":
+        raise_alert(session, "urgent", "screening", screening.id)
 
 
 def _screening_by_key(session: Session, key: str) -> Screening | None:
@@ -238,6 +248,8 @@ def add_handoff_request(
     )
     session.add(request)
     session.flush()
+    # A person asked for a person: staff are alerted (needlecheck.store.alerts).
+    raise_alert(session, "handoff", "handoff", request.id)
     return request
 
 

@@ -21,6 +21,7 @@ JSON = re.compile(r"^application/([a-z0-9.-]+\+)?json$")
 JSON_ROUTES = {
     ("GET", "/api/queue"),
     ("GET", "/api/queue/version"),
+    ("GET", "/api/alerts"),
     ("GET", "/api/audit"),
     ("GET", "/api/screenings/{screening_id}/fhir"),
     ("POST", "/api/caller/{conversation}/messages"),
@@ -88,6 +89,12 @@ def test_every_answer_matches_its_description(desk: Desk) -> None:
         assert any(row["override"] for row in queue.json()["items"])
         call("GET", "/api/queue", "/api/queue", params={"status": "cleared"})  # 422
         call("GET", "/api/queue/version", "/api/queue/version")
+        add_screening(desk.sessions, "m-urgent", "urgent_care")
+        alerts = call("GET", "/api/alerts", "/api/alerts").json()
+        assert alerts["count"] == 2 and {a["kind"] for a in alerts["alerts"]} == {
+            "urgent",
+            "handoff",
+        }
         assert call("GET", "/api/audit", "/api/audit", params={"limit": 1000}).json()
         fhir = "/api/screenings/{screening_id}/fhir"
         call("GET", fhir, f"/api/screenings/{screening}/fhir")

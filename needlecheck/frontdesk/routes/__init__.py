@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from needlecheck.frontdesk.routes import (
+    alerts,
     audit,
     caller,
     exports,
@@ -20,6 +21,7 @@ ROUTERS = (
     health.router,
     staff.router,
     queue.router,
+    alerts.router,
     records.router,
     audit.router,
     overview.router,
