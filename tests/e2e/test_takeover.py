@@ -68,7 +68,7 @@ def test_staff_take_over_a_telegram_conversation_and_hand_it_back(assistant, pro
     ):
         assert sign_in(tess, "tess", "takeover passphrase 17").status_code == 303
         assert sign_in(theo, "theo", "takeover passphrase 18").status_code == 303
-        queue = tess.get("/api/queue").json()
+        queue = tess.get("/api/queue").json()["items"]
         (handoff,) = [r for r in queue if r["kind"] == "handoff" and r["conversation_id"] == person]
         page = tess.get(f"/handoffs/{handoff['id']}")
         assert "Take over" in page.text

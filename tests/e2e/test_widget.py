@@ -276,8 +276,9 @@ def test_a_receptionist_runs_a_screening_for_a_caller(assistant, browser) -> Non
         c=conversation,
     )
     assert stored == ["eligible", "frontdesk", "rita"]
-    # The queue lists it, and its page names who took it.
-    page.goto(f"http://127.0.0.1:{FRONTDESK_PORT}/")
+    # The queue lists it (among the eligible: the whole queue is paged, and the suite's
+    # other screenings come first), and its page names who took it.
+    page.goto(f"http://127.0.0.1:{FRONTDESK_PORT}/?outcome=eligible&per_page=500")
     page.locator(f"#queue-rows a[href='/screenings/{screening}']").click()
     page.get_by_text("taken by rita").wait_for(timeout=WAIT)
     page.close()
