@@ -38,6 +38,7 @@ from actions.names import (
     UTTER_CHECK_VOLUNTEERED,
     UTTER_HANDOFF_UNAVAILABLE,
     UTTER_OFFER_PERSON,
+    UTTER_OFFER_PERSON_CLOSED,
     UTTER_OPTIONS,
     UTTER_OPTIONS_TYPED,
     UTTER_REPHRASE_PREFIX,
@@ -144,10 +145,7 @@ class AskQuestion(Action):
             unclear = int(state.get("unclear") or 0)
             if unclear >= UNCLEAR_BEFORE_PERSON and not state.get("person"):
                 state["person"] = await _ask_for_a_person(tracker, question)
-                # The offer says the front desk was asked: only when it was.
-                dispatcher.utter_message(
-                    response=UTTER_OFFER_PERSON if state["person"] else UTTER_HANDOFF_UNAVAILABLE
-                )
+                dispatcher.utter_message(response=_offer(state["person"]))
             # After an unclear answer: in other words, then the options, then as itself
             # (with the person, the third time). Back after an interjection: as itself, or
             # in other words if that was what it said last. Never the same sentence three
@@ -238,6 +236,18 @@ def _ask_with_options(question: str, domain: DomainDict, dispatcher: CollectingD
         )
         return
     dispatcher.utter_message(response=UTTER_OPTIONS, buttons=[*buttons, PERSON_BUTTON])
+
+
+def _offer(asked: bool) -> str:
+    """The offer says the front desk was asked only when it was, and offers to talk now
+    only while the clinic is open (clinic.yml `hours`)."""
+    from needlecheck.runtime import clinic, services
+
+    if not asked:
+        return UTTER_HANDOFF_UNAVAILABLE
+    if clinic().is_open(services().settings.clinic_time()):
+        return UTTER_OFFER_PERSON
+    return UTTER_OFFER_PERSON_CLOSED
 
 
 async def _ask_for_a_person(tracker: Tracker, question: str) -> bool:

@@ -4,6 +4,7 @@ a front-desk record at the third unclear answer; checks of an answer with the pe
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -13,11 +14,12 @@ from sqlalchemy import select
 from actions.names import QUESTIONS
 from actions.questions import PERSON_BUTTON, AskQuestion
 from needlecheck import runtime
+from needlecheck.clinic import Clinic
 from needlecheck.screening import assess
 from needlecheck.store.migrate import upgrade
 from needlecheck.store.models import FunnelEvent, HandoffRequest
 from needlecheck.store.repository import save_screening
-from tests.actions.conftest import TODAY, make_tracker
+from tests.actions.conftest import TODAY, make_tracker, received
 
 ASK = {cls.question: cls for cls in AskQuestion.__subclasses__()}
 
@@ -181,6 +183,38 @@ def test_the_third_unclear_answer_asks_the_front_desk_once(domain, fresh_service
     said, state = ask("age", domain, unclear_answer(state), events=CONVERSATION)
     assert responses(said) == ["utter_rephrase_age"]
     assert len(handoffs()) == 1
+
+
+def test_while_the_clinic_is_closed_the_offer_is_a_call_back(
+    domain, fresh_services, monkeypatch, tmp_path, request
+) -> None:
+    """Nobody can talk now on a Sunday: the front desk still gets the record, and the
+    person is offered a call back rather than "talk to a person now"."""
+    path = tmp_path / "clinic.yml"
+    path.write_text(
+        "name: Riverside Skin Clinic\nopening_hours: Monday to Friday 9am to 6pm\n"
+        "hours:\n  monday: {open: '09:00', close: '18:00'}\n"
+    )
+    monkeypatch.setenv("NEEDLECHECK_CLINIC", str(path))
+    monkeypatch.setenv("NEEDLECHECK_TIMEZONE", "Europe/London")
+    runtime.services.cache_clear()
+    runtime.clinic.cache_clear()
+    request.addfinalizer(runtime.clinic.cache_clear)
+    sunday = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr(
+        type(runtime.services().settings), "clinic_time", lambda self, now_=None: sunday
+    )
+    upgrade(runtime.services().settings.database_url)
+    said, state = ask("age", domain, {"question": "age", "asked": 3, "unclear": 3})
+    assert responses(said) == ["utter_offer_person_closed", "utter_ask_age"]
+    assert state["person"] is True
+    assert len(handoffs()) == 1
+    (offer, _) = received(said, domain, clinic=Clinic.load(path))
+    assert "The clinic is closed now. Our opening hours are Monday to Friday 9am to 6pm." in offer
+    assert "talk to a person now" not in offer
+    # The button asks for a call back: the handoff action makes it the contact form.
+    (response,) = domain["responses"]["utter_offer_person_closed"]
+    assert response["buttons"] == [{"title": "Ask for a call back", "payload": "/request_handoff"}]
 
 
 def test_fewer_unclear_answers_ask_nobody(domain, fresh_services) -> None:
