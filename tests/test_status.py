@@ -46,3 +46,30 @@ def test_status_reads_make_runs_token_and_reports_an_open_api(tmp_path) -> None:
     with rasa_api(None) as base:
         open_api = _api(base, token)
         assert not open_api.ok and "OPEN" in open_api.detail
+
+
+def test_status_says_when_staff_alerts_are_not_going_out(tmp_path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from needlecheck.production.status import _alerts
+    from needlecheck.store.database import create_db_engine, session_factory
+    from needlecheck.store.migrate import upgrade
+    from needlecheck.store.models import StaffAlert
+
+    url = f"sqlite:///{tmp_path / 'needlecheck.db'}"
+    assert not _alerts(url).ok  # not migrated: said, not taken for "no alerts"
+    upgrade(url)
+    healthy = _alerts(url)
+    assert healthy.ok and healthy.detail == "0 delivery(ies) due, 0 failed in the last day"
+    sessions = session_factory(create_db_engine(url))
+    with sessions.begin() as session:
+        session.add(
+            StaffAlert(
+                kind="urgent",
+                record_type="screening",
+                record_id=1,
+                created_at=datetime.now(timezone.utc) - timedelta(minutes=30),
+            )
+        )
+    behind = _alerts(url)
+    assert not behind.ok and behind.detail.startswith("BEHIND: 1 alert(s) not queued")

@@ -71,6 +71,29 @@ def _database(component: str, url: str) -> Check:
     return Check(component, True, redacted_url(url))
 
 
+def _alerts(url: str) -> Check:
+    """The staff alerts' outbox: a backlog or a failed send means staff are not being told."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from needlecheck.store.alerts import outbox_health
+
+    component = "staff alerts"
+    engine = create_engine(url, future=True, connect_args=_connect_timeout(url))
+    try:
+        with Session(engine) as session:
+            health = outbox_health(session)
+    except Exception as error:
+        return Check(component, False, f"not readable ({error.__class__.__name__})")
+    finally:
+        engine.dispose()
+    if health.stale(datetime.now(timezone.utc)):
+        return Check(component, False, f"BEHIND: {health.describe()}")
+    return Check(component, True, health.describe())
+
+
 def _connect_timeout(url: str) -> dict[str, int]:
     return {"connect_timeout": 3} if url.startswith("postgresql") else {}
 
@@ -149,6 +172,8 @@ def _api(base: str, token: str | None) -> Check:
 def collect(settings: Settings) -> list[Check]:
     topology = Topology.load(settings.var_dir)
     checks = [_database("screening database", settings.database_url)]
+    if checks[0].ok:
+        checks.append(_alerts(settings.database_url))
     if topology is None:
         checks += [
             _http("Rasa server", f"http://127.0.0.1:{settings.rasa_port}/webhooks/health/ready"),

@@ -311,3 +311,73 @@ def pending_for_staff(session: Session, limit: int = 50) -> tuple[int, int, list
         latest,
         [PendingAlert(a.id, a.kind, a.record_type, a.record_id, a.created_at) for a in alerts],
     )
+
+
+# An alert not queued, or a delivery still due, this long after it should have gone means
+# no front desk is dispatching, or every send is failing: `needlecheck status` says so.
+STALE_AFTER = timedelta(minutes=10)
+# Failed deliveries this recent are reported (an older failure was seen, or is history).
+FAILED_WITHIN = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class OutboxHealth:
+    """How the alerts' outbox stands: counts and times only, never a record's details."""
+
+    unqueued: int  # alerts no dispatcher has queued for sending
+    oldest_unqueued: datetime | None
+    due: int  # deliveries waiting to be sent or retried
+    oldest_due: datetime | None
+    failed: int  # deliveries given up on within FAILED_WITHIN
+    last_error: str | None  # the newest failure's error class or status
+
+    def stale(self, now: datetime) -> bool:
+        """Whether something has waited longer than STALE_AFTER, or a send was given up."""
+        limit = _aware(now) - STALE_AFTER
+        late = [at for at in (self.oldest_unqueued, self.oldest_due) if at is not None]
+        return self.failed > 0 or any(_aware(at) < limit for at in late)
+
+    def describe(self) -> str:
+        parts = [f"{self.due} delivery(ies) due", f"{self.failed} failed in the last day"]
+        if self.unqueued:
+            parts.insert(0, f"{self.unqueued} alert(s) not queued")
+        if self.last_error:
+            parts.append(f"last error {self.last_error}")
+        return ", ".join(parts)
+
+
+def outbox_health(session: Session, now: datetime | None = None) -> OutboxHealth:
+    now = now or utcnow()
+    unqueued, oldest_unqueued = session.execute(
+        select(func.count(StaffAlert.id), func.min(StaffAlert.created_at)).where(
+            StaffAlert.dispatched_at.is_(None)
+        )
+    ).one()
+    due, oldest_due = session.execute(
+        select(func.count(AlertDelivery.id), func.min(AlertDelivery.next_attempt_at)).where(
+            AlertDelivery.status == "pending"
+        )
+    ).one()
+    recent = and_(
+        AlertDelivery.status == "failed", AlertDelivery.next_attempt_at >= now - FAILED_WITHIN
+    )
+    failed = session.execute(select(func.count(AlertDelivery.id)).where(recent)).scalar_one()
+    last_error = session.execute(
+        select(AlertDelivery.last_error)
+        .where(AlertDelivery.last_error.is_not(None))
+        .order_by(AlertDelivery.next_attempt_at.desc(), AlertDelivery.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return OutboxHealth(
+        unqueued=unqueued,
+        oldest_unqueued=oldest_unqueued,
+        due=due,
+        oldest_due=oldest_due,
+        failed=failed,
+        last_error=last_error if (failed or due) else None,
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite gives stored times back without their offset; they are UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)

@@ -239,3 +239,52 @@ def test_erasure_and_retention_take_the_alerts_and_their_deliveries(sessions) ->
     assert raised(sessions) == []
     with sessions.begin() as session:
         assert session.execute(select(func.count(AlertDelivery.id))).scalar() == 0
+
+
+def test_the_outbox_health_names_a_backlog_and_a_given_up_send_never_a_person(sessions) -> None:
+    now = datetime.now(timezone.utc)
+    with sessions.begin() as session:
+        empty = alerts.outbox_health(session, now)
+    assert (empty.unqueued, empty.due, empty.failed) == (0, 0, 0)
+    assert not empty.stale(now)
+
+    screening(sessions, URGENT, "u1")
+    with sessions.begin() as session:
+        waiting = alerts.outbox_health(session, now)
+    assert waiting.unqueued == 1
+    # Just raised: nobody is behind yet; ten minutes on, no dispatcher has queued it.
+    assert not waiting.stale(now)
+    assert waiting.stale(now + alerts.STALE_AFTER + timedelta(seconds=1))
+    assert waiting.describe().startswith("1 alert(s) not queued")
+
+    with sessions.begin() as session:
+        alerts.queue_deliveries(session, ("webhook",), now)
+        health = alerts.outbox_health(session, now)
+    assert (health.unqueued, health.due, health.failed) == (0, 1, 0)
+    assert not health.stale(now)
+    assert health.stale(now + alerts.STALE_AFTER + timedelta(seconds=1))
+
+    for _ in range(2):
+        with sessions.begin() as session:
+            (claimed,) = alerts.claim(session, "one", now + timedelta(days=1))
+            alerts.failed(
+                session,
+                claimed.delivery_id,
+                "one",
+                "HTTP 502",
+                attempts=2,
+                retry_seconds=30,
+                now=now,
+            )
+    with sessions.begin() as session:
+        given_up = alerts.outbox_health(session, now)
+    assert (given_up.due, given_up.failed, given_up.last_error) == (0, 1, "HTTP 502")
+    assert given_up.stale(now)
+    assert (
+        given_up.describe() == "0 delivery(ies) due, 1 failed in the last day, last error HTTP 502"
+    )
+    # A day later the failure is history: nothing is waiting, nothing is reported.
+    with sessions.begin() as session:
+        later = alerts.outbox_health(session, now + alerts.FAILED_WITHIN + timedelta(minutes=31))
+    assert (later.failed, later.last_error) == (0, None)
+    assert not later.stale(now + alerts.FAILED_WITHIN + timedelta(minutes=31))
