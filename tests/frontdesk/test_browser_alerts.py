@@ -163,4 +163,20 @@ def test_a_new_urgent_screening_counts_in_the_title_sounds_notifies_and_is_email
             staff_username="bob",
         )
     wait_until(page, "document.title === 'Queue · needlecheck'")
+
+    # Reading a record, not the queue: a new urgent screening is still heard of.
+    page.goto(f"{frontdesk.url}/handoffs/{waiting}")
+    page.wait_for_selector("#alerts[data-ready=true]")
+    record_title = page.title()
+    # The stub's permission lives per page (a real browser's lasts per site): asked again.
+    page.locator("#alerts-notify").click()
+    wait_until(page, "window.__asked === 1")
+    assert not record_title.startswith("(")
+    later = add_screening(frontdesk.sessions, "ba-urgent-2", "urgent_care", **words())
+    wait_until(page, f"document.title === '(1) {record_title}'")
+    wait_until(page, "window.__notifications.length === 1")
+    assert (
+        page.evaluate("window.__notifications[0].body") == f"Record #{later}: open the front desk"
+    )
+    assert page.locator("#alerts-status").inner_text() == "1 record needs attention now."
     context.close()

@@ -1,4 +1,4 @@
-"""Staff alerts for the open front desk: what static/queue.js sounds, notifies and counts
+"""Staff alerts for the open front desk: what static/alerts.js sounds, notifies and counts
 in the tab's title (docs/operating.md, "Staff alerts")."""
 
 from __future__ import annotations
