@@ -36,6 +36,9 @@ ADDRESS_BUDGET = 3000
 SENDER_BUDGET = 60
 
 
+BOOKING_URL = "https://cal.com/riverside/consultation?notes={consultation}&name={name}"
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -67,9 +70,17 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
     # var/api.token, as `make run` generates it on its first start and reads it on every
     # later one. Written here first, in the same way, so that the tests can name it.
     generated_secret(var / "api.token", TOKEN)
+    # The shipped clinic.yml with a booking page, so that the hand-off to booking is seen
+    # in the widget (test_widget.py); everything else as a clinic gets it.
+    shipped = (ROOT / "clinic.yml").read_text("utf-8")
+    assert "\nbooking_url: null\n" in shipped
+    (var / "clinic.yml").write_text(
+        shipped.replace("\nbooking_url: null\n", f"\nbooking_url: {BOOKING_URL!r}\n"), "utf-8"
+    )
     env = {
         **{k: v for k, v in os.environ.items() if k != "NEEDLECHECK_API_TOKEN"},
         "NEEDLECHECK_VAR_DIR": str(var),
+        "NEEDLECHECK_CLINIC": str(var / "clinic.yml"),
         "NEEDLECHECK_RASA_PORT": str(PORT),
         "NEEDLECHECK_FRONTDESK_PORT": str(FRONTDESK_PORT),
         "DATABASE_URL": "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -328,6 +329,7 @@ def test_markup_typed_into_the_widget_is_shown_as_text(assistant, browser) -> No
 def test_a_deferral_in_the_widget_offers_its_earliest_date_as_a_calendar_file(
     assistant, browser
 ) -> None:
+    from needlecheck.booking import CONSULTATIONS
     from needlecheck.config import Settings
     from needlecheck.screening.dates import add_months
 
@@ -347,8 +349,21 @@ def test_a_deferral_in_the_widget_offers_its_earliest_date_as_a_calendar_file(
     card = page.locator("#needlecheck-widget section.card")
     card.wait_for(timeout=WAIT)
     assert card.locator("h3").inner_text() == "Microneedling should wait"
-    # No booking_url in the shipped clinic.yml: no booking button, only the calendar file.
-    assert card.locator("a.button.primary").count() == 0
+    # The clinic's booking page (tests/e2e/conftest.py gives one), in a new tab, with the
+    # suggested consultation prefilled; no name was given, so none is sent.
+    book = card.get_by_role("link", name="Book a consultation online")
+    assert book.get_attribute("class") == "button primary"
+    assert (book.get_attribute("target"), book.get_attribute("rel")) == (
+        "_blank",
+        "noopener noreferrer",
+    )
+    booked = urlsplit(book.get_attribute("href"))
+    assert (booked.scheme, booked.netloc, booked.path) == (
+        "https",
+        "cal.com",
+        "/riverside/consultation",
+    )
+    assert parse_qs(booked.query) == {"notes": [CONSULTATIONS["defer"]]}
     link = card.get_by_role("link", name="Add the earliest date to my calendar")
     href = link.get_attribute("href")
     assert href.startswith(f"http://127.0.0.1:{FRONTDESK_PORT}/widget/ics?date=")
