@@ -207,6 +207,31 @@ def page_of(items: list[QueueItem], page: int = 1, per_page: int = PAGE_SIZE) ->
     return QueuePage(items[start : start + per_page], len(items), page, per_page)
 
 
+def queue_page(
+    session: Session,
+    *,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+    status: str = "open",
+    outcome: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    search: str | None = None,
+    zone: tzinfo | None = None,
+) -> QueuePage:
+    """Page `page` (from 1) of the filtered queue, with the filter's whole count."""
+    items = queue(
+        session,
+        status=status,
+        outcome=outcome,
+        since=since,
+        until=until,
+        search=search,
+        zone=zone,
+    )
+    return page_of(items, page, per_page)
+
+
 def screening_detail(session: Session, screening_id: int) -> Screening:
     screening = session.execute(
         select(Screening)
