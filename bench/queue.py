@@ -53,6 +53,16 @@ OUTCOME_WEIGHTS = (
 FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Ewa", "Farah", "Gus", "Hana", "Ivan", "June")
 LAST_NAMES = ("Okafor", "Smith", "Nguyen", "Garcia", "Kowalski", "Rao", "Brown", "Silva")
 CHUNK = 5000
+# A screening's conversation, as long as a typical one (17 messages): stored encrypted in
+# the row, it is what makes reading whole rows slow.
+TRANSCRIPT = [
+    {"at": "2026-11-24T10:00:00+00:00", "speaker": speaker, "text": text * 3}
+    for speaker, text in [
+        ("assistant", "What would you like to improve? "),
+        ("person", "acne scars on my cheeks "),
+    ]
+    * 9
+]
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,8 @@ def seed(sessions: sessionmaker, screenings: int = 20_000, days: int = DAYS) -> 
                 conversation_id=conversation_key(conversation),
                 encrypted_conversation_id=sealed_conversation(conversation),
                 channel="web",
-                facts={},
+                facts={"age": 30, "skin_conditions": [], "medications": []},
+                transcript=TRANSCRIPT,
                 outcome=outcome,
                 earliest_date=(created + timedelta(days=rng.randrange(10, 200))).date()
                 if outcome == "defer"
@@ -236,7 +247,8 @@ def cases(seeded: Seeded, pages: int) -> dict[str, dict[str, Any]]:
         "first page": {},
         "middle page": {"page": max(1, pages // 2)},
         "last page": {"page": pages},
-        "all, last page": {"status": "all", "page": 10_000},
+        "all, page 300": {"status": "all", "page": 300},
+        "past the end": {"page": 10_000},
         "outcome defer": {"outcome": "defer"},
         "a month, all": {"status": "all", "since": date(2025, 3, 1), "until": date(2025, 3, 31)},
         "search by name": {"status": "all", "search": seeded.name.split()[1]},
