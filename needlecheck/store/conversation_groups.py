@@ -8,7 +8,7 @@ In the rotation window (a new key put first in NEEDLECHECK_DATA_KEYS, `keys rota
 yet run) a conversation that came back holds rows under its old digest and rows under
 its new one. `split_conversations` finds those from the digests' encrypted copies (each
 digest decrypted once per set of keys) and `group_key` names each of them by its newest
-digest, in SQL.
+digest, in SQL (`same_conversation`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -75,6 +75,24 @@ def group_key(column: ColumnElement, split: dict[str, str]) -> ColumnElement:
     if not split:
         return column
     return case(split, value=column, else_=column)
+
+
+def same_conversation(
+    stored: ColumnElement, other: ColumnElement, split: dict[str, str]
+) -> ColumnElement:
+    """SQL: the stored ID `stored` names the same conversation as `other`; looked up by
+    `stored`'s index (an IN list of the split digests beside the plain equality)."""
+    if not split:
+        return stored == other
+    digests = sorted({*split, *split.values()})
+    return or_(
+        stored == other,
+        and_(
+            stored.in_(digests),
+            other.in_(digests),
+            group_key(stored, split) == group_key(other, split),
+        ),
+    )
 
 
 def widen(digests: Iterable[str], split: dict[str, str]) -> set[str]:

@@ -8,6 +8,7 @@ page's rows into QueueItems. The same SQL runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
@@ -29,13 +30,15 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from needlecheck.store.conversation_groups import group_key, widen
+from needlecheck.store.conversation_groups import same_conversation, widen
 from needlecheck.store.models import ContactRequest, HandoffRequest, Screening
 
 # A screening's rank by its outcome; anything else (clinician_review, not_suitable,
 # unfinished) is a call back (2). A contact request with no screening is 3.
 URGENT, HANDOFF, CALL_BACK, CONTACT_ONLY, DEFERRED, ELIGIBLE = range(6)
 _OUTCOME_RANK = {"urgent_care": URGENT, "defer": DEFERRED, "eligible": ELIGIBLE}
+# A screening without an outcome yet, told apart in SQL from no screening at all (NULL).
+UNFINISHED = "unfinished"
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def _filtered(
     status: ColumnElement,
     outcome: ColumnElement,
     created_at: ColumnElement,
-    conversation: ColumnElement | None,
+    conversation: ColumnElement,
 ) -> Select:
     conditions = []
     if filters.status == "open":
@@ -96,22 +99,18 @@ def _filtered(
         conditions.append(created_at >= filters.since)
     if filters.until is not None:
         conditions.append(created_at < filters.until)
-    if filters.conversations is not None and conversation is not None:
+    if filters.conversations is not None:
         conditions.append(conversation.in_(sorted(filters.conversations)))
     return statement.where(and_(*conditions)) if conditions else statement
 
 
-def latest_screenings(split: dict[str, str], conversations: set[str] | None) -> Select:
-    """Each conversation's latest screening (by time, then ID)."""
-    if split:
-        return _latest_by_window(split, conversations)
-    # A screening for which no later one of its conversation exists: one probe of
-    # ix_screenings_queue per screening, three times faster on SQLite than the window
-    # below, which sorts them all (14 against 42 ms for 20,000).
+def _screenings(filters: Filters, split: dict[str, str]) -> Select:
+    """Each conversation's latest screening (by time, then ID): one for which no later
+    screening of its conversation exists, probed in ix_screenings_queue."""
     later = aliased(Screening)
     newer = (
         select(later.id)
-        .where(later.conversation_id == Screening.conversation_id)
+        .where(same_conversation(later.conversation_id, Screening.conversation_id, split))
         .where(
             or_(
                 later.created_at > Screening.created_at,
@@ -119,108 +118,83 @@ def latest_screenings(split: dict[str, str], conversations: set[str] | None) -> 
             )
         )
     )
-    statement = select(*_latest_columns(Screening.conversation_id)).where(~newer.exists())
-    if conversations is not None:
-        statement = statement.where(Screening.conversation_id.in_(sorted(conversations)))
-    return statement
-
-
-def _latest_by_window(split: dict[str, str], conversations: set[str] | None) -> Select:
-    """In a key rotation's window a conversation is grouped by a CASE over its digests,
-    which no index holds: the screenings are numbered in each group instead."""
-    conversation = group_key(Screening.conversation_id, split)
-    ranked = select(
-        *_latest_columns(conversation),
-        func.row_number()
-        .over(
-            partition_by=conversation,
-            order_by=(Screening.created_at.desc(), Screening.id.desc()),
-        )
-        .label("newest"),
+    return _filtered(
+        select(
+            literal("screening", String).label("kind"),
+            Screening.id,
+            _rank(Screening.outcome).label("rank"),
+            _deferred_until(Screening.outcome, Screening.earliest_date).label("earliest"),
+            Screening.created_at,
+            Screening.outcome,
+        ).where(~newer.exists()),
+        filters,
+        status=Screening.status,
+        outcome=Screening.outcome,
+        created_at=Screening.created_at,
+        conversation=Screening.conversation_id,
     )
-    if conversations is not None:
-        ranked = ranked.where(Screening.conversation_id.in_(sorted(conversations)))
-    ranked = ranked.subquery("ranked")
-    return select(*(c for c in ranked.c if c.key != "newest")).where(ranked.c.newest == 1)
 
 
-def _latest_columns(conversation: ColumnElement) -> tuple[ColumnElement, ...]:
+def _latest(
+    conversation: ColumnElement,
+    column: Callable[[type[Screening]], ColumnElement],
+    split: dict[str, str],
+) -> ColumnElement:
+    """`column` of the latest screening of a request's conversation, in SQL: one probe
+    of ix_screenings_queue per request (a join to every conversation's latest screening
+    made PostgreSQL number all of them for each page)."""
+    screening = aliased(Screening)
     return (
-        Screening.id,
-        Screening.outcome,
-        Screening.earliest_date,
-        Screening.status,
-        Screening.created_at,
-        conversation.label("conversation"),
+        select(column(screening))
+        .where(same_conversation(screening.conversation_id, conversation, split))
+        .order_by(screening.created_at.desc(), screening.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _requests(model: type, filters: Filters, split: dict[str, str]) -> Select:
+    """Contact or handoff requests, each with what its conversation's latest screening
+    gives it: rank, outcome and (a contact request's, for a deferral) earliest date."""
+    # The latest screening's outcome; UNFINISHED for one without, NULL for no screening.
+    found = _latest(model.conversation_id, lambda s: func.coalesce(s.outcome, UNFINISHED), split)
+    outcome = func.nullif(found, UNFINISHED)
+    if model is ContactRequest:
+        kind, status = "contact", ContactRequest.status
+        rank = case((found.is_(None), CONTACT_ONLY), else_=_rank(found))
+        earliest = case(
+            (found == "defer", _latest(model.conversation_id, lambda s: s.earliest_date, split)),
+            else_=cast(null(), Date),
+        )
+    else:
+        kind = "handoff"
+        # What staff set; "open" and "in_progress" are new to the queue's filter.
+        status = case(
+            (HandoffRequest.status.in_(("open", "in_progress")), "new"),
+            else_=HandoffRequest.status,
+        )
+        rank = case((found == "urgent_care", URGENT), else_=HANDOFF)
+        earliest = cast(null(), Date)
+    return _filtered(
+        select(literal(kind, String), model.id, rank, earliest, model.created_at, outcome),
+        filters,
+        status=status,
+        outcome=found,
+        created_at=model.created_at,
+        conversation=model.conversation_id,
     )
 
 
 def queue_rows(filters: Filters, split: dict[str, str]) -> Select:
     """The filtered queue's rows, unordered: kind, id, rank, earliest, created_at,
     outcome. `split` is conversation_groups.split_conversations' answer."""
-    conversations = None
     if filters.conversations is not None:
-        conversations = widen(filters.conversations, split)
-        filters = replace(filters, conversations=conversations)
-    # Inlined, SQLite joins each request to its conversation's screenings through
-    # ix_screenings_queue; the window's numbering (a key rotation) is computed once.
-    latest_select = latest_screenings(split, conversations)
-    latest = latest_select.cte("latest") if split else latest_select.subquery("latest")
-
-    screenings = _filtered(
-        select(
-            literal("screening", String).label("kind"),
-            latest.c.id,
-            _rank(latest.c.outcome).label("rank"),
-            _deferred_until(latest.c.outcome, latest.c.earliest_date).label("earliest"),
-            latest.c.created_at,
-            latest.c.outcome,
-        ),
-        filters,
-        status=latest.c.status,
-        outcome=latest.c.outcome,
-        created_at=latest.c.created_at,
-        # The search already chose the screenings that `latest` is made of.
-        conversation=None,
+        filters = replace(filters, conversations=widen(filters.conversations, split))
+    return union_all(
+        _screenings(filters, split),
+        _requests(ContactRequest, filters, split),
+        _requests(HandoffRequest, filters, split),
     )
-    # A contact or handoff request takes its conversation's latest screening's outcome.
-    contact_conversation = group_key(ContactRequest.conversation_id, split)
-    contacts = _filtered(
-        select(
-            literal("contact", String),
-            ContactRequest.id,
-            case((latest.c.id.is_(None), CONTACT_ONLY), else_=_rank(latest.c.outcome)),
-            _deferred_until(latest.c.outcome, latest.c.earliest_date),
-            ContactRequest.created_at,
-            latest.c.outcome,
-        ).outerjoin(latest, latest.c.conversation == contact_conversation),
-        filters,
-        status=ContactRequest.status,
-        outcome=latest.c.outcome,
-        created_at=ContactRequest.created_at,
-        conversation=ContactRequest.conversation_id,
-    )
-    handoff_status = case(
-        (HandoffRequest.status.in_(("open", "in_progress")), "new"), else_=HandoffRequest.status
-    )
-    handoffs = _filtered(
-        select(
-            literal("handoff", String),
-            HandoffRequest.id,
-            case((latest.c.outcome == "urgent_care", URGENT), else_=HANDOFF),
-            cast(null(), Date),
-            HandoffRequest.created_at,
-            latest.c.outcome,
-        ).outerjoin(
-            latest, latest.c.conversation == group_key(HandoffRequest.conversation_id, split)
-        ),
-        filters,
-        status=handoff_status,
-        outcome=latest.c.outcome,
-        created_at=HandoffRequest.created_at,
-        conversation=HandoffRequest.conversation_id,
-    )
-    return union_all(screenings, contacts, handoffs)
 
 
 def ordered(rows: Select) -> Select:
