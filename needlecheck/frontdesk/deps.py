@@ -169,24 +169,29 @@ class QueueFilter:
         """The whole filtered queue (the CSV export takes every row, not a page)."""
         try:
             with db.transaction() as session:
-                return queue_store.queue(
-                    session,
-                    status=self.status,
-                    outcome=self.outcome or None,
-                    since=self.since,
-                    until=self.until,
-                    search=self.q or None,
-                    zone=self.zone,
-                )
+                return queue_store.queue(session, **self._store_filters())
         except InvalidRecord as error:
             raise HTTPException(422, str(error)) from None
 
     def page(self, db: Database) -> queue_store.QueuePage:
         """The asked-for page of the filtered queue, and how many rows the filter matches."""
         try:
-            return queue_store.page_of(self.items(db), self.page_number, self.per_page)
+            with db.transaction() as session:
+                return queue_store.queue_page(
+                    session, page=self.page_number, per_page=self.per_page, **self._store_filters()
+                )
         except InvalidRecord as error:
             raise HTTPException(422, str(error)) from None
+
+    def _store_filters(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "outcome": self.outcome or None,
+            "since": self.since,
+            "until": self.until,
+            "search": self.q or None,
+            "zone": self.zone,
+        }
 
     def as_form(self) -> dict[str, str]:
         """The values the queue page's filter form shows."""

@@ -72,6 +72,10 @@ class Keyring:
     def __init__(self, keys: list[bytes]) -> None:
         self.keys = keys
         self._fernet = MultiFernet([Fernet(key) for key in keys])
+        # Stored digest -> its conversation's digest with the newest key: a digest names
+        # one conversation for good, so needlecheck.store.conversation_groups decrypts
+        # each one once per set of keys (a new set of keys is a new Keyring).
+        self.newest_digests: dict[str, str] = {}
 
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode()

@@ -126,6 +126,17 @@ class Screening(HasConversation, Base):
         # The overview's date ranges (needlecheck.store.overview): it counts by day,
         # outcome, channel and conversation from this index alone, never the rows.
         Index("ix_screenings_created_at", "created_at", "outcome", "channel", "conversation_id"),
+        # The queue (needlecheck.store.queue_rows): each conversation's latest screening,
+        # and its outcome, status and earliest date, from this index alone.
+        Index(
+            "ix_screenings_queue",
+            "conversation_id",
+            "created_at",
+            "id",
+            "outcome",
+            "status",
+            "earliest_date",
+        ),
     )
 
 

@@ -14,9 +14,14 @@ from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.sql import Select
 
 from needlecheck.screening.engine import OUTCOMES
+from needlecheck.store import queue_rows
+from needlecheck.store.contact_search import matching_conversations
+from needlecheck.store.conversation_groups import split_conversations
 from needlecheck.store.encryption import conversation_keys
 from needlecheck.store.models import (
     ContactRequest,
@@ -26,7 +31,7 @@ from needlecheck.store.models import (
     Screening,
     utcnow,
 )
-from needlecheck.store.repository import InvalidRecord, phone_digits
+from needlecheck.store.repository import InvalidRecord
 
 # What staff can set, per record type; "new"/"open" is where every record starts.
 FOLLOW_UP_STATUSES = ("contacted", "booked", "closed")
@@ -38,14 +43,6 @@ RANK_LABELS = {
     3: "contact request",
     4: "deferred",
     5: "eligible",
-}
-_SCREENING_RANK = {
-    "urgent_care": 0,
-    "not_suitable": 2,
-    "clinician_review": 2,
-    None: 2,
-    "defer": 4,
-    "eligible": 5,
 }
 
 
@@ -99,69 +96,22 @@ def queue(
     search: str | None = None,
     zone: tzinfo | None = None,
 ) -> list[QueueItem]:
-    """The whole filtered queue, in order; `since` and `until` are calendar days in `zone`
-    (the clinic's), UTC when it is not given. `page_of` cuts a page out of it."""
-    if status not in STATUS_FILTERS:
-        raise InvalidRecord(f"status: {status!r} is not one of {', '.join(STATUS_FILTERS)}")
-    if outcome is not None and outcome not in OUTCOMES:
-        raise InvalidRecord(f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
-    conversations = _matching_conversations(session, search) if search else None
-
-    latest: dict[str, Screening] = {}
-    statement = select(Screening).options(
-        selectinload(Screening.findings),
-        selectinload(Screening.overrides),
-        # The queue shows none of the encrypted answers, words or transcript: not read,
-        # not decrypted (years of records are thousands of them).
-        defer(Screening.facts),
-        defer(Screening.evidence),
-        defer(Screening.transcript),
-        defer(Screening.notes),
-    )
-    if conversations is not None:
-        statement = statement.where(Screening.conversation_id.in_(conversations))
-    # Keyed by the conversation as the channel gave it: during a key rotation one
-    # conversation's rows may hold digests made with different keys.
-    for screening in session.execute(statement).scalars():
-        kept = latest.get(screening.conversation)
-        if kept is None or (screening.created_at, screening.id) > (kept.created_at, kept.id):
-            latest[screening.conversation] = screening
-
-    items = [_screening_item(s) for s in latest.values()]
-    contacts = select(ContactRequest)
-    handoffs = select(HandoffRequest)
-    if conversations is not None:
-        contacts = contacts.where(ContactRequest.conversation_id.in_(conversations))
-        handoffs = handoffs.where(HandoffRequest.conversation_id.in_(conversations))
-    for contact in session.execute(contacts).scalars():
-        screening = latest.get(contact.conversation)
-        items.append(_contact_item(contact, screening))
-    for handoff in session.execute(handoffs).scalars():
-        items.append(_handoff_item(handoff, latest.get(handoff.conversation)))
-
-    chosen = [
+    """The whole filtered queue, in order (the CSV export); `since` and `until` are
+    calendar days in `zone` (the clinic's), UTC when it is not given."""
+    rows = _rows(session, status, outcome, since, until, search, zone)
+    found = queue_rows.page_rows(session, rows, 0, None)
+    return [
         item
-        for item in items
-        if _status_matches(item.status, status)
-        and (outcome is None or item.outcome == outcome)
-        and (since is None or _day(item.created_at, zone) >= since)
-        and (until is None or _day(item.created_at, zone) <= until)
+        for start in range(0, len(found), _LOAD_CHUNK)
+        for item in _items(session, found[start : start + _LOAD_CHUNK])
     ]
-    chosen.sort(
-        key=lambda item: (
-            item.rank,
-            item.earliest_date or date.max,
-            _naive(item.created_at),
-            item.kind,
-            item.id,
-        )
-    )
-    return chosen
 
 
 # The queue page's default page size, and the largest a request may ask for.
 PAGE_SIZE = 50
 PAGE_SIZE_MAX = 500
+# Records loaded per query when the whole queue is read (bound parameters stay few).
+_LOAD_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -197,14 +147,97 @@ class QueuePage:
         return self.page > 1
 
 
-def page_of(items: list[QueueItem], page: int = 1, per_page: int = PAGE_SIZE) -> QueuePage:
-    """Page `page` (from 1) of `per_page` rows of the ordered queue `items`."""
+def queue_page(
+    session: Session,
+    *,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+    status: str = "open",
+    outcome: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    search: str | None = None,
+    zone: tzinfo | None = None,
+) -> QueuePage:
+    """Page `page` (from 1) of the filtered queue, with the filter's whole count. The
+    database filters, orders, counts and cuts the page; only the page's records are
+    read and decrypted."""
     if page < 1:
         raise InvalidRecord("page: 1 or more")
     if not 1 <= per_page <= PAGE_SIZE_MAX:
         raise InvalidRecord(f"per_page: 1 to {PAGE_SIZE_MAX}")
-    start = (page - 1) * per_page
-    return QueuePage(items[start : start + per_page], len(items), page, per_page)
+    rows = _rows(session, status, outcome, since, until, search, zone)
+    found = queue_rows.page_rows(session, rows, (page - 1) * per_page, per_page)
+    # Past the last page no row carries the count: it is counted on its own.
+    total = found[0].total if found else session.execute(queue_rows.counted(rows)).scalar_one()
+    return QueuePage(_items(session, found), total, page, per_page)
+
+
+def _rows(
+    session: Session,
+    status: str,
+    outcome: str | None,
+    since: date | None,
+    until: date | None,
+    search: str | None,
+    zone: tzinfo | None,
+) -> Select:
+    if status not in STATUS_FILTERS:
+        raise InvalidRecord(f"status: {status!r} is not one of {', '.join(STATUS_FILTERS)}")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidRecord(f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    start, end = queue_rows.day_bounds(since, until, zone)
+    conversations = matching_conversations(session, search) if search else None
+    filters = queue_rows.Filters(status, outcome, start, end, conversations)
+    return queue_rows.queue_rows(filters, split_conversations(session))
+
+
+def _items(session: Session, rows: list[Row]) -> list[QueueItem]:
+    """The QueueItems of `rows` (a page), in their order: their records read, and
+    decrypted, by ID."""
+    wanted: dict[str, list[int]] = {"screening": [], "contact": [], "handoff": []}
+    for row in rows:
+        wanted[row.kind].append(row.id)
+    screenings = {
+        s.id: s
+        for s in session.execute(
+            select(Screening)
+            .where(Screening.id.in_(wanted["screening"]))
+            .options(
+                selectinload(Screening.findings),
+                selectinload(Screening.overrides),
+                # The queue shows none of the encrypted answers, words or transcript.
+                defer(Screening.facts),
+                defer(Screening.evidence),
+                defer(Screening.transcript),
+                defer(Screening.notes),
+            )
+        ).scalars()
+    }
+    contacts = {
+        c.id: c
+        for c in session.execute(
+            select(ContactRequest).where(ContactRequest.id.in_(wanted["contact"]))
+        ).scalars()
+    }
+    handoffs = {
+        h.id: h
+        for h in session.execute(
+            select(HandoffRequest)
+            .where(HandoffRequest.id.in_(wanted["handoff"]))
+            .options(defer(HandoffRequest.transcript))
+        ).scalars()
+    }
+    items = []
+    for row in rows:
+        # A record deleted since its row was read (erasure) is left out.
+        if row.kind == "screening" and row.id in screenings:
+            items.append(_screening_item(screenings[row.id], row.rank))
+        elif row.kind == "contact" and row.id in contacts:
+            items.append(_contact_item(contacts[row.id], row))
+        elif row.kind == "handoff" and row.id in handoffs:
+            items.append(_handoff_item(handoffs[row.id], row))
+    return items
 
 
 def screening_detail(session: Session, screening_id: int) -> Screening:
@@ -348,12 +381,12 @@ def newest_change(session: Session) -> str:
     return "|".join(parts)
 
 
-def _screening_item(screening: Screening) -> QueueItem:
+def _screening_item(screening: Screening, rank: int) -> QueueItem:
     override = screening.overrides[-1].outcome if screening.overrides else None
     return QueueItem(
         kind="screening",
         id=screening.id,
-        rank=_SCREENING_RANK.get(screening.outcome, 2),
+        rank=rank,
         conversation_id=screening.conversation,
         status=screening.status,
         created_at=screening.created_at,
@@ -365,19 +398,18 @@ def _screening_item(screening: Screening) -> QueueItem:
     )
 
 
-def _contact_item(contact: ContactRequest, screening: Screening | None) -> QueueItem:
-    rank = _SCREENING_RANK.get(screening.outcome, 2) if screening else 3
+def _contact_item(contact: ContactRequest, row: Row) -> QueueItem:
+    """`row` carries what the conversation's latest screening gives the request: its
+    rank, outcome and (for a deferral) earliest date."""
     return QueueItem(
         kind="contact",
         id=contact.id,
-        rank=rank,
+        rank=row.rank,
         conversation_id=contact.conversation,
         status=contact.status,
         created_at=contact.created_at,
-        outcome=screening.outcome if screening else None,
-        earliest_date=screening.earliest_date
-        if screening and screening.outcome == "defer"
-        else None,
+        outcome=row.outcome,
+        earliest_date=_date(row.earliest),
         name=contact.name,
         phone=contact.phone,
         email=contact.email,
@@ -385,61 +417,25 @@ def _contact_item(contact: ContactRequest, screening: Screening | None) -> Queue
     )
 
 
-def _handoff_item(handoff: HandoffRequest, screening: Screening | None) -> QueueItem:
+def _handoff_item(handoff: HandoffRequest, row: Row) -> QueueItem:
     status = "new" if handoff.status in ("open", "in_progress") else handoff.status
     return QueueItem(
         kind="handoff",
         id=handoff.id,
-        rank=0 if screening is not None and screening.outcome == "urgent_care" else 1,
+        rank=row.rank,
         conversation_id=handoff.conversation,
         status=status,
         created_at=handoff.created_at,
-        outcome=screening.outcome if screening else None,
+        outcome=row.outcome,
         summary=handoff.reason[:300],
     )
 
 
-def _status_matches(status: str, wanted: str) -> bool:
-    if wanted == "all":
-        return True
-    if wanted == "open":
-        return status != "closed"
-    return status == wanted
-
-
-def _matching_conversations(session: Session, search: str) -> set[str]:
-    # Contact details are encrypted at rest, so the database cannot compare them: they
-    # are decrypted and matched here (a clinic's contact requests are thousands at most).
-    term = search.strip()
-    folded = term.casefold()
-    digits = phone_digits(term)
-    found = set()
-    rows = session.execute(
-        select(
-            ContactRequest.conversation_id,
-            ContactRequest.name,
-            ContactRequest.phone,
-            ContactRequest.email,
-        )
-    )
-    for conversation, name, phone, email in rows:
-        if (
-            folded in name.casefold()
-            or (len(digits) >= 3 and phone and digits in phone_digits(phone))
-            or ("@" in term and email == term.lower())
-        ):
-            found.add(conversation)
-    return found
+def _date(value: date | str | None) -> date | None:
+    # A date computed in a UNION comes back from SQLite as its text.
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _aware(moment: datetime) -> datetime:
     """A stored time with its offset: SQLite gives UTC back without one."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-
-
-def _day(moment: datetime, zone: tzinfo | None) -> date:
-    return _aware(moment).astimezone(zone or timezone.utc).date()
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=None) if moment.tzinfo else moment

@@ -151,14 +151,20 @@ def test_the_page_shows_n_of_the_total_and_links_that_keep_the_filter(desk) -> N
     assert bad.status_code == 422 and huge.status_code == 422
 
 
-def test_the_store_pages_without_overlap() -> None:
-    items = list(range(10))
-    pages = [queue_store.page_of(items, n, 3) for n in (1, 2, 3, 4)]  # type: ignore[arg-type]
-    assert [p.items for p in pages] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
-    assert [(p.first, p.last, p.pages) for p in pages] == [
-        (1, 3, 4),
-        (4, 6, 4),
-        (7, 9, 4),
-        (10, 10, 4),
+def test_the_store_pages_without_overlap_in_the_whole_queues_order(desk) -> None:
+    with desk.sessions() as session:
+        whole = queue_store.queue(session, status="all")
+        pages = [queue_store.queue_page(session, page=n, per_page=3, status="all") for n in (1, 2)]
+        total = len(whole)
+        last = queue_store.queue_page(session, page=-(-total // 3), per_page=3, status="all")
+        beyond = queue_store.queue_page(session, page=10_000, per_page=3, status="all")
+        empty = queue_store.queue_page(session, search="nobody at all")
+    assert total == len(desk.truth)
+    assert [(p.first, p.last, p.pages, p.total) for p in pages] == [
+        (1, 3, -(-total // 3), total),
+        (4, 6, -(-total // 3), total),
     ]
-    assert queue_store.page_of([], 1, 3).pages == 1
+    assert pages[0].items + pages[1].items == whole[:6]
+    assert last.items == whole[-(total % 3 or 3) :] and not last.has_next
+    assert (beyond.items, beyond.total, beyond.first, beyond.has_previous) == ([], total, 0, True)
+    assert (empty.items, empty.total, empty.pages) == ([], 0, 1)
