@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, selectinload
 
 from needlecheck.screening.engine import OUTCOMES
+from needlecheck.store import overview_summary
 from needlecheck.store.encryption import conversation_keys
 from needlecheck.store.models import (
     ContactRequest,
@@ -285,17 +286,21 @@ def set_follow_up(
     note = (note or "").strip() or None
     if note is not None and len(note) > 2000:
         raise InvalidRecord("note: at most 2000 characters")
-    target.status = status
-    entry = FollowUp(
-        record_type=kind,
-        record_id=record_id,
-        status=status,
-        note=note,
-        staff_id=staff_id,
-        staff_username=staff_username,
-    )
-    session.add(entry)
-    session.flush()
+    # Two staff following the same record up at once take turns (PostgreSQL), so the
+    # Overview's summary sees each one's first follow-up in order.
+    session.execute(select(type(target).id).where(type(target).id == record_id).with_for_update())
+    with overview_summary.keeping(session, records={(kind, record_id)}):
+        target.status = status
+        entry = FollowUp(
+            record_type=kind,
+            record_id=record_id,
+            status=status,
+            note=note,
+            staff_id=staff_id,
+            staff_username=staff_username,
+        )
+        session.add(entry)
+        session.flush()
     return entry
 
 
