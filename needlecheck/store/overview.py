@@ -230,7 +230,8 @@ def _ranked(session: Session, series: str, start: date, end: date, limit: int | 
 
 
 def _median_ms(session: Session, buckets: dict[int, int], start: date, end: date) -> float | None:
-    """The exact median wait: find the bucket of each middle rank, then read that bucket."""
+    """The exact median wait: find the bucket of each middle rank, then that rank inside
+    the bucket in SQL (a running sum), so only one value leaves the database."""
     total = sum(buckets.values())
     if not total:
         return None
@@ -241,19 +242,25 @@ def _median_ms(session: Session, buckets: dict[int, int], start: date, end: date
             if rank < below + buckets[bucket]:
                 break
             below += buckets[bucket]
-        rows = session.execute(
-            select(OverviewWait.wait_ms, func.sum(OverviewWait.n))
+        grouped = (
+            select(OverviewWait.wait_ms, func.sum(OverviewWait.n).label("n"))
             .where(OverviewWait.bucket == bucket, OverviewWait.day.between(start, end))
             .group_by(OverviewWait.wait_ms)
-            .order_by(OverviewWait.wait_ms)
+            .subquery()
         )
-        for wait_ms, n in rows:
-            below += int(n)
-            if rank < below:
-                values.append(int(wait_ms))
-                break
-    if len(values) == 1:
-        values *= 2
+        running = select(
+            grouped.c.wait_ms, func.sum(grouped.c.n).over(order_by=grouped.c.wait_ms).label("upto")
+        ).subquery()
+        values.append(
+            int(
+                session.execute(
+                    select(running.c.wait_ms)
+                    .where(running.c.upto > rank - below)
+                    .order_by(running.c.wait_ms)
+                    .limit(1)
+                ).scalar_one()
+            )
+        )
     return (values[0] + values[-1]) / 2 / 1000
 
 
