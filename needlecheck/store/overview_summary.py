@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -286,8 +286,17 @@ def _follow_ups(
         FollowUp.record_type, FollowUp.record_id, FollowUp.status, FollowUp.created_at, FollowUp.id
     )
     if records is not None:
+        # One IN per record type: SQLite reads the index for these, not for a row-value IN.
+        by_type: dict[str, list[int]] = {}
+        for kind, record_id in sorted(records):
+            by_type.setdefault(kind, []).append(record_id)
         statement = statement.where(
-            tuple_(FollowUp.record_type, FollowUp.record_id).in_(sorted(records))
+            or_(
+                *(
+                    and_(FollowUp.record_type == kind, FollowUp.record_id.in_(ids))
+                    for kind, ids in by_type.items()
+                )
+            )
         )
     first: dict[int, datetime] = {}
     booked = []
