@@ -4,8 +4,10 @@
     uv run python -m bench.overview postgresql://postgres@127.0.0.1:5432/needlecheck_bench
 
 Seeds 100,000 screenings over 365 days (with findings, contact requests, follow-ups and
-the funnel's steps) into an empty, migrated database, then times
-`needlecheck.store.overview.overview` for the last 7 days, 30 days and the whole year.
+the funnel's steps) into an empty, migrated database, rebuilds the Overview's summary
+(the rows are inserted in bulk, past the store's functions), then times
+`needlecheck.store.overview.overview` (the summary) and `live_overview` (the raw tables)
+for the last 7 days, 30 days and the whole year.
 tests/frontdesk/test_overview.py seeds the same data (fewer rows by default) and asserts
 the page's time; docs/performance.md ("The Overview page") has the numbers.
 """
@@ -178,6 +180,10 @@ def seed(sessions: sessionmaker, screenings: int = 100_000, days: int = 365, end
                     _flush(session, model, rows)
         for model, rows in batches.items():
             _flush(session, model, rows)
+    from needlecheck.store.overview_summary import rebuild
+
+    with sessions.begin() as session:
+        rebuild(session, ZONE)
     return {
         "findings": finding_id,
         "contacts": contact_id,
@@ -186,15 +192,18 @@ def seed(sessions: sessionmaker, screenings: int = 100_000, days: int = 365, end
     }
 
 
-def timed(sessions: sessionmaker, start: date, end: date, runs: int = 5) -> list[float]:
+def timed(
+    sessions: sessionmaker, start: date, end: date, runs: int = 5, live: bool = False
+) -> list[float]:
     """Milliseconds of each of `runs` calls, after one to warm the caches."""
-    from needlecheck.store.overview import overview
+    from needlecheck.store.overview import live_overview, overview
 
+    count = live_overview if live else overview
     times = []
     for _ in range(runs + 1):
         began = time.perf_counter()
         with sessions.begin() as session:
-            overview(session, start, end, ZONE)
+            count(session, start, end, ZONE)
         times.append(1000 * (time.perf_counter() - began))
     return times[1:]
 
@@ -214,12 +223,19 @@ def main(argv: list[str]) -> None:
     began = time.perf_counter()
     counts = seed(sessions)
     print(f"seeded 100000 screenings, {counts} in {time.perf_counter() - began:.0f} s")
+    from needlecheck.store.overview_summary import rebuild
+
+    began = time.perf_counter()
+    with sessions.begin() as session:
+        rebuild(session, ZONE)
+    print(f"summary rebuilt in {time.perf_counter() - began:.1f} s")
     for label, days in (("7 days", 7), ("30 days", 30), ("365 days", 365)):
-        runs = timed(sessions, END - timedelta(days=days - 1), END)
-        print(
-            f"{label}: median {statistics.median(runs):.1f} ms, "
-            f"max {max(runs):.1f} ms over {len(runs)} runs"
-        )
+        for live in (False, True):
+            runs = timed(sessions, END - timedelta(days=days - 1), END, live=live)
+            print(
+                f"{label}, {'live' if live else 'summary'}: median "
+                f"{statistics.median(runs):.1f} ms, max {max(runs):.1f} ms over {len(runs)} runs"
+            )
 
 
 if __name__ == "__main__":

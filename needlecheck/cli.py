@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--phone", default=None)
     erase.add_argument("--email", default=None)
 
+    summary = commands.add_parser("overview", help="the Overview's summary of counts per day")
+    summary.add_argument("action", choices=["rebuild"], help="recompute it from the records")
+
     keys = commands.add_parser("keys", help="the keys contact details are encrypted with")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("new", help="print a new key for NEEDLECHECK_DATA_KEYS")
@@ -129,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "frontdesk": _cmd_frontdesk,
         "staff": _cmd_staff,
         "purge": _cmd_purge,
+        "overview": _cmd_overview,
         "erase": _cmd_erase,
         "keys": _cmd_keys,
     }[args.command]
@@ -371,11 +375,37 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_overview(args: argparse.Namespace) -> int:
+    import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from needlecheck.config import Settings
+    from needlecheck.store.clinic_days import clinic_zone, zone_name
+    from needlecheck.store.overview_summary import rebuild
+
+    zone = clinic_zone(Settings.from_environment().timezone)
+    began = time.perf_counter()
+    try:
+        _, sessions = _sessions()
+        with sessions.begin() as session:
+            built = rebuild(session, zone)
+    except SQLAlchemyError as error:
+        print(f"needlecheck: database: {error.__class__.__name__}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    print(
+        f"overview summary rebuilt for {zone_name(zone)}: {len(built.counts)} counts, "
+        f"{len(built.waits)} waits in {time.perf_counter() - began:.1f} s"
+    )
+    return 0
+
+
 def _cmd_keys(args: argparse.Namespace) -> int:
     from cryptography.fernet import Fernet
     from sqlalchemy.exc import SQLAlchemyError
 
     from needlecheck.store.encryption import DataKeyError, UnreadableRecord, rotate_all
+    from needlecheck.store.overview_summary import rebuild, summary_zone
 
     if args.keys_command == "new":
         print(Fernet.generate_key().decode())
@@ -384,6 +414,10 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         _, sessions = _sessions()
         with sessions.begin() as session:
             rewritten = rotate_all(session)
+            # Rekeyed conversations may now match: the Overview counts them again.
+            zone = summary_zone(session)
+            if zone is not None:
+                rebuild(session, zone)
     except (DataKeyError, UnreadableRecord) as error:
         print(f"needlecheck: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION

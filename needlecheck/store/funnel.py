@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from needlecheck.store import overview_summary
 from needlecheck.store.encryption import keyring
 from needlecheck.store.models import FunnelEvent, utcnow
 
@@ -52,7 +53,10 @@ def record_stage(
         # Two action servers may race for the same conversation: the unique constraint
         # keeps one row, and the loser's savepoint is rolled back alone.
         with session.begin_nested():
-            session.add(FunnelEvent(conversation_digest=digests[0], stage=stage, at=at or utcnow()))
+            at = at or utcnow()
+            session.add(FunnelEvent(conversation_digest=digests[0], stage=stage, at=at))
+            session.flush()
+            overview_summary.note_stage(session, at, stage)
     except IntegrityError:
         return False
     return True

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -21,6 +22,8 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -510,3 +513,45 @@ class AlertDelivery(Base):
         UniqueConstraint("alert_id", "channel", name="uq_alert_deliveries_channel"),
         Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
     )
+
+
+class OverviewState(Base):
+    """Which clinic zone the Overview's summary counts days in (one row, id 1). A summary
+    built for another zone is not read: the Overview rebuilds it (needlecheck.store
+    .overview_summary)."""
+
+    __tablename__ = "overview_state"
+
+    id = Column(Integer, primary_key=True)
+    zone = Column(String(64), nullable=False)
+    built_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class OverviewCount(Base):
+    """A count of the Overview's for one of the clinic's days: `series` names what is
+    counted (outcome, channel, rule, stage, wait bucket, or a "first" of a conversation or
+    record, keyed by the day of the one before it), `key` the value. Counts only: no
+    conversation, record or person."""
+
+    __tablename__ = "overview_counts"
+
+    series = Column(String(16), nullable=False)
+    day = Column(Date, nullable=False)
+    key = Column(String(64), nullable=False)
+    n = Column(Integer, nullable=False)
+
+    __table_args__ = (PrimaryKeyConstraint("series", "day", "key", name="pk_overview_counts"),)
+
+
+class OverviewWait(Base):
+    """How many of a day's screenings waited exactly `wait_ms` for their first follow-up,
+    in bucket `bucket` (for the Overview's exact median): no record, no person."""
+
+    __tablename__ = "overview_waits"
+
+    bucket = Column(SmallInteger, nullable=False)
+    day = Column(Date, nullable=False)
+    wait_ms = Column(BigInteger, nullable=False)
+    n = Column(Integer, nullable=False)
+
+    __table_args__ = (PrimaryKeyConstraint("bucket", "day", "wait_ms", name="pk_overview_waits"),)

@@ -1,6 +1,9 @@
 """The clinic's week in numbers, for the front desk's Overview page (clinicians).
 
-Every query counts in the database and returns a few dozen rows, whatever the range:
+`overview()` adds up the summary kept per clinic day (needlecheck.store.overview_summary):
+a few thousand rows for a year. `live_overview()` counts the same from the raw tables,
+which the summary must always equal (the tests compare them). There, every query counts
+in the database and returns a few dozen rows, whatever the range:
 screenings per day by outcome, the funnel, the channel mix, the time from a screening to
 the staff's first follow-up, and the rules that fire most. Days are the clinic's
 (NEEDLECHECK_TIMEZONE): the range is cut where the zone's offset changes (summer time),
@@ -12,25 +15,29 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, timedelta, tzinfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from needlecheck.screening.engine import OUTCOMES
 from needlecheck.screening.facts import FACT_NAMES
+from needlecheck.store import overview_summary as summary
+from needlecheck.store.clinic_days import as_date, bounds, local_date_sql, offset_pieces, zone_name
 from needlecheck.store.funnel import CONSENTED, STARTED, question_stage
 from needlecheck.store.models import (
     ContactRequest,
     FollowUp,
     FunnelEvent,
+    OverviewCount,
+    OverviewWait,
     Screening,
     ScreeningFinding,
 )
+from needlecheck.store.overview_summary import UNFINISHED
 
-# A screening stored before its outcome was known (the person stopped answering).
-UNFINISHED = "unfinished"
+__all__ = ["UNFINISHED", "Overview", "bounds", "live_overview", "offset_pieces", "overview"]
 # The funnel's steps, in order: (key, label).
 FUNNEL_STEPS: tuple[tuple[str, str], ...] = (
     (STARTED, "Started (consent question put)"),
@@ -69,66 +76,15 @@ class Overview:
     outcomes: tuple[str, ...] = field(default=(*OUTCOMES, UNFINISHED))
 
 
-def bounds(start: date, end: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    """The UTC instants of `start`'s local midnight and of the midnight after `end`."""
-    first = datetime.combine(start, time(), zone).astimezone(timezone.utc)
-    last = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(timezone.utc)
-    return first, last
-
-
-def offset_pieces(
-    first: datetime, last: datetime, zone: tzinfo
-) -> list[tuple[datetime, datetime, int]]:
-    """[first, last) cut where the zone's UTC offset changes: (from, to, offset minutes)."""
-
-    def offset(at: datetime) -> int:
-        delta = at.astimezone(zone).utcoffset() or timedelta()
-        return int(delta.total_seconds() // 60)
-
-    pieces: list[tuple[datetime, datetime, int]] = []
-    at = first
-    while at < last:
-        here = offset(at)
-        # Walk day by day to the first day whose offset differs, then find the minute.
-        step = at
-        while step < last and offset(step) == here:
-            step += timedelta(days=1)
-        if step >= last and offset(last - timedelta(seconds=1)) == here:
-            pieces.append((at, last, here))
-            break
-        low, high = step - timedelta(days=1), min(step, last)
-        while high - low > timedelta(minutes=1):
-            middle = low + (high - low) / 2
-            if offset(middle) == here:
-                low = middle
-            else:
-                high = middle
-        cut = high.replace(second=0, microsecond=0)
-        pieces.append((at, cut, here))
-        at = cut
-    return pieces
-
-
-def _local_date(session: Session, column, minutes: int) -> ColumnElement:
-    """The date of a stored UTC time `minutes` east of UTC, in SQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        shifted = column.op("AT TIME ZONE")("UTC") + func.make_interval(0, 0, 0, 0, 0, minutes)
-        return func.date(shifted)
-    return func.date(column, f"{minutes:+d} minutes")
-
-
-def _as_date(value: object) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
 def _seconds_between(session: Session, earlier, later) -> ColumnElement:
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def overview(session: Session, start: date, end: date, zone: tzinfo) -> Overview:
-    """The numbers of the clinic's days `start` to `end` (inclusive), in `zone`."""
+def live_overview(session: Session, start: date, end: date, zone: tzinfo) -> Overview:
+    """The numbers of the clinic's days `start` to `end` (inclusive), in `zone`, counted
+    from the raw tables (what the summary must always equal)."""
     first, last = bounds(start, end, zone)
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     outcomes = (*OUTCOMES, UNFINISHED)
@@ -136,14 +92,14 @@ def overview(session: Session, start: date, end: date, zone: tzinfo) -> Overview
 
     per_day = {day: dict.fromkeys(outcomes, 0) for day in days}
     for piece_from, piece_to, minutes in offset_pieces(first, last, zone):
-        day = _local_date(session, Screening.created_at, minutes)
+        day = local_date_sql(session, Screening.created_at, minutes)
         rows = session.execute(
             select(day, Screening.outcome, func.count())
             .where(Screening.created_at >= piece_from, Screening.created_at < piece_to)
             .group_by(day, Screening.outcome)
         )
         for value, outcome, count in rows:
-            key = _as_date(value)
+            key = as_date(value)
             if key in per_day:
                 per_day[key][outcome or UNFINISHED] += count
     screenings = sum(sum(counts.values()) for counts in per_day.values())
@@ -230,5 +186,123 @@ def overview(session: Session, start: date, end: date, zone: tzinfo) -> Overview
         median_contact_seconds=statistics.median(waits) if waits else None,
         contacted=len(waits),
         rules=rules,
+        screenings=screenings,
+    )
+
+
+def overview(session: Session, start: date, end: date, zone: tzinfo) -> Overview:
+    """The numbers of the clinic's days `start` to `end` (inclusive), in `zone`, from the
+    summary; rebuilt first when it counts days in another zone (NEEDLECHECK_TIMEZONE
+    changed), which takes seconds once."""
+    built = summary.summary_zone(session)
+    if built is None or zone_name(built) != zone_name(zone):
+        summary.rebuild(session, zone)
+    return summarized_overview(session, start, end)
+
+
+def _sums(session: Session, series: str, start: date, end: date, *extra) -> dict[str, int]:
+    rows = session.execute(
+        select(OverviewCount.key, func.sum(OverviewCount.n))
+        .where(OverviewCount.series == series, OverviewCount.day.between(start, end), *extra)
+        .group_by(OverviewCount.key)
+    )
+    return {key: int(n) for key, n in rows}
+
+
+def _firsts(session: Session, series: str, start: date, end: date) -> int:
+    """Distinct conversations (or records): events in the range whose previous one is not."""
+    earlier = or_(OverviewCount.key == summary.NONE_BEFORE, OverviewCount.key < start.isoformat())
+    return sum(_sums(session, series, start, end, earlier).values())
+
+
+def _ranked(session: Session, series: str, start: date, end: date, limit: int | None):
+    total = func.sum(OverviewCount.n)
+    statement = (
+        select(OverviewCount.key, total)
+        .where(OverviewCount.series == series, OverviewCount.day.between(start, end))
+        .group_by(OverviewCount.key)
+        .having(total > 0)
+        .order_by(total.desc(), OverviewCount.key)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [(key, int(n)) for key, n in session.execute(statement)]
+
+
+def _median_ms(session: Session, buckets: dict[int, int], start: date, end: date) -> float | None:
+    """The exact median wait: find the bucket of each middle rank, then that rank inside
+    the bucket in SQL (a running sum), so only one value leaves the database."""
+    total = sum(buckets.values())
+    if not total:
+        return None
+    values = []
+    for rank in sorted({(total - 1) // 2, total // 2}):
+        below = 0
+        for bucket in sorted(buckets):
+            if rank < below + buckets[bucket]:
+                break
+            below += buckets[bucket]
+        grouped = (
+            select(OverviewWait.wait_ms, func.sum(OverviewWait.n).label("n"))
+            .where(OverviewWait.bucket == bucket, OverviewWait.day.between(start, end))
+            .group_by(OverviewWait.wait_ms)
+            .subquery()
+        )
+        running = select(
+            grouped.c.wait_ms, func.sum(grouped.c.n).over(order_by=grouped.c.wait_ms).label("upto")
+        ).subquery()
+        values.append(
+            int(
+                session.execute(
+                    select(running.c.wait_ms)
+                    .where(running.c.upto > rank - below)
+                    .order_by(running.c.wait_ms)
+                    .limit(1)
+                ).scalar_one()
+            )
+        )
+    return (values[0] + values[-1]) / 2 / 1000
+
+
+def _bar(bucket: int) -> str:
+    lower = summary.WAIT_EDGES[bucket]
+    return next(label for label, upper in CONTACT_BUCKETS if upper is None or lower < upper)
+
+
+def summarized_overview(session: Session, start: date, end: date) -> Overview:
+    """The Overview's numbers from the summary (its zone is the one it was built for)."""
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    outcomes = (*OUTCOMES, UNFINISHED)
+    per_day = {day: dict.fromkeys(outcomes, 0) for day in days}
+    for day, outcome, n in session.execute(
+        select(OverviewCount.day, OverviewCount.key, func.sum(OverviewCount.n))
+        .where(OverviewCount.series == "outcome", OverviewCount.day.between(start, end))
+        .group_by(OverviewCount.day, OverviewCount.key)
+    ):
+        per_day[as_date(day)][outcome] += int(n)
+    screenings = sum(sum(counts.values()) for counts in per_day.values())
+
+    reached: dict[str, int] = _sums(session, "stage", start, end)
+    reached["outcome"] = _firsts(session, "first_outcome", start, end)
+    reached["contact"] = _firsts(session, "first_contact", start, end)
+    reached["booked"] = _firsts(session, "first_booked", start, end)
+    funnel = [(key, label, int(reached.get(key, 0))) for key, label in FUNNEL_STEPS]
+
+    waits = {int(bucket): n for bucket, n in _sums(session, "wait", start, end).items() if n}
+    bars: dict[str, int] = {label: 0 for label, _ in CONTACT_BUCKETS}
+    for bucket, n in waits.items():
+        bars[_bar(bucket)] += n
+    contacted = sum(waits.values())
+    return Overview(
+        start=start,
+        end=end,
+        days=days,
+        per_day=per_day,
+        funnel=funnel,
+        channels=_ranked(session, "channel", start, end, None),
+        contact_times=[*bars.items(), (NOT_CONTACTED, screenings - contacted)],
+        median_contact_seconds=_median_ms(session, waits, start, end),
+        contacted=contacted,
+        rules=_ranked(session, "rule", start, end, TOP_RULES),
         screenings=screenings,
     )

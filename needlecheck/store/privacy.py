@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from needlecheck.store import funnel
-from needlecheck.store.encryption import conversation_keys
+from needlecheck.store import funnel, overview_summary
+from needlecheck.store.encryption import conversation_keys, keyring
 from needlecheck.store.models import (
     ContactRequest,
     ConversationActivity,
@@ -30,9 +30,34 @@ from needlecheck.store.models import (
 from needlecheck.store.repository import phone_digits
 from needlecheck.store.tracker_events import EVENTS, has_events_table
 
+# Above this many conversations, a purge rebuilds the Overview's summary instead of
+# following each one (a retention period shortened by months).
+PURGE_FOLLOWED = 2000
+
 
 def purge(session: Session, older_than: datetime) -> Counter[str]:
     """Delete records created before `older_than`; returns how many of each kind."""
+    keys: set[str] = set()
+    for model in (Screening, ContactRequest, HandoffRequest):
+        keys.update(
+            session.execute(
+                select(model.conversation_id).where(model.created_at < older_than)
+            ).scalars()
+        )
+    if len(keys) > PURGE_FOLLOWED:
+        deleted = _purge_rows(session, older_than)
+        zone = overview_summary.summary_zone(session)
+        if zone is not None:
+            overview_summary.rebuild(session, zone)
+        return deleted
+    # A conversation's later screening may become its first: the summary follows the
+    # purged conversations' records, and drops the funnel steps by day.
+    with overview_summary.keeping(session, conversations=keys):
+        overview_summary.forget_stages(session, older_than)
+        return _purge_rows(session, older_than)
+
+
+def _purge_rows(session: Session, older_than: datetime) -> Counter[str]:
     deleted: Counter[str] = Counter()
     for kind, model in (("handoff", HandoffRequest), ("contact", ContactRequest)):
         ids = list(session.execute(select(model.id).where(model.created_at < older_than)).scalars())
@@ -93,6 +118,19 @@ def erase(
         return deleted
     # How the screening tables store them: phone-shaped IDs as digests.
     stored = {key for conversation in conversations for key in conversation_keys(conversation)}
+    digests = {d for conversation in conversations for d in keyring().digests(conversation)}
+    # The Overview's summary loses these conversations' counts in this transaction.
+    with overview_summary.keeping(session, conversations=stored, digests=digests):
+        _erase_rows(session, conversations, stored, deleted)
+    if tracker_events is not None:
+        deleted["conversation event"] += tracker_events(conversations)
+    deleted["conversation"] = len(conversations)
+    return deleted
+
+
+def _erase_rows(
+    session: Session, conversations: set[str], stored: set[str], deleted: Counter[str]
+) -> None:
     for kind, model in (
         ("handoff", HandoffRequest),
         ("contact", ContactRequest),
@@ -124,10 +162,6 @@ def erase(
         senders = sorted({*stored, *conversations})
         result = session.execute(delete(EVENTS).where(EVENTS.c.sender_id.in_(senders)))
         deleted["conversation event"] += result.rowcount or 0
-    if tracker_events is not None:
-        deleted["conversation event"] += tracker_events(conversations)
-    deleted["conversation"] = len(conversations)
-    return deleted
 
 
 def _delete(session: Session, kind: str, model: type, ids: list[int]) -> int:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.sql import Select
 
 from needlecheck.screening.engine import OUTCOMES
-from needlecheck.store import queue_rows
+from needlecheck.store import overview_summary, queue_rows
 from needlecheck.store.contact_search import matching_conversations
 from needlecheck.store.conversation_groups import split_conversations
 from needlecheck.store.encryption import conversation_keys
@@ -318,17 +318,21 @@ def set_follow_up(
     note = (note or "").strip() or None
     if note is not None and len(note) > 2000:
         raise InvalidRecord("note: at most 2000 characters")
-    target.status = status
-    entry = FollowUp(
-        record_type=kind,
-        record_id=record_id,
-        status=status,
-        note=note,
-        staff_id=staff_id,
-        staff_username=staff_username,
-    )
-    session.add(entry)
-    session.flush()
+    # Two staff following the same record up at once take turns (PostgreSQL), so the
+    # Overview's summary sees each one's first follow-up in order.
+    session.execute(select(type(target).id).where(type(target).id == record_id).with_for_update())
+    with overview_summary.keeping(session, records={(kind, record_id)}):
+        target.status = status
+        entry = FollowUp(
+            record_type=kind,
+            record_id=record_id,
+            status=status,
+            note=note,
+            staff_id=staff_id,
+            staff_username=staff_username,
+        )
+        session.add(entry)
+        session.flush()
     return entry
 
 

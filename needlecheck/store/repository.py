@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from needlecheck.screening import Assessment
+from needlecheck.store import overview_summary
 from needlecheck.store.alerts import raise_alert
 from needlecheck.store.encryption import (
     conversation_key,
@@ -54,6 +55,37 @@ def save_screening(
     With an `idempotency_key`, storing the same screening again (a retried write, an
     action run again) returns the row stored the first time instead of adding one.
     """
+    # The Overview's summary changes with the screening, in its transaction.
+    with overview_summary.keeping(session, conversations=conversation_keys(conversation_id)):
+        return _save_screening(
+            session,
+            conversation_id=conversation_id,
+            channel=channel,
+            assessment=assessment,
+            consent_text_version=consent_text_version,
+            consent_at=consent_at,
+            evidence=evidence,
+            transcript=transcript,
+            taken_by=taken_by,
+            idempotency_key=idempotency_key,
+            notes=notes,
+        )
+
+
+def _save_screening(
+    session: Session,
+    *,
+    conversation_id: str,
+    channel: str,
+    assessment: Assessment,
+    consent_text_version: str,
+    consent_at: datetime | None,
+    evidence: dict[str, list[str]] | None,
+    transcript: list[dict[str, str]] | None,
+    taken_by: str | None,
+    idempotency_key: str | None,
+    notes: dict[str, list[str]] | None,
+) -> Screening:
     _require(conversation_id, "conversation_id")
     _require(channel, "channel")
     _require(consent_text_version, "consent_text_version")
@@ -212,6 +244,20 @@ def add_contact_request(
     if consent_given is not True:
         raise InvalidRecord("consent: contact details are stored only with explicit consent")
     _require(consent_text_version, "consent_text_version")
+    with overview_summary.keeping(session, conversations=conversation_keys(conversation_id)):
+        return _add_contact_request(
+            session, conversation_id, details, consent_text_version, screening_id, consent_at
+        )
+
+
+def _add_contact_request(
+    session: Session,
+    conversation_id: str,
+    details: ContactDetails,
+    consent_text_version: str,
+    screening_id: int | None,
+    consent_at: datetime | None,
+) -> ContactRequest:
     request = ContactRequest(
         conversation_id=conversation_key(conversation_id),
         encrypted_conversation_id=sealed_conversation(conversation_id),

@@ -113,3 +113,20 @@ def test_erase_removes_one_person_and_logs_no_detail_of_them(database) -> None:
         assert "kai" not in (entry.detail or "").lower() and "5555" not in (entry.detail or "")
     nothing = run(url, "erase")
     assert nothing.returncode == 1 and "needs a conversation id" in nothing.stderr
+
+
+def test_overview_rebuild_counts_what_was_written_past_the_store(database) -> None:
+    """Rows moved by hand (here: a screening's time) are counted again by the command."""
+    from needlecheck.store.models import OverviewCount, OverviewState
+
+    url, sessions = database
+    add_screening(sessions, "p-1", "eligible", minutes_ago=60 * 24 * 3)
+    done = run(url, "overview", "rebuild", NEEDLECHECK_TIMEZONE="Asia/Kolkata")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("overview summary rebuilt for Asia/Kolkata: ")
+    with sessions() as session:
+        assert session.execute(select(OverviewState.zone)).scalar_one() == "Asia/Kolkata"
+        outcomes = session.execute(
+            select(OverviewCount.key, OverviewCount.n).where(OverviewCount.series == "outcome")
+        ).all()
+        assert outcomes == [("eligible", 1)]

@@ -7,9 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from needlecheck.config import Settings
 from needlecheck.frontdesk import charts
 from needlecheck.frontdesk.deps import Clinician, DatabaseDep, SettingsDep, render
+from needlecheck.store import clinic_days
 from needlecheck.store import overview as overview_store
 
 router = APIRouter()
@@ -29,9 +29,7 @@ PLOTS = ("per_day", "funnel", "channels", "first_contact", "rules")
 
 def clinic_zone(settings: Settings) -> tzinfo:
     """NEEDLECHECK_TIMEZONE, or the server's own zone when it is not set."""
-    if settings.timezone:
-        return ZoneInfo(settings.timezone)
-    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+    return clinic_days.clinic_zone(settings.timezone)
 
 
 def date_range(settings: Settings, start: date | None, end: date | None) -> tuple[date, date]:

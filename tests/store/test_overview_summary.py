@@ -1,0 +1,200 @@
+"""The Overview's summary (needlecheck.store.overview_summary) on SQLite and PostgreSQL:
+after a random mix of every write the Overview reads (screenings and corrections, contact
+requests, follow-ups and bookings, funnel steps, overrides, erasures and purges, out of
+time order), it gives the same numbers as counting the raw tables, and a rebuild gives
+the same rows; it holds no conversation; a change of zone rebuilds it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from needlecheck.screening import assess
+from needlecheck.store import funnel, overview_summary, privacy, repository
+from needlecheck.store import queue as queue_store
+from needlecheck.store.database import create_db_engine, session_factory
+from needlecheck.store.migrate import upgrade
+from needlecheck.store.models import (
+    ContactRequest,
+    FollowUp,
+    HandoffRequest,
+    OverviewCount,
+    OverviewWait,
+    Screening,
+)
+from needlecheck.store.overview import live_overview, overview
+from tests.frontdesk.support import FACTS, TODAY
+from tests.screening.test_engine import CLEAR
+
+LONDON = ZoneInfo("Europe/London")
+START = datetime(2026, 3, 1, tzinfo=timezone.utc)  # summer time starts within the span
+SPAN_DAYS = 60
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker]:
+    upgrade(database_url)
+    engine = create_db_engine(database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """The time the store's writes are stamped with (their column defaults), set by the test."""
+    now = [START]
+    for model in (Screening, ContactRequest, HandoffRequest, FollowUp):
+        default = model.__table__.c.created_at.default
+        monkeypatch.setattr(default, "arg", lambda context: now[0])
+    return now
+
+
+def rows(session) -> tuple[dict, dict]:
+    counts = {
+        (r.series, r.day, r.key): r.n for r in session.execute(select(OverviewCount)).scalars()
+    }
+    waits = {
+        (r.bucket, r.day, r.wait_ms): r.n for r in session.execute(select(OverviewWait)).scalars()
+    }
+    return {k: n for k, n in counts.items() if n}, {k: n for k, n in waits.items() if n}
+
+
+def same_numbers(session, start: date, end: date, zone) -> None:
+    kept, live = overview(session, start, end, zone), live_overview(session, start, end, zone)
+    if live.median_contact_seconds is None:
+        assert kept.median_contact_seconds is None
+    else:
+        # Kept to the millisecond; SQLite's own arithmetic (julianday) is no finer.
+        assert kept.median_contact_seconds == pytest.approx(live.median_contact_seconds, abs=2e-3)
+    kept.median_contact_seconds = live.median_contact_seconds = None
+    assert kept == live
+
+
+def random_writes(sessions: sessionmaker, clock: list[datetime], rng: random.Random) -> None:
+    conversations = [f"web-{n}" for n in range(12)] + ["+447700900123", "+447700900456"]
+    kinds = list(FACTS)
+    for step in range(160):
+        clock[0] = START + timedelta(minutes=rng.randrange(SPAN_DAYS * 24 * 60))
+        who = rng.choice(conversations)
+        roll = rng.random()
+        with sessions.begin() as session:
+            if roll < 0.35:
+                repository.save_screening(
+                    session,
+                    conversation_id=who,
+                    channel=rng.choice(("web", "twilio", "telegram")),
+                    assessment=assess({**CLEAR, **FACTS[rng.choice(kinds)]}, TODAY),
+                    consent_text_version="v1",
+                    idempotency_key=rng.choice((None, f"{who}-{step}")),
+                )
+            elif roll < 0.45:
+                repository.add_contact_request(
+                    session,
+                    conversation_id=who,
+                    details=repository.normalise_contact("A Person", "+44 7700 900000", None, None),
+                    consent_given=True,
+                    consent_text_version="v1",
+                )
+            elif roll < 0.50:
+                repository.add_handoff_request(session, conversation_id=who, reason="a person")
+            elif roll < 0.70:
+                stage = rng.choice((funnel.STARTED, funnel.CONSENTED, funnel.question_stage("age")))
+                funnel.record_stage(session, who, stage, clock[0])
+            elif roll < 0.88:
+                kind, model = rng.choice(
+                    (
+                        ("screening", Screening),
+                        ("contact", ContactRequest),
+                        ("handoff", HandoffRequest),
+                    )
+                )
+                ids = list(session.execute(select(model.id)).scalars())
+                if ids:
+                    queue_store.set_follow_up(
+                        session,
+                        kind,
+                        rng.choice(ids),
+                        status=rng.choice(("contacted", "booked", "closed", "booked")),
+                        note=None,
+                        staff_id=None,
+                        staff_username="alice",
+                    )
+            elif roll < 0.92:
+                ids = list(session.execute(select(Screening.id)).scalars())
+                if ids:
+                    queue_store.add_override(
+                        session,
+                        rng.choice(ids),
+                        outcome="eligible",
+                        reason="seen",
+                        role="clinician",
+                        staff_id=None,
+                        staff_username="alice",
+                    )
+            elif roll < 0.97:
+                privacy.erase(session, conversation_id=who)
+            else:
+                privacy.purge(session, START + timedelta(days=rng.randrange(SPAN_DAYS // 2)))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_summary_equals_counting_the_records_after_any_mix_of_writes(
+    sessions: sessionmaker, clock: list[datetime], seed: int
+) -> None:
+    with sessions.begin() as session:
+        overview_summary.rebuild(session, LONDON)
+    rng = random.Random(seed)
+    random_writes(sessions, clock, rng)
+    first, last = START.date(), (START + timedelta(days=SPAN_DAYS)).date()
+    with sessions.begin() as session:
+        assert session.execute(select(Screening)).first() is not None
+        kept = rows(session)
+        same_numbers(session, first, last, LONDON)
+        for _ in range(8):
+            a = first + timedelta(days=rng.randrange(SPAN_DAYS))
+            same_numbers(session, a, a + timedelta(days=rng.randrange(31)), LONDON)
+    with sessions.begin() as session:
+        overview_summary.rebuild(session, LONDON)
+        assert rows(session) == kept
+
+
+def test_the_summary_holds_counts_and_no_conversation(
+    sessions: sessionmaker, clock: list[datetime]
+) -> None:
+    phone = "+447700900777"
+    with sessions.begin() as session:
+        overview_summary.rebuild(session, LONDON)
+        repository.save_screening(
+            session,
+            conversation_id=phone,
+            channel="twilio",
+            assessment=assess({**CLEAR, **FACTS["defer_dated"]}, TODAY),
+            consent_text_version="v1",
+        )
+        funnel.record_stage(session, phone, funnel.STARTED)
+    with sessions.begin() as session:
+        counts, waits = rows(session)
+        assert counts and not waits
+        stored = " ".join(str(key) for key in counts)
+        assert phone not in stored and "hmac" not in stored and "web-" not in stored
+        assert {series for series, _, _ in counts} >= {"outcome", "channel", "first_outcome"}
+        privacy.erase(session, conversation_id=phone)
+    with sessions.begin() as session:
+        assert rows(session) == ({}, {})
+
+
+def test_another_zone_rebuilds_it_and_counts_that_zones_days(
+    sessions: sessionmaker, clock: list[datetime]
+) -> None:
+    random_writes(sessions, clock, random.Random(3))
+    first, last = START.date(), (START + timedelta(days=SPAN_DAYS)).date()
+    for zone in (LONDON, ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")):
+        with sessions.begin() as session:
+            same_numbers(session, first, last, zone)
+            assert overview_summary.summary_zone(session).key == zone.key
