@@ -19,7 +19,8 @@ the widget's socket.io rooms and the messaging providers' clients.
   (`next_step`: an unfinished screening goes on through the intent `start_screening`,
   as when the person asks to), else `utter_takeover_resumed`; with "end",
   `utter_takeover_ended`. The messages go to the person's channel as above, and the
-  assistant then listens again.
+  assistant then listens again. A conversation not paused (a retried hand-back) is
+  left as it is: `{"resumed": true, "asked": null}`.
 
 Each answers `{"delivered": n, "channel": ...}` or 4xx with the reason; 404 for a
 conversation the server does not know.
@@ -148,6 +149,7 @@ async def deliver(app: Any, sender: str, channel: str | None, messages: list[dic
     """Sends `messages` to `sender` on `channel` through this server's own connectors;
     returns how many provider requests (or socket.io messages) went out."""
     from needlecheck.channels.messaging import Inbound, MessagingInput
+    from needlecheck.channels.rooms import RoomsUnavailable
     from needlecheck.channels.web import WebChatInput, WebChatOutput
 
     # A collector's messages name their recipient; the output channels take it apart.
@@ -158,10 +160,17 @@ async def deliver(app: Any, sender: str, channel: str | None, messages: list[dic
         if channel == "socketio" and isinstance(connector, WebChatInput):
             if connector.sio is None:
                 break
+            # In production the room may be held by another instance: the emit goes
+            # through Redis (rooms.py), which says when it could not hand it over.
             output = WebChatOutput(connector.sio, connector.bot_message_evt)
+            sent = 0
             for message in messages:
-                await output.send_response(sender, dict(message))
-            return len(messages)
+                try:
+                    await output.send_response(sender, dict(message))
+                except RoomsUnavailable:
+                    return sent  # logged by rooms.py; the rest would arrive out of order
+                sent += 1
+            return sent
         if isinstance(connector, MessagingInput) and serves(connector, channel, sender):
             inbound = Inbound(sender=sender, channel=channel or "", message_id=None)
             if connector.name() == "twilio":
@@ -278,6 +287,10 @@ class TakeoverInput(InputChannel):
             async with agent.lock_store.lock(sender):
                 tracker = await known(request, sender)
                 channel = latest_channel(tracker)
+                if not tracker.is_paused():
+                    # Handed back already (the front desk retries a hand-back whose
+                    # answer it did not get): nothing is asked twice.
+                    return {"resumed": True, "asked": None, "delivered": 0, "channel": channel}
                 collector = ChannelCollector(channel)
                 tracker.update(ConversationResumed())
                 await agent.processor.save_tracker(tracker)
