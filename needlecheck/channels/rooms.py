@@ -11,9 +11,9 @@ holds. `make run` (one instance, no Redis) keeps the in-memory manager.
 Changes from python-socketio 5.9's `AsyncRedisManager`:
 - messages are JSON, never pickle: anything that can publish on the channel could
   otherwise run code in every Rasa instance;
-- an emit that cannot be published, or that no instance is listening for, raises
-  `RoomsUnavailable` after one reconnection (python-socketio logs and drops it), so the
-  caller can say it was not delivered;
+- an emit that cannot be published (after one reconnection), or that no instance is
+  listening for (after 1 s), raises `RoomsUnavailable` where python-socketio logs and
+  drops it, so the caller can say it was not delivered;
 - the listener reconnects at most `LISTEN_RETRY_MAX` seconds after Redis is back (its
   back-off grew to 60 s, and every reply published meanwhile was lost), and a Redis that
   is down at the first subscription is retried rather than spun on.
@@ -38,6 +38,10 @@ PRODUCTION = "production"
 # after the database, so deployments kept apart by database number stay apart here too.
 CHANNEL_PREFIX = "needlecheck-socketio-db"
 LISTEN_RETRY_MAX = 2.0
+# How long an emit nobody is subscribed to is tried again (the listeners' first retry
+# after Redis is back is 0.25 s).
+UNHEARD_RETRIES = 4
+UNHEARD_WAIT = 0.25
 
 
 class RoomsUnavailable(RuntimeError):
@@ -56,23 +60,31 @@ class RedisRooms(AsyncRedisManager):
     def __init__(self, url: str, channel: str | None = None) -> None:
         # An emit waits for Redis inside a turn or a staff reply: a Redis that does not
         # answer fails it in 2 s. (No read timeout: the listener blocks on its channel.)
-        options = {"socket_connect_timeout": 2}
+        # The name tells these connections apart in Redis's CLIENT LIST.
+        options = {"socket_connect_timeout": 2, "client_name": "needlecheck-socketio"}
         super().__init__(url, channel=channel or channel_for(url), redis_options=options)
 
     async def _publish(self, data: dict[str, Any]) -> int:
         payload = json.dumps(data)
         problem = "no instance is listening"
-        for attempt in (1, 2):
+        reconnected = False
+        for attempt in range(1 + UNHEARD_RETRIES):
             try:
-                if attempt == 2:
-                    self._redis_connect()
                 receivers = await self.redis.publish(self.channel, payload)
             except RedisError as error:
                 problem = f"Redis: {type(error).__name__}: {error}"
+                if reconnected:
+                    break
+                self._redis_connect()  # a pooled connection from before a Redis restart
+                reconnected = True
                 continue
             if receivers:
                 return receivers
-            break  # reached Redis, but no instance subscribed: reconnecting will not help
+            # Reached Redis, but no instance subscribed: the listeners resubscribe just
+            # after a Redis restart. Published to nobody, so sending again duplicates none.
+            problem = "no instance is listening"
+            if attempt < UNHEARD_RETRIES:
+                await asyncio.sleep(UNHEARD_WAIT)
         method = data.get("method")
         logger.error(
             "socket.io: a message (%s) for room %s was not delivered (%s)",
