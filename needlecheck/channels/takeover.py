@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.lock_store import LockError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -238,6 +239,12 @@ class TakeoverInput(InputChannel):
                     return response.json(await work(request))
                 except TakeoverError as error:
                     return response.json({"error": error.reason}, status=error.status)
+                except LockError as error:
+                    # The lock store (Redis in production) is down: nothing was changed
+                    # or sent, and the front desk should say so rather than "refused".
+                    logger.error("takeover: %s: %s", work.__name__, error)
+                    reason = "the assistant's lock store is not answering; try again shortly"
+                    return response.json({"error": reason}, status=503)
 
             route.__name__ = work.__name__
             return route

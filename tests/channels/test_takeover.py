@@ -187,3 +187,25 @@ def test_a_retried_hand_back_of_a_conversation_already_resumed_asks_nothing_twic
         "channel": "telegram",
     }
     assert saved == [] and not resumed.is_paused()
+
+
+@pytest.mark.parametrize("operation", ["pause", "say", "resume"])
+def test_a_lock_store_that_is_down_is_a_503_with_the_reason(operation) -> None:
+    from contextlib import asynccontextmanager
+
+    from rasa.core.lock_store import LockError
+
+    class Down:
+        @asynccontextmanager
+        async def lock(self, sender: str):
+            raise LockError("could not issue a ticket: ConnectionError")
+            yield
+
+    request = SimpleNamespace(
+        headers={"Authorization": f"Bearer {SECRET}"},
+        json={"sender": "person", "staff": "tess", "text": "hello", "mode": "continue"},
+        app=SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(lock_store=Down()))),
+    )
+    answer = asyncio.run(routes()[operation].handler(request))
+    assert answer.status == 503
+    assert "lock store is not answering" in json.loads(answer.body)["error"]
