@@ -19,7 +19,8 @@ the widget's socket.io rooms and the messaging providers' clients.
   (`next_step`: an unfinished screening goes on through the intent `start_screening`,
   as when the person asks to), else `utter_takeover_resumed`; with "end",
   `utter_takeover_ended`. The messages go to the person's channel as above, and the
-  assistant then listens again.
+  assistant then listens again. A conversation not paused (a retried hand-back) is
+  left as it is: `{"resumed": true, "asked": null}`.
 
 Each answers `{"delivered": n, "channel": ...}` or 4xx with the reason; 404 for a
 conversation the server does not know.
@@ -33,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.lock_store import LockError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -148,6 +150,7 @@ async def deliver(app: Any, sender: str, channel: str | None, messages: list[dic
     """Sends `messages` to `sender` on `channel` through this server's own connectors;
     returns how many provider requests (or socket.io messages) went out."""
     from needlecheck.channels.messaging import Inbound, MessagingInput
+    from needlecheck.channels.rooms import RoomsUnavailable
     from needlecheck.channels.web import WebChatInput, WebChatOutput
 
     # A collector's messages name their recipient; the output channels take it apart.
@@ -158,10 +161,17 @@ async def deliver(app: Any, sender: str, channel: str | None, messages: list[dic
         if channel == "socketio" and isinstance(connector, WebChatInput):
             if connector.sio is None:
                 break
+            # In production the room may be held by another instance: the emit goes
+            # through Redis (rooms.py), which says when it could not hand it over.
             output = WebChatOutput(connector.sio, connector.bot_message_evt)
+            sent = 0
             for message in messages:
-                await output.send_response(sender, dict(message))
-            return len(messages)
+                try:
+                    await output.send_response(sender, dict(message))
+                except RoomsUnavailable:
+                    return sent  # logged by rooms.py; the rest would arrive out of order
+                sent += 1
+            return sent
         if isinstance(connector, MessagingInput) and serves(connector, channel, sender):
             inbound = Inbound(sender=sender, channel=channel or "", message_id=None)
             if connector.name() == "twilio":
@@ -229,6 +239,12 @@ class TakeoverInput(InputChannel):
                     return response.json(await work(request))
                 except TakeoverError as error:
                     return response.json({"error": error.reason}, status=error.status)
+                except LockError as error:
+                    # The lock store (Redis in production) is down: nothing was changed
+                    # or sent, and the front desk should say so rather than "refused".
+                    logger.error("takeover: %s: %s", work.__name__, error)
+                    reason = "the assistant's lock store is not answering; try again shortly"
+                    return response.json({"error": reason}, status=503)
 
             route.__name__ = work.__name__
             return route
@@ -278,6 +294,10 @@ class TakeoverInput(InputChannel):
             async with agent.lock_store.lock(sender):
                 tracker = await known(request, sender)
                 channel = latest_channel(tracker)
+                if not tracker.is_paused():
+                    # Handed back already (the front desk retries a hand-back whose
+                    # answer it did not get): nothing is asked twice.
+                    return {"resumed": True, "asked": None, "delivered": 0, "channel": channel}
                 collector = ChannelCollector(channel)
                 tracker.update(ConversationResumed())
                 await agent.processor.save_tracker(tracker)

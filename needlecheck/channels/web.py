@@ -11,13 +11,15 @@ Changes from Rasa 3.6's `SocketIOInput`, same path (/socket.io) and events:
   (Rasa's guard): one socket could otherwise open new sessions and get each one's full
   sender budget;
 - the browser's metadata is dropped;
-- a custom payload (the recommendation card) reaches the widget whole, under "custom".
+- a custom payload (the recommendation card) reaches the widget whole, under "custom";
+- in production, rooms are shared by the Rasa instances through Redis (`rooms.py`).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from needlecheck.channels.rooms import rooms_manager
 from needlecheck.channels.widget_session import new_session, resumed_session
 from needlecheck.config import Settings
 from needlecheck.security.ratelimit import (
@@ -101,7 +104,13 @@ class WebChatInput(SocketIOInput):
         return "socketio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=allowed_origins())
+        # Production shares the rooms through Redis, so any instance reaches any socket
+        # (a takeover's staff reply); one instance keeps them in memory (rooms.py).
+        sio = AsyncServer(
+            async_mode="sanic",
+            cors_allowed_origins=allowed_origins(),
+            client_manager=rooms_manager(os.environ),
+        )
         hook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
         namespace = self.namespace

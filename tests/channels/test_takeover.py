@@ -143,3 +143,69 @@ def test_the_responses_it_utters_are_in_the_domain() -> None:
     domain = yaml.safe_load((Path(__file__).parents[2] / "domain.yml").read_text())
     assert {takeover.RESUMED, takeover.ENDED} <= set(domain["responses"])
     assert takeover.START_SCREENING in domain["intents"]
+
+
+def test_a_retried_hand_back_of_a_conversation_already_resumed_asks_nothing_twice() -> None:
+    # The front desk retries a hand-back whose answer it lost (a timeout): the first one
+    # resumed the assistant and asked the open question; the retry changes nothing.
+    from rasa.core.lock_store import InMemoryLockStore
+    from rasa.shared.core.events import ConversationPaused, ConversationResumed
+
+    resumed = tracker(
+        UserUttered("a person please", input_channel="telegram"),
+        ConversationPaused(),
+        ConversationResumed(),
+    )
+    saved: list[object] = []
+
+    async def get_tracker(sender: str) -> DialogueStateTracker:
+        return resumed
+
+    async def save_tracker(changed: DialogueStateTracker) -> None:
+        saved.append(changed)
+
+    async def execute_action(*args: object) -> None:
+        raise AssertionError("nothing is asked again")
+
+    agent = SimpleNamespace(
+        lock_store=InMemoryLockStore(),
+        processor=SimpleNamespace(get_tracker=get_tracker, save_tracker=save_tracker),
+        execute_action=execute_action,
+        domain=DOMAIN,
+    )
+    request = SimpleNamespace(
+        headers={"Authorization": f"Bearer {SECRET}"},
+        json={"sender": "person", "staff": "tess", "mode": "continue"},
+        app=SimpleNamespace(ctx=SimpleNamespace(agent=agent, input_channels=[])),
+    )
+    answer = asyncio.run(routes()["resume"].handler(request))
+    assert answer.status == 200
+    assert json.loads(answer.body) == {
+        "resumed": True,
+        "asked": None,
+        "delivered": 0,
+        "channel": "telegram",
+    }
+    assert saved == [] and not resumed.is_paused()
+
+
+@pytest.mark.parametrize("operation", ["pause", "say", "resume"])
+def test_a_lock_store_that_is_down_is_a_503_with_the_reason(operation) -> None:
+    from contextlib import asynccontextmanager
+
+    from rasa.core.lock_store import LockError
+
+    class Down:
+        @asynccontextmanager
+        async def lock(self, sender: str):
+            raise LockError("could not issue a ticket: ConnectionError")
+            yield
+
+    request = SimpleNamespace(
+        headers={"Authorization": f"Bearer {SECRET}"},
+        json={"sender": "person", "staff": "tess", "text": "hello", "mode": "continue"},
+        app=SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(lock_store=Down()))),
+    )
+    answer = asyncio.run(routes()[operation].handler(request))
+    assert answer.status == 503
+    assert "lock store is not answering" in json.loads(answer.body)["error"]

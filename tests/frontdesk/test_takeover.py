@@ -227,3 +227,67 @@ def test_the_relay_sends_the_shared_secret_and_reads_refusals(desk) -> None:
     with pytest.raises(takeover_routes.RelayError) as conflict:
         takeover_routes.relay(Settings.from_environment(), "say", {"sender": CONVERSATION})
     assert conflict.value.status == 409
+
+
+def test_a_failed_hand_back_keeps_the_takeover_held_says_so_and_can_be_retried(
+    desk, channel
+) -> None:
+    with client_for(desk, "bob") as bob:
+        token = csrf_from(bob.get("/").text)
+        assert bob.post(f"/takeover/{CONVERSATION}", data={"csrf_token": token}).status_code == 303
+        channel.fail["resume"] = takeover_routes.RelayError(503, "the assistant is not reachable")
+        failed = bob.post(
+            f"/takeover/{CONVERSATION}/hand-back",
+            data={"csrf_token": token, "ending": "continue"},
+            headers={"Accept": "text/html"},
+        )
+        # The staff member is told, on the takeover page, with the button to try again.
+        assert failed.status_code == 503
+        assert "Not handed back: the assistant is not reachable" in failed.text
+        assert "You still hold this conversation" in failed.text
+        assert "Hand back to the assistant" in failed.text
+        # Still held, and still theirs: replies go on, nobody else can take it.
+        with desk.sessions.begin() as session:
+            (held,) = session.execute(select(Takeover)).scalars()
+            assert held.active_conversation is not None and held.ended_at is None
+        assert bob.get(f"/api/takeover/{CONVERSATION}").json()["holder"] == "bob"
+        # An answer the Rasa server refused (500): the same, as JSON for a script.
+        channel.fail["resume"] = takeover_routes.RelayError(500, "boom")
+        scripted = bob.post(
+            f"/takeover/{CONVERSATION}/hand-back", data={"csrf_token": token, "ending": "end"}
+        )
+        assert scripted.status_code == 502
+        assert scripted.json()["detail"].startswith("Not handed back: the assistant refused")
+        # The retry succeeds and lets go.
+        channel.fail.clear()
+        back = bob.post(
+            f"/takeover/{CONVERSATION}/hand-back", data={"csrf_token": token, "ending": "continue"}
+        )
+        assert back.status_code == 303
+        assert [op for op, _ in channel.calls].count("resume") == 3
+    with desk.sessions.begin() as session:
+        (ended,) = session.execute(select(Takeover)).scalars()
+        assert ended.active_conversation is None and ended.ending == "continue"
+        hand_backs = session.execute(
+            select(AuditEntry.detail).where(AuditEntry.action == "hand_back")
+        ).all()
+        assert [detail for (detail,) in hand_backs] == ["continue: action_ask_age"]
+
+
+def test_a_conversation_the_assistant_no_longer_knows_is_let_go(desk, channel) -> None:
+    # Rasa's store lost it (404): nothing is paused there, so holding it helps nobody.
+    with client_for(desk, "bob") as bob:
+        token = csrf_from(bob.get("/").text)
+        assert bob.post(f"/takeover/{CONVERSATION}", data={"csrf_token": token}).status_code == 303
+        channel.fail["resume"] = takeover_routes.RelayError(404, "no such conversation")
+        back = bob.post(
+            f"/takeover/{CONVERSATION}/hand-back", data={"csrf_token": token, "ending": "continue"}
+        )
+        assert back.status_code == 303
+    with desk.sessions.begin() as session:
+        (ended,) = session.execute(select(Takeover)).scalars()
+        assert ended.active_conversation is None
+        (detail,) = session.execute(
+            select(AuditEntry.detail).where(AuditEntry.action == "hand_back")
+        ).one()
+        assert detail == "continue: the assistant does not know the conversation"

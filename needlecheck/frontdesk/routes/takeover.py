@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, validator
 
 from needlecheck.config import Settings, shared_secret
 from needlecheck.frontdesk.deps import (
+    Database,
     DatabaseDep,
     SettingsDep,
     Staff,
@@ -37,6 +38,7 @@ from needlecheck.frontdesk.deps import (
 )
 from needlecheck.frontdesk.schemas import TakeoverSent, TakeoverState, problems
 from needlecheck.store import queue as queue_store
+from needlecheck.store import staff as staff_store
 from needlecheck.store import takeover as takeover_store
 from needlecheck.store.models import TAKEOVER_ENDINGS, Takeover
 from needlecheck.text import max_message_length
@@ -158,6 +160,17 @@ def take_over(
 @router.get("/takeover/{conversation}", response_class=HTMLResponse, include_in_schema=False)
 def takeover_page(request: Request, conversation: str, db: DatabaseDep, who: Staff) -> Response:
     checked(conversation)
+    return page(request, conversation, db, who)
+
+
+def page(
+    request: Request,
+    conversation: str,
+    db: Database,
+    who: staff_store.SignedIn,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
     with db.change() as session:
         held = takeover_store.active(session, conversation)
         related = queue_store.related(session, conversation)
@@ -174,7 +187,15 @@ def takeover_page(request: Request, conversation: str, db: DatabaseDep, who: Sta
             "screenings": related["screenings"],
             "handoffs": related["handoffs"],
         }
-    return render(request, "takeover.html", who=who, conversation=conversation, **context)
+    return render(
+        request,
+        "takeover.html",
+        status,
+        who=who,
+        conversation=conversation,
+        hand_back_error=error,
+        **context,
+    )
 
 
 @router.get(
@@ -267,6 +288,7 @@ def send_message(
 
 @router.post("/takeover/{conversation}/hand-back", include_in_schema=False)
 def hand_back(
+    request: Request,
     conversation: str,
     db: DatabaseDep,
     settings: SettingsDep,
@@ -274,28 +296,59 @@ def hand_back(
     ending: str = Form("continue"),
     csrf_token: str = Form(""),
 ) -> Response:
+    """Resumes the assistant, then lets go of the conversation. If the assistant cannot
+    be resumed, this member keeps it (the assistant is still paused, and a person must
+    not be left with nobody answering) and is told so, with the button to try again; the
+    channel's `resume` does nothing twice, so a retry after a lost answer is safe."""
     check_csrf(who, csrf_token)
     checked(conversation)
     if ending not in TAKEOVER_ENDINGS:
         raise HTTPException(422, f"ending must be one of {', '.join(TAKEOVER_ENDINGS)}")
-    with db.change() as session:
+    with db.transaction() as session:
         try:
-            held = takeover_store.holding(session, conversation, who.username)
+            held_id = takeover_store.holding(session, conversation, who.username).id
         except takeover_store.NotHeld as error:
             raise HTTPException(409, str(error)) from None
+    try:
+        resumed = relay(
+            settings, "resume", {"sender": conversation, "staff": who.username, "mode": ending}
+        )
+        asked = resumed.get("asked") or "nothing asked"
+    except RelayError as error:
+        if error.status != 404:
+            return not_handed_back(request, conversation, db, who, refused(error))
+        # The assistant has no such conversation (its store lost it): nothing is paused
+        # there, so holding it would only keep staff from letting go.
+        asked = "the assistant does not know the conversation"
+    with db.change() as session:
+        held = session.get(Takeover, held_id)
         try:
-            resumed = relay(
-                settings, "resume", {"sender": conversation, "staff": who.username, "mode": ending}
-            )
-        except RelayError as error:
-            raise refused(error) from None
-        takeover_store.hand_back(session, held, who.username, ending)
+            takeover_store.hand_back(session, held, who.username, ending)
+        except takeover_store.NotHeld as error:
+            raise HTTPException(409, str(error)) from None
         audited(
             session,
             who,
             "hand_back",
             record_type="takeover",
             record_id=held.id,
-            detail=f"{ending}: {resumed.get('asked') or 'nothing asked'}",
+            detail=f"{ending}: {asked}",
         )
     return RedirectResponse(page_of(conversation), status_code=303)
+
+
+def not_handed_back(
+    request: Request,
+    conversation: str,
+    db: Database,
+    who: staff_store.SignedIn,
+    problem: HTTPException,
+) -> Response:
+    message = (
+        f"Not handed back: {problem.detail}. You still hold this conversation and the "
+        "assistant stays paused; press Hand back again."
+    )
+    logger.warning("takeover: hand-back failed (status %s); still held", problem.status_code)
+    if "text/html" not in request.headers.get("accept", ""):
+        raise HTTPException(problem.status_code, message)
+    return page(request, conversation, db, who, status=problem.status_code, error=message)
