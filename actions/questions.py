@@ -149,8 +149,11 @@ class AskQuestion(Action):
             # After an unclear answer: in other words, then the options, then as itself
             # (with the person, the third time). Back after an interjection: as itself, or
             # in other words if that was what it said last. Never the same sentence three
-            # times in a row.
-            if state.get("last_unclear") and unclear:
+            # times in a row. Handed back by staff after a takeover: as itself, since the
+            # person spoke with a member of staff in between and was not misunderstood.
+            if _handed_back_since_asked(tracker.events):
+                step = 0
+            elif state.get("last_unclear") and unclear:
                 step = unclear % 3
             else:
                 step = 1 if state.get("variant") == 0 and times else 0
@@ -236,6 +239,18 @@ def _ask_with_options(question: str, domain: DomainDict, dispatcher: CollectingD
         )
         return
     dispatcher.utter_message(response=UTTER_OPTIONS, buttons=[*buttons, PERSON_BUTTON])
+
+
+def _handed_back_since_asked(events: list[dict[str, Any]]) -> bool:
+    """Whether staff handed the conversation back (Rasa's `resume` event) since the
+    assistant last said anything (the staff's own words, during the takeover, come
+    before it)."""
+    for event in reversed(events):
+        if event.get("event") == "resume":
+            return True
+        if event.get("event") == "bot":
+            return False
+    return False
 
 
 def _offer(asked: bool) -> str:

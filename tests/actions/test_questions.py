@@ -330,3 +330,25 @@ def test_the_first_time_a_question_is_put_is_a_funnel_step(domain, fresh_service
         rows = session.execute(select(FunnelEvent)).scalars().all()
         assert sorted(row.stage for row in rows) == ["question:age", "started"]
         assert all(row.conversation_digest.startswith("hmac:") for row in rows)
+
+
+def test_handed_back_by_staff_the_open_question_is_asked_as_itself(domain) -> None:
+    """Asked once, then a takeover: the person talked with staff, and was not
+    misunderstood, so the question comes back in its own words, not "Sorry, I didn't
+    catch..."; asked again after that, the usual rephrasing resumes."""
+    said, state = ask("age", domain)
+    assert responses(said) == ["utter_ask_age"]
+    takeover = [
+        {"event": "bot", "text": "How old are you?"},
+        {"event": "pause"},
+        {"event": "user", "text": "can someone call me about the price"},
+        {"event": "bot", "text": "Hi, I'm Sam from the front desk.", "metadata": {}},
+        {"event": "resume"},
+        {"event": "user", "text": None, "parse_data": {"intent": {"name": "start_screening"}}},
+        {"event": "action", "name": "screening_form"},
+    ]
+    said, state = ask("age", domain, state, events=takeover)
+    assert responses(said) == ["utter_ask_age"]
+    asked_again = [*takeover, {"event": "bot", "text": "How old are you?"}]
+    said, state = ask("age", domain, state, events=asked_again)
+    assert responses(said) == ["utter_rephrase_age"]
