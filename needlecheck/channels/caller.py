@@ -8,44 +8,32 @@ The secret is NEEDLECHECK_FRONTDESK_SECRET, or one generated into var/ (config.s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from needlecheck.channels.frontdesk_channel import STAFF, FrontDeskChannel
 from needlecheck.channels.limits import CALLER_ID
-from needlecheck.security.tokens import bearer_matches
 from needlecheck.text import max_message_length
 
 CHANNEL = "frontdesk"
-STAFF = re.compile(r"^[a-z0-9._-]{1,64}$")
 
 
-class CallerInput(InputChannel):
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
-
+class CallerInput(FrontDeskChannel):
     @classmethod
     def name(cls) -> str:
         return CHANNEL
-
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        from needlecheck.config import Settings, shared_secret
-
-        return cls(shared_secret(Settings.from_environment().var_dir))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("needlecheck_frontdesk_webhook", __name__)
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            # Compared as bytes: a header that is not ASCII is a 403, never a 500.
-            if not bearer_matches(request.headers.get("Authorization"), self.secret):
+            if not self.from_front_desk(request):
                 return response.json({"error": "not the front desk"}, status=403)
             body = request.json if isinstance(request.json, dict) else {}
             sender, message, staff = body.get("sender"), body.get("message"), body.get("staff")

@@ -33,14 +33,13 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import LockError
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from needlecheck.channels.caller import STAFF
-from needlecheck.security.tokens import bearer_matches
+from needlecheck.channels.frontdesk_channel import STAFF, FrontDeskChannel
 from needlecheck.text import max_message_length
 
 logger = logging.getLogger(__name__)
@@ -196,25 +195,16 @@ def serves(connector: Any, channel: str | None, sender: str) -> bool:
     return channel == name
 
 
-class TakeoverInput(InputChannel):
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
-
+class TakeoverInput(FrontDeskChannel):
     @classmethod
     def name(cls) -> str:
         return CHANNEL
-
-    @classmethod
-    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        from needlecheck.config import Settings, shared_secret
-
-        return cls(shared_secret(Settings.from_environment().var_dir))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("needlecheck_takeover_webhook", __name__)
 
         def read(request: Request, *fields: str) -> dict[str, str]:
-            if not bearer_matches(request.headers.get("Authorization"), self.secret):
+            if not self.from_front_desk(request):
                 raise TakeoverError(403, "not the front desk")
             body = request.json if isinstance(request.json, dict) else {}
             sender = body.get("sender")
