@@ -341,26 +341,18 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 def _cmd_erase(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from needlecheck.store import audit, privacy, tracker_events
+    from needlecheck.store import privacy, tracker_events
 
     try:
         settings, sessions = _sessions()
         with sessions.begin() as session:
-            deleted = privacy.erase(
+            deleted = privacy.erase_everywhere(
                 session,
+                privacy.Requester("command line"),
+                settings.database_url,
                 conversation_id=args.conversation,
                 phone=args.phone,
                 email=args.email,
-                tracker_events=lambda conversations: tracker_events.erase_events(
-                    conversations, screening_database_url=settings.database_url
-                ),
-            )
-            audit.audit(
-                session,
-                staff_id=None,
-                staff_username="command line",
-                action="erase",
-                detail=audit.counted(deleted),
             )
     except ValueError as error:
         print(f"needlecheck: {error}", file=sys.stderr)

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from needlecheck.config import Settings
-from needlecheck.store import audit as audit_log
 from needlecheck.store import privacy, provenance, tracker_events
 from needlecheck.store import queue as queue_store
 from needlecheck.store.encryption import UnreadableRecord
@@ -66,40 +67,38 @@ def erase_widget_conversation(
 ) -> Erasure:
     """Erase the conversation if the records show the widget started it and no other
     channel continued it. Raises NotErased when a part cannot be erased."""
+    with _all_or_nothing(), sessions.begin() as session:
+        origin_of = provenance.provenance(
+            session,
+            session_id,
+            tracker_channels=lambda conversation: tracker_events.input_channels(
+                conversation, screening_database_url=settings.database_url
+            ),
+        )
+        if origin_of.nothing_stored:
+            return "nothing stored"
+        if not origin_of.widget_only:
+            return "not the widget's"
+        privacy.erase_everywhere(
+            session,
+            privacy.Requester("visitor", where="website widget: "),
+            settings.database_url,
+            conversation_id=session_id,
+        )
+    return "deleted"
+
+
+@contextmanager
+def _all_or_nothing() -> Iterator[None]:
+    """Turns a failed part into NotErased, naming it (the transaction has rolled back)."""
     try:
-        with sessions.begin() as session:
-            origin_of = provenance.provenance(
-                session,
-                session_id,
-                tracker_channels=lambda conversation: tracker_events.input_channels(
-                    conversation, screening_database_url=settings.database_url
-                ),
-            )
-            if origin_of.nothing_stored:
-                return "nothing stored"
-            if not origin_of.widget_only:
-                return "not the widget's"
-            deleted = privacy.erase(
-                session,
-                conversation_id=session_id,
-                tracker_events=lambda conversations: tracker_events.erase_events(
-                    conversations, screening_database_url=settings.database_url
-                ),
-            )
-            audit_log.audit(
-                session,
-                staff_id=None,
-                staff_username="visitor",
-                action="erase",
-                detail="website widget: " + audit_log.counted(deleted),
-            )
+        yield
     except tracker_events.TrackerStoreNotErased as error:
         raise _incomplete(error, "assistant", error.reason) from None
     except SQLAlchemyError as error:
         raise _incomplete(error, "records", "unavailable") from None
     except UnreadableRecord as error:
         raise _incomplete(error, "records", "unreadable") from None
-    return "deleted"
 
 
 def _incomplete(
@@ -117,29 +116,17 @@ def erase_record_conversation(
     erase --conversation` does; audited with the staff member and the record's number.
     Returns what went. LookupError for an unknown record; NotErased when a part cannot
     be erased (then nothing was)."""
-    try:
-        with sessions.begin() as session:
-            conversation = queue_store.record(session, kind, record_id).conversation
-            deleted = privacy.erase(
-                session,
-                conversation_id=conversation,
-                tracker_events=lambda conversations: tracker_events.erase_events(
-                    conversations, screening_database_url=settings.database_url
-                ),
-            )
-            audit_log.audit(
-                session,
+    with _all_or_nothing(), sessions.begin() as session:
+        conversation = queue_store.record(session, kind, record_id).conversation
+        return privacy.erase_everywhere(
+            session,
+            privacy.Requester(
+                who.username,
                 staff_id=who.staff_id,
-                staff_username=who.username,
-                action="erase",
                 record_type=kind,
                 record_id=record_id,
-                detail="front desk: " + audit_log.counted(deleted),
-            )
-    except tracker_events.TrackerStoreNotErased as error:
-        raise _incomplete(error, "assistant", error.reason) from None
-    except SQLAlchemyError as error:
-        raise _incomplete(error, "records", "unavailable") from None
-    except UnreadableRecord as error:
-        raise _incomplete(error, "records", "unreadable") from None
-    return deleted
+                where="front desk: ",
+            ),
+            settings.database_url,
+            conversation_id=conversation,
+        )

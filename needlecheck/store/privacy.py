@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from needlecheck.store import funnel, overview_summary
+from needlecheck.store import audit, funnel, overview_summary
+from needlecheck.store import tracker_events as tracker_store
 from needlecheck.store.encryption import conversation_keys, keyring
 from needlecheck.store.models import (
     ContactRequest,
@@ -77,6 +79,54 @@ def _purge_rows(session: Session, older_than: datetime) -> Counter[str]:
     if has_events_table(session):
         result = session.execute(delete(EVENTS).where(EVENTS.c.timestamp < older_than.timestamp()))
         deleted["conversation event"] += result.rowcount or 0
+    return deleted
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked for an erasure, as the audit log names them: a member of staff (with the
+    record whose page they erased from), "command line" or "visitor"."""
+
+    username: str
+    staff_id: int | None = None
+    record_type: str | None = None
+    record_id: int | None = None
+    # Where it was asked, before the counts in the audit's detail ("front desk: ").
+    where: str = ""
+
+
+def erase_everywhere(
+    session: Session,
+    requester: Requester,
+    database_url: str,
+    *,
+    conversation_id: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+) -> Counter[str]:
+    """`erase`, with the assistant's copy of the conversations (Rasa's tracker store, found
+    from `database_url`: needlecheck.store.tracker_events) inside the same transaction, and
+    the audit entry: what `needlecheck erase`, the widget and a record's page all do.
+    Raises what `erase` and `tracker_events.erase_events` raise; the caller's transaction
+    then rolls back, so nothing is erased."""
+    deleted = erase(
+        session,
+        conversation_id=conversation_id,
+        phone=phone,
+        email=email,
+        tracker_events=lambda conversations: tracker_store.erase_events(
+            conversations, screening_database_url=database_url
+        ),
+    )
+    audit.audit(
+        session,
+        staff_id=requester.staff_id,
+        staff_username=requester.username,
+        action="erase",
+        record_type=requester.record_type,
+        record_id=requester.record_id,
+        detail=requester.where + audit.counted(deleted),
+    )
     return deleted
 
 
