@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from needlecheck.config import Settings
+from needlecheck.store import clinic_days
 
 # Tables: the zone is named in the column's heading; elsewhere the abbreviation (EST, EDT,
 # GMT, BST) says which side of a daylight-saving change a time falls.
@@ -20,16 +21,16 @@ FULL = "%Y-%m-%d %H:%M %Z"
 
 
 def clinic_zone(settings: Settings) -> tzinfo:
-    """The clinic's zone; the server's local zone when NEEDLECHECK_TIMEZONE is unset."""
-    if settings.timezone:
-        return ZoneInfo(settings.timezone)
-    local = datetime.now().astimezone().tzinfo
-    return local if local is not None else timezone.utc
+    """The clinic's zone; the server's own zone when NEEDLECHECK_TIMEZONE is unset."""
+    return clinic_days.clinic_zone(settings.timezone)
 
 
 def zone_name(settings: Settings) -> str:
     """The zone's name for a heading: "America/New_York", or the server's abbreviation."""
-    return settings.timezone or (datetime.now().astimezone().tzname() or "UTC")
+    zone = clinic_zone(settings)
+    if isinstance(zone, ZoneInfo):
+        return zone.key
+    return datetime.now().astimezone().tzname() or "UTC"
 
 
 def as_utc(value: datetime) -> datetime:

@@ -38,6 +38,24 @@ def run_purge(sessions, retention_days: int) -> dict[str, int]:
     return {kind: number for kind, number in deleted.items() if number}
 
 
+def summary_in_zone(sessions, settings: Settings) -> None:
+    """At the start, so that the first visit to the Overview after NEEDLECHECK_TIMEZONE
+    changed does not wait seconds for the rebuild."""
+    import time
+
+    from needlecheck.frontdesk.clock import clinic_zone, zone_name
+    from needlecheck.store.overview import summary_in_zone as rebuild_if_moved
+
+    began = time.perf_counter()
+    with sessions.begin() as session:
+        if rebuild_if_moved(session, clinic_zone(settings)):
+            logger.info(
+                "overview summary rebuilt for %s in %.1f s",
+                zone_name(settings),
+                time.perf_counter() - began,
+            )
+
+
 def build(settings: Settings):
     from needlecheck.frontdesk.app import create_app
     from needlecheck.store.database import create_db_engine, session_factory
@@ -56,7 +74,13 @@ def build(settings: Settings):
                     logger.error("retention purge failed: %s", error.__class__.__name__)
                 await asyncio.sleep(PURGE_INTERVAL.total_seconds())
 
-        tasks = [asyncio.create_task(daily())]
+        async def summary() -> None:
+            try:
+                await asyncio.to_thread(summary_in_zone, sessions, settings)
+            except Exception as error:  # the Overview's first visit rebuilds it then
+                logger.error("overview summary not checked: %s", error.__class__.__name__)
+
+        tasks = [asyncio.create_task(daily()), asyncio.create_task(summary())]
         # Staff alerts: email and webhook, from the outbox (needlecheck.frontdesk.alerts).
         from needlecheck.clinic import HANDOFF_WAIT_MINUTES, Clinic, ClinicFileError
         from needlecheck.config import alert_settings

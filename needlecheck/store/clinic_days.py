@@ -3,21 +3,41 @@ a range with one UTC offset each (summer time), for the Overview and its summary
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 FIXED = "UTC"
+LOCALTIME = "/etc/localtime"
 
 
 def clinic_zone(setting: str | None) -> tzinfo:
-    """NEEDLECHECK_TIMEZONE, or the server's own zone (its current offset) when unset."""
+    """NEEDLECHECK_TIMEZONE, or else the server's own zone: by its name where the system
+    gives one (`TZ`, /etc/localtime), so that summer time is followed; only failing that,
+    its current offset."""
     if setting:
         return ZoneInfo(setting)
-    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+    return server_zone() or datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+def server_zone() -> ZoneInfo | None:
+    """The server's zone by its IANA name, or None when the system does not say."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):  # not a link: no name to read
+        candidates.append(os.readlink(LOCALTIME).partition("zoneinfo/")[2])
+    for name in candidates:
+        if not name:
+            continue
+        try:
+            return ZoneInfo(name)
+        except (ValueError, ZoneInfoNotFoundError):
+            continue
+    return None
 
 
 def zone_name(zone: tzinfo) -> str:

@@ -192,12 +192,20 @@ def live_overview(session: Session, start: date, end: date, zone: tzinfo) -> Ove
 
 def overview(session: Session, start: date, end: date, zone: tzinfo) -> Overview:
     """The numbers of the clinic's days `start` to `end` (inclusive), in `zone`, from the
-    summary; rebuilt first when it counts days in another zone (NEEDLECHECK_TIMEZONE
-    changed), which takes seconds once."""
-    built = summary.summary_zone(session)
-    if built is None or zone_name(built) != zone_name(zone):
-        summary.rebuild(session, zone)
+    summary (rebuilt first if it counts days in another zone: the front desk's start
+    normally did that already, see `summary_in_zone`)."""
+    summary_in_zone(session, zone)
     return summarized_overview(session, start, end)
+
+
+def summary_in_zone(session: Session, zone: tzinfo) -> bool:
+    """Rebuild the summary when it counts days in another zone than `zone`
+    (NEEDLECHECK_TIMEZONE changed): seconds, once. True when it did."""
+    built = summary.summary_zone(session)
+    if built is not None and zone_name(built) == zone_name(zone):
+        return False
+    summary.rebuild(session, zone)
+    return True
 
 
 def _sums(session: Session, series: str, start: date, end: date, *extra) -> dict[str, int]:

@@ -198,3 +198,44 @@ def test_another_zone_rebuilds_it_and_counts_that_zones_days(
         with sessions.begin() as session:
             same_numbers(session, first, last, zone)
             assert overview_summary.summary_zone(session).key == zone.key
+
+
+def test_the_front_desks_start_rebuilds_it_only_for_another_zone(
+    sessions: sessionmaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    from needlecheck.config import Settings
+    from needlecheck.frontdesk.server import summary_in_zone
+
+    caplog.set_level("INFO", logger="needlecheck.frontdesk.server")
+    with sessions.begin() as session:
+        overview_summary.rebuild(session, LONDON)
+    summary_in_zone(sessions, Settings.from_environment({"NEEDLECHECK_TIMEZONE": LONDON.key}))
+    assert "rebuilt" not in caplog.text
+    kolkata = Settings.from_environment({"NEEDLECHECK_TIMEZONE": "Asia/Kolkata"})
+    summary_in_zone(sessions, kolkata)
+    assert "overview summary rebuilt for Asia/Kolkata" in caplog.text
+    with sessions.begin() as session:
+        assert overview_summary.summary_zone(session).key == "Asia/Kolkata"
+
+
+def test_without_a_setting_the_servers_zone_is_found_by_its_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """A named zone follows summer time; a fixed offset would move the clinic's days (and
+    rebuild the summary) twice a year."""
+    from needlecheck.store import clinic_days
+
+    monkeypatch.setenv("TZ", ":Europe/Lisbon")
+    assert clinic_days.clinic_zone(None) == ZoneInfo("Europe/Lisbon")
+    monkeypatch.delenv("TZ")
+    link = tmp_path / "localtime"
+    link.symlink_to("/usr/share/zoneinfo/America/Chicago")
+    monkeypatch.setattr(clinic_days, "LOCALTIME", str(link))
+    assert clinic_days.clinic_zone(None) == ZoneInfo("America/Chicago")
+    monkeypatch.setenv("TZ", "Not/AZone")
+    assert clinic_days.clinic_zone(None) == ZoneInfo("America/Chicago")
+    monkeypatch.setattr(clinic_days, "LOCALTIME", str(tmp_path / "missing"))
+    monkeypatch.delenv("TZ")
+    fixed = clinic_days.clinic_zone(None)
+    assert not isinstance(fixed, ZoneInfo) and fixed.utcoffset(None) is not None
+    assert clinic_days.clinic_zone("Asia/Tokyo") == ZoneInfo("Asia/Tokyo")

@@ -7,16 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import date, timedelta, tzinfo
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from needlecheck.config import Settings
-from needlecheck.frontdesk import charts
+from needlecheck.frontdesk import charts, clock
 from needlecheck.frontdesk.deps import Clinician, DatabaseDep, SettingsDep, render
-from needlecheck.store import clinic_days
 from needlecheck.store import overview as overview_store
 
 router = APIRouter()
@@ -25,11 +24,6 @@ DEFAULT_DAYS = 7
 # A year and a day: the longest range the page draws (a column per day).
 LONGEST_RANGE = 366
 PLOTS = ("per_day", "funnel", "channels", "first_contact", "rules")
-
-
-def clinic_zone(settings: Settings) -> tzinfo:
-    """NEEDLECHECK_TIMEZONE, or the server's own zone when it is not set."""
-    return clinic_days.clinic_zone(settings.timezone)
 
 
 def date_range(settings: Settings, start: date | None, end: date | None) -> tuple[date, date]:
@@ -167,7 +161,7 @@ def _numbers(
 ) -> overview_store.Overview:
     first, last = date_range(settings, start, end)
     with db.transaction() as session:
-        return overview_store.overview(session, first, last, clinic_zone(settings))
+        return overview_store.overview(session, first, last, clock.clinic_zone(settings))
 
 
 @router.get("/overview", response_class=HTMLResponse, include_in_schema=False)
