@@ -204,8 +204,7 @@ def summary_in_zone(session: Session, zone: tzinfo) -> bool:
     built = summary.summary_zone(session)
     if built is not None and zone_name(built) == zone_name(zone):
         return False
-    summary.rebuild(session, zone)
-    return True
+    return summary.rebuild_unless_in(session, zone)
 
 
 def _sums(session: Session, series: str, start: date, end: date, *extra) -> dict[str, int]:

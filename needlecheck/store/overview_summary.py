@@ -170,6 +170,19 @@ def apply(session: Session, delta: Contributions) -> None:
     )
 
 
+def rebuild_unless_in(session: Session, zone: tzinfo) -> bool:
+    """Rebuild for `zone` unless the summary already counts its days; True when it did.
+    The state row is taken first, so a second caller (another front desk, a page view)
+    waits for a rebuild under way and then finds it done (PostgreSQL)."""
+    state = session.execute(
+        select(OverviewState).where(OverviewState.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if state is not None and state.zone == zone_name(zone):
+        return False
+    rebuild(session, zone)
+    return True
+
+
 def rebuild(session: Session, zone: tzinfo) -> Contributions:
     """Recompute the whole summary from the raw tables, for `zone`."""
     # Writers hold the state row shared while they write: take it whole first.
