@@ -346,9 +346,12 @@ def _all_stages(
     first, last = as_utc(low), as_utc(high) + timedelta(seconds=1)
     for piece_from, piece_to, minutes in offset_pieces(first, last, zone):
         day = local_date_sql(session, FunnelEvent.at, minutes)
+        # The span ends a second after the last step: the cut-off itself bounds the count,
+        # or steps in that second would be subtracted without being deleted.
+        end = piece_to if before is None else min(piece_to, before)
         for value, stage, n in session.execute(
             select(day, FunnelEvent.stage, func.count())
-            .where(FunnelEvent.at >= piece_from, FunnelEvent.at < piece_to)
+            .where(FunnelEvent.at >= piece_from, FunnelEvent.at < end)
             .group_by(day, FunnelEvent.stage)
         ):
             counts[("stage", as_date(value), stage)] += n

@@ -239,3 +239,23 @@ def test_without_a_setting_the_servers_zone_is_found_by_its_name(
     fixed = clinic_days.clinic_zone(None)
     assert not isinstance(fixed, ZoneInfo) and fixed.utcoffset(None) is not None
     assert clinic_days.clinic_zone("Asia/Tokyo") == ZoneInfo("Asia/Tokyo")
+
+
+def test_the_purge_uncounts_exactly_the_funnel_steps_it_deletes(
+    sessions: sessionmaker,
+) -> None:
+    """A cut-off between two steps of the same second: only the earlier one goes, from the
+    table and from the summary (the daily purge's cut-off falls at any time of day)."""
+    at = datetime(2026, 1, 5, 12, 0, 0, 200000, tzinfo=timezone.utc)
+    with sessions.begin() as session:
+        overview_summary.rebuild(session, LONDON)
+        funnel.record_stage(session, "early", funnel.STARTED, at)
+        funnel.record_stage(session, "late", funnel.STARTED, at + timedelta(milliseconds=500))
+    with sessions.begin() as session:
+        privacy.purge(session, at + timedelta(milliseconds=300))
+    with sessions.begin() as session:
+        counts, _ = rows(session)
+        assert {k: n for k, n in counts.items() if k[0] == "stage"} == {
+            ("stage", date(2026, 1, 5), funnel.STARTED): 1
+        }
+        same_numbers(session, date(2026, 1, 1), date(2026, 1, 10), LONDON)
