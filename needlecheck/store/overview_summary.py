@@ -9,7 +9,8 @@ names the zone the days are in.
 Every write the Overview reads goes through `keeping()` in the write's own transaction:
 it adds up the affected conversations' and records' contributions before and after the
 write and applies the difference as `n = n + delta` upserts, which commute, so concurrent
-writers never lose a count. `rebuild()` recomputes everything from the raw tables (the
+writers never lose a count; on PostgreSQL two writers of one conversation take turns (an
+advisory lock per conversation), so neither counts the other's change. `rebuild()` recomputes everything from the raw tables (the
 migration, `needlecheck overview rebuild`, the retention purge, key rotation, a change
 of NEEDLECHECK_TIMEZONE).
 
@@ -57,6 +58,8 @@ from needlecheck.store.models import (
 # A screening stored before its outcome was known (the person stopped answering).
 UNFINISHED = "unfinished"
 NONE_BEFORE = ""
+# Advisory locks share one namespace per database: the summary's are told apart by this.
+LOCK_PREFIX = "needlecheck overview "
 # Upper edges of the waits' buckets in seconds; they include the Overview's own (1 h, 4 h,
 # 24 h, 3 days), so every bucket falls in one of its bars. The median reads one bucket.
 WAIT_EDGES = (
@@ -113,11 +116,47 @@ def keeping(
     if zone is None:
         yield
         return
+    _one_writer_per_conversation(session, conversations, records, digests)
     selection = {"conversations": conversations, "records": records, "digests": digests}
     before = contributions(session, zone, **selection)
     yield
     session.flush()
     apply(session, contributions(session, zone, **selection).minus(before))
+
+
+RECORD_MODELS = {"screening": Screening, "contact": ContactRequest, "handoff": HandoffRequest}
+
+
+def _one_writer_per_conversation(
+    session: Session,
+    conversations: Collection[str],
+    records: Collection[tuple[str, int]],
+    digests: Collection[str],
+) -> None:
+    """On PostgreSQL, hold a transaction lock per conversation touched before the "before"
+    count: another transaction writing the same conversation (the same screening stored
+    twice by two instances, a follow-up during a correction) could otherwise commit
+    between the two counts, and its change would be counted by both. SQLite has one
+    writer at a time already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = set(conversations) | set(digests)
+    for kind, ids in _by_kind(records).items():
+        model = RECORD_MODELS[kind]
+        keys.update(
+            session.execute(select(model.conversation_id).where(model.id.in_(ids))).scalars()
+        )
+    # In one order everywhere, so that two writers of the same two conversations cannot
+    # each hold one lock and wait for the other.
+    for key in sorted(keys):
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(LOCK_PREFIX + key))))
+
+
+def _by_kind(records: Collection[tuple[str, int]]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for kind, record_id in records:
+        grouped.setdefault(kind, []).append(record_id)
+    return grouped
 
 
 def note_stage(session: Session, at: datetime, stage: str) -> None:

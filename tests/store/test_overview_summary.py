@@ -259,3 +259,62 @@ def test_the_purge_uncounts_exactly_the_funnel_steps_it_deletes(
             ("stage", date(2026, 1, 5), funnel.STARTED): 1
         }
         same_numbers(session, date(2026, 1, 1), date(2026, 1, 10), LONDON)
+
+
+@pytest.mark.postgres
+def test_two_instances_storing_one_screening_at_once_count_it_once(postgres_url: str) -> None:
+    """Two Rasa instances retry the same screening (one idempotency key) at the same moment:
+    the second waits for the first to commit, finds its row, and adds nothing to the
+    summary. Without the per-conversation lock, the second's "after" count would include
+    the first's screening and count it twice."""
+    import threading
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    upgrade(postgres_url)
+    engine = create_db_engine(postgres_url)
+    sessions = session_factory(engine)
+    try:
+        with sessions.begin() as session:
+            overview_summary.rebuild(session, LONDON)
+
+        def store(session) -> int:
+            return repository.save_screening(
+                session,
+                conversation_id="web-race",
+                channel="socketio",
+                assessment=assess(CLEAR, TODAY),
+                consent_text_version="v1",
+                idempotency_key="web-race@1#0",
+            ).id
+
+        stored: list[int] = []
+        first_wrote = threading.Event()
+
+        def second() -> None:
+            first_wrote.wait(10)
+            with sessions.begin() as session:
+                stored.append(store(session))
+
+        other = threading.Thread(target=second)
+        other.start()
+        with sessions.begin() as session:
+            stored.append(store(session))
+            first_wrote.set()
+            time.sleep(1.0)  # the second is now waiting on this transaction
+        other.join(20)
+        assert not other.is_alive()
+        assert stored[0] == stored[1]
+        today = datetime.now(timezone.utc).date()
+        with sessions.begin() as session:
+            counts, _ = rows(session)
+            assert sum(n for (series, _, _), n in counts.items() if series == "outcome") == 1
+            same_numbers(session, today - timedelta(days=1), today + timedelta(days=1), LONDON)
+    finally:
+        engine.dispose()
+        cleanup = create_engine(postgres_url, future=True)
+        with cleanup.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        cleanup.dispose()
