@@ -11,6 +11,8 @@ holds. `make run` (one instance, no Redis) keeps the in-memory manager.
 Changes from python-socketio 5.9's `AsyncRedisManager`:
 - messages are JSON, never pickle: anything that can publish on the channel could
   otherwise run code in every Rasa instance;
+- an emit to a room this instance holds is emitted here, not through Redis: the
+  person's own turns never wait for Redis, or fail with it;
 - an emit that cannot be published (after one reconnection), or that no instance is
   listening for (after 1 s), raises `RoomsUnavailable` where python-socketio logs and
   drops it, so the caller can say it was not delivered;
@@ -63,6 +65,35 @@ class RedisRooms(AsyncRedisManager):
         # The name tells these connections apart in Redis's CLIENT LIST.
         options = {"socket_connect_timeout": 2, "client_name": "needlecheck-socketio"}
         super().__init__(url, channel=channel or channel_for(url), redis_options=options)
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        # A room this instance holds (every reply within the person's own turn): emitted
+        # here, with no hop through Redis and nothing lost while Redis is down. (The
+        # local path takes the namespace as given: None would reach nobody.)
+        namespace = namespace or "/"
+        if room is not None and not kwargs.get("ignore_queue") and self._held_here(namespace, room):
+            kwargs["ignore_queue"] = True
+        await super().emit(
+            event,
+            data,
+            namespace=namespace,
+            room=room,
+            skip_sid=skip_sid,
+            callback=callback,
+            **kwargs,
+        )
+
+    def _held_here(self, namespace: str, room: str) -> bool:
+        return bool(self.rooms.get(namespace, {}).get(room))
 
     async def _publish(self, data: dict[str, Any]) -> int:
         payload = json.dumps(data)

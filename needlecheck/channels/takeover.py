@@ -162,7 +162,7 @@ async def deliver(app: Any, sender: str, channel: str | None, messages: list[dic
                 break
             # In production the room may be held by another instance: the emit goes
             # through Redis (rooms.py), which says when it could not hand it over.
-            output = WebChatOutput(connector.sio, connector.bot_message_evt)
+            output = WebChatOutput(connector.sio, connector.bot_message_evt, strict=True)
             sent = 0
             for message in messages:
                 try:
@@ -230,10 +230,20 @@ class TakeoverInput(FrontDeskChannel):
                 except TakeoverError as error:
                     return response.json({"error": error.reason}, status=error.status)
                 except LockError as error:
-                    # The lock store (Redis in production) is down: nothing was changed
-                    # or sent, and the front desk should say so rather than "refused".
-                    logger.error("takeover: %s: %s", work.__name__, error)
-                    reason = "the assistant's lock store is not answering; try again shortly"
+                    # Nothing was changed or sent, and the front desk should say why
+                    # rather than "refused". The error's text names the conversation (a
+                    # phone number on SMS): it stays out of the log.
+                    failed = error.__cause__ or error.__context__
+                    if failed is not None:  # the lock store (Redis) did not answer
+                        logger.error(
+                            "takeover: %s: lock store error %s",
+                            work.__name__,
+                            type(failed).__name__,
+                        )
+                        reason = "the assistant's lock store is not answering; try again shortly"
+                    else:  # the assistant was busy with this conversation for too long
+                        logger.warning("takeover: %s: the conversation stayed busy", work.__name__)
+                        reason = "the assistant is busy with this conversation; try again shortly"
                     return response.json({"error": reason}, status=503)
 
             route.__name__ = work.__name__

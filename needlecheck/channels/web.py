@@ -30,7 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from needlecheck.channels.rooms import rooms_manager
+from needlecheck.channels.rooms import RoomsUnavailable, rooms_manager
 from needlecheck.channels.widget_session import new_session, resumed_session
 from needlecheck.config import Settings
 from needlecheck.security.ratelimit import (
@@ -90,6 +90,22 @@ async def join(sio: Any, sid: str, room: str, namespace: str | None) -> None:
 
 
 class WebChatOutput(SocketIOOutput):
+    """`strict`: a message the shared rooms could not hand over raises RoomsUnavailable
+    (a staff reply, which must say it was not delivered). Otherwise it is logged
+    (rooms.py) and the turn goes on: raised inside Rasa's turn, it would lose the
+    person's message and the conversation's state with it."""
+
+    def __init__(self, sio: Any, bot_message_evt: str, strict: bool = False) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.strict = strict
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        try:
+            await super()._send_message(socket_id, response)
+        except RoomsUnavailable:
+            if self.strict:
+                raise
+
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:

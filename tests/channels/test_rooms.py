@@ -103,6 +103,8 @@ def test_an_emit_from_one_instance_reaches_the_socket_another_holds_once() -> No
             other = two.connect("eio-stranger", "/")
             two.enter_room(other, "/", "session-2")
             await one.emit("bot_uttered", {"text": "Hello, this is Tess."}, room="session-1")
+            await settle()
+            # From the instance holding the socket: emitted there, not through Redis.
             await two.emit("bot_uttered", {"text": "And from here."}, room="session-1")
             await settle()
             return first.sent, second.sent
@@ -131,7 +133,8 @@ def test_what_travels_is_json_and_a_pickle_on_the_channel_is_ignored(caplog) -> 
             publisher = redis.asyncio.Redis.from_url(REDIS_URL)
             await publisher.publish(channel, pickle.dumps(evil))
             await publisher.close()
-            await manager.emit("bot_uttered", {"text": "plain"}, room="session-1")
+            # A room held elsewhere goes through Redis (one held here would not).
+            await manager.emit("bot_uttered", {"text": "plain"}, room="session-elsewhere")
             await settle()
             seen = []
             for _ in range(10):
@@ -143,7 +146,7 @@ def test_what_travels_is_json_and_a_pickle_on_the_channel_is_ignored(caplog) -> 
 
     with caplog.at_level(logging.WARNING, logger="needlecheck.channels.rooms"):
         sent, seen = asyncio.run(scenario())
-    assert sent == [("eio-person", "bot_uttered", {"text": "plain"})]
+    assert sent == []  # the pickle reached nobody
     assert json.loads(seen[-1])["data"] == {"text": "plain"}
     assert "not JSON was ignored" in caplog.text
 
@@ -268,3 +271,39 @@ def test_a_staff_reply_that_redis_could_not_carry_counts_as_not_delivered() -> N
     app = SimpleNamespace(ctx=SimpleNamespace(input_channels=[connector]))
     delivered = asyncio.run(takeover.deliver(app, "session-1", "socketio", [{"text": "hi"}]))
     assert delivered == 0
+
+
+def test_a_room_held_here_is_emitted_here_even_with_redis_down() -> None:
+    """The person's own turn: their socket is on this instance, so the reply never waits
+    for Redis, nor fails with it."""
+
+    async def scenario() -> list:
+        manager = rooms.RedisRooms(NOWHERE, channel="test-rooms-local")
+        server = Instance()
+        manager.set_server(server)
+        try:
+            sid = manager.connect("eio-person", "/")
+            manager.enter_room(sid, "/", "session-1")
+            await manager.emit("bot_uttered", {"text": "How old are you?"}, room="session-1")
+        finally:
+            await manager.redis.close()
+        return server.sent
+
+    assert asyncio.run(scenario()) == [("eio-person", "bot_uttered", {"text": "How old are you?"})]
+
+
+def test_a_reply_in_the_persons_turn_that_redis_could_not_carry_does_not_lose_the_turn() -> None:
+    """Raised inside Rasa's turn, the error would lose the person's message and the
+    conversation's state (Rasa saves the tracker after sending): it is logged (rooms.py)
+    and the turn goes on. A staff reply (strict) still says it was not delivered."""
+    from needlecheck.channels.web import WebChatOutput
+
+    class Unreachable:
+        async def emit(self, *args: Any, **kwargs: Any) -> None:
+            raise rooms.RoomsUnavailable("Redis: ConnectionError")
+
+    turn = WebChatOutput(Unreachable(), "bot_uttered")
+    asyncio.run(turn.send_text_message("session-1", "How old are you?"))
+    staff = WebChatOutput(Unreachable(), "bot_uttered", strict=True)
+    with pytest.raises(rooms.RoomsUnavailable):
+        asyncio.run(staff.send_text_message("session-1", "Hi, this is Tess."))

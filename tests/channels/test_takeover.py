@@ -190,22 +190,35 @@ def test_a_retried_hand_back_of_a_conversation_already_resumed_asks_nothing_twic
 
 
 @pytest.mark.parametrize("operation", ["pause", "say", "resume"])
-def test_a_lock_store_that_is_down_is_a_503_with_the_reason(operation) -> None:
+@pytest.mark.parametrize("down", [True, False], ids=["store down", "conversation busy"])
+def test_a_lock_not_had_is_a_503_with_the_reason_and_no_number_in_the_log(
+    operation, down, caplog
+) -> None:
     from contextlib import asynccontextmanager
 
     from rasa.core.lock_store import LockError
 
-    class Down:
+    sender = "+447700900123"
+
+    class Locks:
         @asynccontextmanager
-        async def lock(self, sender: str):
-            raise LockError("could not issue a ticket: ConnectionError")
+        async def lock(self, conversation: str):
+            if down:
+                try:
+                    raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+                except ConnectionError as error:
+                    raise LockError("could not issue a ticket: ConnectionError") from error
+            # As the production lock store says it (needlecheck/production/lock_store.py).
+            raise LockError(f"the ticket for conversation '{conversation}' expired while waiting")
             yield
 
     request = SimpleNamespace(
         headers={"Authorization": f"Bearer {SECRET}"},
-        json={"sender": "person", "staff": "tess", "text": "hello", "mode": "continue"},
-        app=SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(lock_store=Down()))),
+        json={"sender": sender, "staff": "tess", "text": "hello", "mode": "continue"},
+        app=SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(lock_store=Locks()))),
     )
     answer = asyncio.run(routes()[operation].handler(request))
     assert answer.status == 503
-    assert "lock store is not answering" in json.loads(answer.body)["error"]
+    expected = "lock store is not answering" if down else "busy with this conversation"
+    assert expected in json.loads(answer.body)["error"]
+    assert caplog.records and "7700900123" not in caplog.text
