@@ -105,10 +105,15 @@ def erase_everywhere(
     email: str | None = None,
 ) -> Counter[str]:
     """`erase`, with the assistant's copy of the conversations (Rasa's tracker store, found
-    from `database_url`: needlecheck.store.tracker_events) inside the same transaction, and
-    the audit entry: what `needlecheck erase`, the widget and a record's page all do.
-    Raises what `erase` and `tracker_events.erase_events` raise; the caller's transaction
-    then rolls back, so nothing is erased."""
+    from `database_url`: needlecheck.store.tracker_events), and the audit entry: what
+    `needlecheck erase`, the widget and a record's page all do. Raises what `erase` and
+    `tracker_events.erase_events` raise; the caller's transaction then rolls back and
+    none of the clinic's records are erased.
+
+    Not one transaction when the tracker store is elsewhere (Redis, another database, the
+    running server): its delete is final as soon as it is done, before the audit entry
+    and the commit here. If those then fail, Rasa's copy is gone and the records are not;
+    erasing again finishes the job (every step finds nothing it already deleted)."""
     deleted = erase(
         session,
         conversation_id=conversation_id,
