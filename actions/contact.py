@@ -34,7 +34,7 @@ from actions.names import (
     UTTER_HANDOFF_REQUESTED,
     UTTER_HANDOFF_UNAVAILABLE,
 )
-from needlecheck.runtime import clinic, services
+from needlecheck.runtime import clinic_open_now, services
 from needlecheck.store.repository import (
     InvalidRecord,
     add_contact_request,
@@ -124,7 +124,7 @@ class ActionRequestHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        if not clinic().is_open(services().settings.clinic_time()):
+        if not clinic_open_now():
             dispatcher.utter_message(response=UTTER_HANDOFF_CLOSED)
             return [FollowupAction(FORM_CONTACT)]
         reason = (

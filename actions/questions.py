@@ -256,11 +256,11 @@ def _handed_back_since_asked(events: list[dict[str, Any]]) -> bool:
 def _offer(asked: bool) -> str:
     """The offer says the front desk was asked only when it was, and offers to talk now
     only while the clinic is open (clinic.yml `hours`)."""
-    from needlecheck.runtime import clinic, services
+    from needlecheck.runtime import clinic_open_now
 
     if not asked:
         return UTTER_HANDOFF_UNAVAILABLE
-    if clinic().is_open(services().settings.clinic_time()):
+    if clinic_open_now():
         return UTTER_OFFER_PERSON
     return UTTER_OFFER_PERSON_CLOSED
 

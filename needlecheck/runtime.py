@@ -34,3 +34,8 @@ def services() -> Services:
 def clinic() -> Clinic:
     """The clinic's details and answers (clinic.yml, or NEEDLECHECK_CLINIC)."""
     return Clinic.load()
+
+
+def clinic_open_now() -> bool:
+    """Whether staff can answer now: clinic.yml `hours`, in the clinic's time zone."""
+    return clinic().is_open(services().settings.clinic_time())

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from needlecheck.config import Settings
 from needlecheck.store import clinic_days
+from needlecheck.store.models import as_utc
 
 # Tables: the zone is named in the column's heading; elsewhere the abbreviation (EST, EDT,
 # GMT, BST) says which side of a daylight-saving change a time falls.
@@ -31,11 +32,6 @@ def zone_name(settings: Settings) -> str:
     if isinstance(zone, ZoneInfo):
         return zone.key
     return datetime.now().astimezone().tzname() or "UTC"
-
-
-def as_utc(value: datetime) -> datetime:
-    """A stored time, with its offset: a time without one is UTC (SQLite)."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def parse(value: datetime | str | None) -> datetime | None:

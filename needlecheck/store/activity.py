@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from needlecheck.store.encryption import conversation_key, conversation_keys, sealed_conversation
-from needlecheck.store.models import ConversationActivity
+from needlecheck.store.models import ConversationActivity, as_utc
 
 # The slots whose changes say how far a screening got.
 STEP_SLOT = "requested_slot"
@@ -71,9 +71,9 @@ def record_event(session: Session, event: dict[str, Any]) -> bool:
     # Each Rasa instance publishes the events it kept during a broker outage when it
     # reconnects, so events arrive out of order: counts take every event, the current
     # step only the newest.
-    newest = when >= _aware(row.last_event_at)
-    row.last_event_at = max(when, _aware(row.last_event_at))
-    row.started_at = min(when, _aware(row.started_at))
+    newest = when >= as_utc(row.last_event_at)
+    row.last_event_at = max(when, as_utc(row.last_event_at))
+    row.started_at = min(when, as_utc(row.started_at))
     kind = event.get("event")
     value = event.get("value")
     if kind == "user":
@@ -107,8 +107,8 @@ def in_progress(session: Session, now: datetime, limit: int = 50) -> list[Activi
         Activity(
             conversation_id=row.conversation,
             channel=row.channel,
-            started_at=_aware(row.started_at),
-            last_event_at=_aware(row.last_event_at),
+            started_at=as_utc(row.started_at),
+            last_event_at=as_utc(row.last_event_at),
             messages=row.messages or 0,
             step=row.step,
         )
@@ -122,7 +122,7 @@ def newest(session: Session) -> str:
         .order_by(ConversationActivity.last_event_at.desc())
         .limit(1)
     ).scalar()
-    return _aware(value).isoformat() if value else ""
+    return as_utc(value).isoformat() if value else ""
 
 
 def forget(session: Session, before: datetime) -> int:
@@ -130,8 +130,3 @@ def forget(session: Session, before: datetime) -> int:
         delete(ConversationActivity).where(ConversationActivity.last_event_at < before)
     )
     return result.rowcount or 0
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -28,6 +28,7 @@ from needlecheck.store.models import (
     HandoffRequest,
     Screening,
     StaffAlert,
+    as_utc,
     utcnow,
 )
 
@@ -333,9 +334,9 @@ class OutboxHealth:
 
     def stale(self, now: datetime) -> bool:
         """Whether something has waited longer than STALE_AFTER, or a send was given up."""
-        limit = _aware(now) - STALE_AFTER
+        limit = as_utc(now) - STALE_AFTER
         late = [at for at in (self.oldest_unqueued, self.oldest_due) if at is not None]
-        return self.failed > 0 or any(_aware(at) < limit for at in late)
+        return self.failed > 0 or any(as_utc(at) < limit for at in late)
 
     def describe(self) -> str:
         parts = [f"{self.due} delivery(ies) due", f"{self.failed} failed in the last day"]
@@ -376,8 +377,3 @@ def outbox_health(session: Session, now: datetime | None = None) -> OutboxHealth
         failed=failed,
         last_error=last_error if (failed or due) else None,
     )
-
-
-def _aware(at: datetime) -> datetime:
-    # SQLite gives stored times back without their offset; they are UTC.
-    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)

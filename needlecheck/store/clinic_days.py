@@ -12,6 +12,8 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from needlecheck.store.models import as_utc
+
 FIXED = "UTC"
 LOCALTIME = "/etc/localtime"
 
@@ -54,20 +56,20 @@ def zone_named(name: str) -> tzinfo:
     return ZoneInfo(name)
 
 
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive UTC times; PostgreSQL aware ones."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-
-
 def local_day(moment: datetime, zone: tzinfo) -> date:
     return as_utc(moment).astimezone(zone).date()
 
 
+def midnight(day: date, zone: tzinfo) -> datetime:
+    """The UTC instant `day` begins in `zone`. Computed here, not in SQL: SQLite has no
+    time zones, and a day across a clock change is 23 or 25 hours. A midnight that a clock
+    change skips is the instant of the change (zoneinfo's fold=0), still the day's first."""
+    return datetime.combine(day, time(), zone).astimezone(timezone.utc)
+
+
 def bounds(start: date, end: date, zone: tzinfo) -> tuple[datetime, datetime]:
     """The UTC instants of `start`'s local midnight and of the midnight after `end`."""
-    first = datetime.combine(start, time(), zone).astimezone(timezone.utc)
-    last = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(timezone.utc)
-    return first, last
+    return midnight(start, zone), midnight(end + timedelta(days=1), zone)
 
 
 def offset_pieces(

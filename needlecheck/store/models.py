@@ -56,6 +56,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time with its offset: SQLite gives times back without one, and they are
+    UTC (PostgreSQL gives them back aware)."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
 class HasConversation:
     """A row that names its conversation. A phone-shaped conversation ID (SMS, WhatsApp)
     is stored in `conversation_id` as a keyed digest (needlecheck.store.encryption

@@ -10,7 +10,7 @@ the queue shows the latest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from needlecheck.store.models import (
     HandoffRequest,
     OutcomeOverride,
     Screening,
+    as_utc,
     utcnow,
 )
 from needlecheck.store.repository import InvalidRecord
@@ -75,7 +76,7 @@ class QueueItem:
             "conversation_id": self.conversation_id,
             "status": self.status,
             # ISO 8601 with its offset, always (SQLite gives stored times back without one).
-            "created_at": _aware(self.created_at).isoformat(),
+            "created_at": as_utc(self.created_at).isoformat(),
             "outcome": self.outcome,
             "override": self.override,
             "earliest_date": self.earliest_date.isoformat() if self.earliest_date else None,
@@ -438,8 +439,3 @@ def _handoff_item(handoff: HandoffRequest, row: Row) -> QueueItem:
 def _date(value: date | str | None) -> date | None:
     # A date computed in a UNION comes back from SQLite as its text.
     return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _aware(moment: datetime) -> datetime:
-    """A stored time with its offset: SQLite gives UTC back without one."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment

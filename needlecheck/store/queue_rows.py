@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from sqlalchemy import (
     Date,
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
+from needlecheck.store.clinic_days import midnight
 from needlecheck.store.conversation_groups import same_conversation, widen
 from needlecheck.store.models import ContactRequest, HandoffRequest, Screening
 
@@ -56,17 +57,11 @@ def day_bounds(
     since: date | None, until: date | None, zone: tzinfo | None
 ) -> tuple[datetime | None, datetime | None]:
     """The first instant of the day `since` and the first after the day `until`, in UTC,
-    for calendar days in `zone`. Computed here, not in SQL: SQLite has no time zones, and
-    a day across a clock change is 23 or 25 hours. A midnight that a clock change skips
-    is the instant of the change (zoneinfo's fold=0), still the day's first instant."""
+    for calendar days in `zone` (clinic_days.midnight); either end may be open."""
     zone = zone or timezone.utc
-
-    def start(day: date) -> datetime:
-        return datetime.combine(day, time(), zone).astimezone(timezone.utc)
-
     return (
-        start(since) if since is not None else None,
-        start(until + timedelta(days=1)) if until is not None else None,
+        midnight(since, zone) if since is not None else None,
+        midnight(until + timedelta(days=1), zone) if until is not None else None,
     )
 
 

@@ -19,7 +19,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from needlecheck.store.models import STAFF_ROLES, LoginAttempt, StaffMember, StaffSession, utcnow
+from needlecheck.store.models import (
+    STAFF_ROLES,
+    LoginAttempt,
+    StaffMember,
+    StaffSession,
+    as_utc,
+    utcnow,
+)
 from needlecheck.store.repository import InvalidRecord
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -165,7 +172,7 @@ def signed_in(session: Session, token: str | None) -> SignedIn | None:
     if row is None:
         return None
     staff_session, member = row
-    if not member.active or _aware(staff_session.expires_at) <= utcnow():
+    if not member.active or as_utc(staff_session.expires_at) <= utcnow():
         return None
     return SignedIn(
         member.id, member.username, member.display_name, member.role, staff_session.csrf_token
@@ -199,11 +206,6 @@ def _member(session: Session, username: str) -> StaffMember:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite gives back naive datetimes; they were stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
 @functools.cache

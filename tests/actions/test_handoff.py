@@ -4,8 +4,10 @@ told honestly how long they may wait; outside them it becomes a callback request
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
+import pytest
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
@@ -27,11 +29,19 @@ hours:
 """
 
 
+@pytest.fixture(autouse=True)
+def _clinic_forgotten() -> Iterator[None]:
+    """This module's clinic.yml is not the next test's."""
+    yield
+    runtime.clinic.cache_clear()
+
+
 def run(monkeypatch, tmp_path, now: datetime, domain):
     path = tmp_path / "clinic.yml"
     path.write_text(HOURS)
     clinic = Clinic.load(path)
-    monkeypatch.setattr("actions.contact.clinic", lambda: clinic)
+    monkeypatch.setenv("NEEDLECHECK_CLINIC", str(path))
+    runtime.clinic.cache_clear()
     monkeypatch.setenv("NEEDLECHECK_TIMEZONE", "Europe/London")
     runtime.services.cache_clear()
     monkeypatch.setattr(
