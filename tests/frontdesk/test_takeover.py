@@ -291,3 +291,28 @@ def test_a_conversation_the_assistant_no_longer_knows_is_let_go(desk, channel) -
             select(AuditEntry.detail).where(AuditEntry.action == "hand_back")
         ).one()
         assert detail == "continue: the assistant does not know the conversation"
+
+
+def test_a_takeover_erased_while_the_assistant_resumes_is_a_409_not_a_crash(desk, channel) -> None:
+    with client_for(desk, "bob") as bob:
+        token = csrf_from(bob.get("/").text)
+        assert bob.post(f"/takeover/{CONVERSATION}", data={"csrf_token": token}).status_code == 303
+        resume = channel.__call__
+
+        def erased_meanwhile(settings, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+            if operation == "resume":  # a clinician erases the conversation just then
+                with desk.sessions.begin() as session:
+                    session.execute(text("DELETE FROM takeover_messages"))
+                    session.execute(text("DELETE FROM takeovers"))
+            return resume(settings, operation, body)
+
+        takeover_routes.relay = erased_meanwhile
+        try:
+            back = bob.post(
+                f"/takeover/{CONVERSATION}/hand-back",
+                data={"csrf_token": token, "ending": "continue"},
+            )
+        finally:
+            takeover_routes.relay = channel
+        assert back.status_code == 409
+        assert "no longer exists" in back.text

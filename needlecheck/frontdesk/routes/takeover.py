@@ -322,6 +322,8 @@ def hand_back(
         asked = "the assistant does not know the conversation"
     with db.change() as session:
         held = session.get(Takeover, held_id)
+        if held is None:  # erased, or purged, while the assistant was being resumed
+            raise HTTPException(409, "this takeover no longer exists (the conversation was erased)")
         try:
             takeover_store.hand_back(session, held, who.username, ending)
         except takeover_store.NotHeld as error:
