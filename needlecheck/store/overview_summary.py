@@ -299,8 +299,9 @@ def contributions(
             counts[("rule", local_day(screening_times[screening_id], zone), rule)] += 1
         contacts = session.execute(of(ContactRequest)).all()
         counts.update(_firsts("first_contact", ((c, t, i) for i, c, t in contacts), zone))
-        handoffs = session.execute(of(HandoffRequest)).all()
         if not everything:
+            # Their follow-ups count too (a rebuild reads every follow-up anyway).
+            handoffs = session.execute(of(HandoffRequest)).all()
             wanted |= {("screening", i) for i in screening_times}
             wanted |= {("contact", i) for i, _, _ in contacts} | {
                 ("handoff", i) for i, _, _ in handoffs
