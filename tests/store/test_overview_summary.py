@@ -7,7 +7,6 @@ the same rows; it holds no conversation; a change of zone rebuilds it."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -35,14 +34,6 @@ from tests.screening.test_engine import CLEAR
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)  # summer time starts within the span
 SPAN_DAYS = 60
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker]:
-    upgrade(database_url)
-    engine = create_db_engine(database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
