@@ -690,7 +690,14 @@ def _read_list_answer(turn: _Turn, own: Said) -> None:
         else:
             # "do I need to stay out of the sun after?" names the sun but answers nothing.
             asking = _is_question(text) and not _LEADING_NO.match(text.lower())
-            outside = [] if _says_unsure(turn) or asking else _outside_list(turn, fact)
+            # "just my face" says "none of these" to a list of products, not to the
+            # safety question: a red flag is ruled out only by a "no" (or a thing the
+            # lexicon knows is not one), never by something else named after "just".
+            outside = (
+                []
+                if _says_unsure(turn) or asking
+                else _outside_list(turn, fact, cue=fact != "red_flags")
+            )
             if outside:
                 turn.note(fact, outside)
                 value = list(before or [])

@@ -130,6 +130,22 @@ def test_just_something_off_the_list_is_none_of_it_with_a_note(read, text, named
     assert reading.slots["fact_notes"] == {"medications": [named]}
 
 
+@pytest.mark.parametrize("text", ["just my face", "only my cheeks and chin"])
+def test_just_something_else_never_rules_out_a_red_flag(read, text) -> None:
+    """An answer to the products question, but not to the safety question: "just my
+    face" (the area, given early) is not a "no" to fever, pus or swelling."""
+    reading = read(text, "red_flags")
+    assert "red_flags" not in reading.slots
+    assert "red_flags" not in (reading.slots.get("answered_facts") or [])
+
+
+@pytest.mark.parametrize("text", ["nah, just a bit of dry skin", "no just my face x"])
+def test_a_no_with_just_something_else_still_answers_the_red_flags(read, text) -> None:
+    reading = read(text, "red_flags", intent="deny")
+    assert reading.slots["red_flags"] == []
+    assert reading.slots["answered_facts"] == ["red_flags"]
+
+
 def test_notes_add_up_across_questions(read) -> None:
     before = {"fact_notes": {"allergies": ["hay fever"]}}
     reading = read("only vitamin d", "medications", before)
