@@ -27,11 +27,15 @@ def clinic_zone(settings: Settings) -> tzinfo:
 
 
 def zone_name(settings: Settings) -> str:
-    """The zone's name for a heading: "America/New_York", or the server's abbreviation."""
+    """The zone's name for a heading: "America/New_York", "UTC" (for the system's own
+    spellings of it, such as "Etc/UTC"), or the server's abbreviation."""
     zone = clinic_zone(settings)
     if isinstance(zone, ZoneInfo):
-        return zone.key
+        return "UTC" if zone.key in UTC_NAMES else zone.key
     return datetime.now().astimezone().tzname() or "UTC"
+
+
+UTC_NAMES = {"UTC", "Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"}
 
 
 def parse(value: datetime | str | None) -> datetime | None:

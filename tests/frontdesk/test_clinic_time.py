@@ -107,3 +107,16 @@ def test_the_date_filters_are_the_clinics_calendar_days(desk) -> None:
         ninth = client.get("/api/queue", params={"status": "all", "since": "2026-03-09"}).json()
     assert [row["id"] for row in eighth["items"]] == [late] and eighth["total"] == 1
     assert ninth["items"] == [] and ninth["total"] == 0
+
+
+def test_headings_name_the_zone_as_staff_know_it(monkeypatch) -> None:
+    from needlecheck.config import Settings
+    from needlecheck.store import clinic_days
+
+    named = Settings.from_environment({"NEEDLECHECK_TIMEZONE": "America/New_York"})
+    assert clock.zone_name(named) == "America/New_York"
+    assert clock.zone_name(Settings.from_environment({"NEEDLECHECK_TIMEZONE": "Etc/UTC"})) == "UTC"
+    # Unset, on a server whose /etc/localtime is Etc/UTC (this machine's, and many images').
+    monkeypatch.delenv("TZ", raising=False)
+    monkeypatch.setattr(clinic_days, "server_zone", lambda: ZoneInfo("Etc/UTC"))
+    assert clock.zone_name(Settings.from_environment({})) == "UTC"
