@@ -24,11 +24,11 @@ from datetime import date, datetime, timedelta, timezone
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.overview import CHUNK, END, OUTCOME_WEIGHTS, ROOT, ZONE
 from needlecheck.store.encryption import conversation_key, sealed_conversation
 from needlecheck.store.models import (
     ContactRequest,
@@ -38,21 +38,10 @@ from needlecheck.store.models import (
     ScreeningFinding,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-END = date(2026, 12, 6)
+# The Overview's bench seeds the same clinic: its end date, zone and mix of outcomes.
 DAYS = 3 * 365
-ZONE = ZoneInfo("Europe/London")
-OUTCOME_WEIGHTS = (
-    ("eligible", 45),
-    ("defer", 18),
-    ("clinician_review", 14),
-    ("not_suitable", 8),
-    ("urgent_care", 3),
-    (None, 12),
-)
 FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Ewa", "Farah", "Gus", "Hana", "Ivan", "June")
 LAST_NAMES = ("Okafor", "Smith", "Nguyen", "Garcia", "Kowalski", "Rao", "Brown", "Silva")
-CHUNK = 5000
 # A screening's conversation, as long as a typical one (17 messages): stored encrypted in
 # the row, it is what makes reading whole rows slow.
 TRANSCRIPT = [

@@ -21,8 +21,9 @@ router = APIRouter()
     responses=problems(401, 503),
 )
 def api_alerts(db: DatabaseDep, who: Staff) -> dict[str, Any]:
-    # Polled every few seconds by the open queue; it names records by number only (no
-    # person, no answer), like /api/queue/version, so it writes no audit entry.
+    # Polled every few seconds by every signed-in page (static/alerts.js); it names
+    # records by number only (no person, no answer), like /api/queue/version, so it
+    # writes no audit entry.
     with db.transaction() as session:
         count, latest, pending = alert_store.pending_for_staff(session)
     return {"count": count, "latest": latest, "alerts": [a.as_json() for a in pending]}
