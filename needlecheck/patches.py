@@ -138,6 +138,12 @@ PATCHES: tuple[Patch, ...] = (
         "the senders of the trackers the in-memory store now keeps",
     ),
     Patch(
+        "unread_train_schema",
+        "rasa.engine.storage.storage:ModelMetadata.from_dict",
+        speedups.unread_train_schema,
+        "loading a model imported every training component, TensorFlow with them",
+    ),
+    Patch(
         "frozen_heap_after_load",
         "rasa.core.run:load_agent_on_start",
         speedups.frozen_heap_after_load,

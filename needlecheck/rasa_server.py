@@ -10,13 +10,16 @@ One start-up cost is an accident of import order: when the model loads, importin
 `skops.io` (for the logistic-regression classifier) scans every module already imported
 for every type it trusts, and by then TensorFlow, spaCy and medspaCy are loaded: 15 s.
 Imported first, before Rasa, the same import takes 5 s.
+
+TensorFlow is kept out of the process (`needlecheck.without_tensorflow`) unless
+`NEEDLECHECK_TENSORFLOW=on`: no component of the pipeline uses it.
 """
 
 from __future__ import annotations
 
 import sys
 
-from needlecheck import patches
+from needlecheck import patches, without_tensorflow
 from needlecheck.security import logs
 
 
@@ -35,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     # Before Rasa is imported: a health product sends nothing to third parties, however
     # the server is started.
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
+    try:
+        if not without_tensorflow.wanted():
+            without_tensorflow.install()
+    except ValueError as error:
+        sys.exit(f"needlecheck rasa server: {error}")
     from rasa.__main__ import main as rasa_main
 
     try:

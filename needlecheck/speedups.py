@@ -34,7 +34,9 @@ measured with cProfile and py-spy on screening conversations:
   each save and rebuilt it at each read: the saved tracker itself is kept, and a turn
   that added events without saving them still leaves nothing.
 - a full garbage collection walked every object the model loaded (millions of
-  TensorFlow and spaCy objects): they are frozen once the model is loaded.
+  spaCy and scikit-learn objects): they are frozen once the model is loaded.
+- loading a model read its training graph too, importing every training component
+  (TensorFlow with DIET and TED), which serving never uses: it is read when asked for.
 
 Each function here takes the attribute it replaces and returns its replacement; none is
 installed here (`needlecheck.patches` lists and installs them, docs/patches.md).
@@ -475,9 +477,35 @@ def frozen_heap_after_load(load: Any) -> Any:
     async def load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
         agent = await load(*args, **kwargs)
         # Everything loaded so far lives as long as the process; frozen, the collector
-        # stops walking it (millions of TensorFlow and spaCy objects) on full collections.
+        # stops walking it (millions of spaCy and scikit-learn objects) on full collections.
         gc.collect()
         gc.freeze()
         return agent
 
     return load_agent_on_start
+
+
+def unread_train_schema(from_dict: Any) -> Any:
+    """For ModelMetadata.from_dict: the training graph read only when it is asked for.
+
+    Reading it imports every training component it names, TensorFlow's among them
+    (needlecheck.without_tensorflow); serving a model never asks for it."""
+    from rasa.engine.graph import GraphSchema
+
+    class UnreadSchema(GraphSchema):
+        def __init__(self, serialized: dict[str, Any]) -> None:
+            self._serialized = serialized
+            self._nodes: dict[str, Any] | None = None
+
+        @property  # type: ignore[override]
+        def nodes(self) -> dict[str, Any]:
+            if self._nodes is None:
+                self._nodes = GraphSchema.from_dict(self._serialized).nodes
+            return self._nodes
+
+    def read(cls: Any, serialized: dict[str, Any]) -> Any:
+        metadata = from_dict({**serialized, "train_schema": {"nodes": {}}})
+        metadata.train_schema = UnreadSchema(serialized["train_schema"])
+        return metadata
+
+    return classmethod(read)

@@ -94,6 +94,9 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
         "NEEDLECHECK_ADDRESS_RATE": f"{ADDRESS_BUDGET}/60",
         "NEEDLECHECK_SENDER_RATE": f"{SENDER_BUDGET}/60",
         **channel_environment(provider.url, f"http://127.0.0.1:{PORT}"),
+        # Each server writes the modules it imported as it exits (exit_report/).
+        "PYTHONPATH": str(Path(__file__).with_name("exit_report")),
+        "NEEDLECHECK_TEST_EXIT_REPORT": str(var),
     }
     subprocess.run([str(BIN), "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
     log = (var / "run.log").open("w")
@@ -113,6 +116,7 @@ def assistant(tmp_path_factory, provider) -> Iterator[dict]:
         time.sleep(1)
     info = {
         "process": process,
+        "exit_reports": var,
         "var": var,
         "db": f"sqlite:///{var / 'needlecheck.db'}",
         "log": (var / "run.log").read_text(),

@@ -350,6 +350,13 @@ def test_ctrl_c_stops_all_three_servers(assistant) -> None:
     while any(port_in_use(port) for port in (PORT, 5055, FRONTDESK_PORT)):
         assert time.monotonic() < deadline, "a server still listens after Ctrl+C"
         time.sleep(0.1)
+    # After every other test's conversations, the Rasa server had still imported no
+    # TensorFlow (needlecheck/without_tensorflow.py; docs/performance.md).
+    reports = [json.loads(p.read_text()) for p in assistant["exit_reports"].glob("*.json")]
+    # needlecheck.rasa_server hands Rasa's command line its own argv.
+    (rasa,) = [r for r in reports if r["argv"][:2] == ["rasa", "run"]]
+    assert "rasa.core.agent" in rasa["modules"] and "spacy" in rasa["modules"]
+    assert [m for m in rasa["modules"] if m.partition(".")[0] == "tensorflow"] == []
 
 
 def test_the_action_server_runs_actions_only_for_the_rasa_server(assistant) -> None:
