@@ -37,19 +37,19 @@ def test_lost_doubled_and_wrong_screenings_are_counted(tmp_path: Path) -> None:
     url = database(
         tmp_path,
         [
-            ("load-ok", "eligible"),
-            ("load-double", "defer"),
-            ("load-double", "defer"),
-            ("load-wrong", "eligible"),
-            ("load-cut-off", "eligible"),  # not finished: not judged
+            ("load.ok", "eligible"),
+            ("load.double", "defer"),
+            ("load.double", "defer"),
+            ("load.wrong", "eligible"),
+            ("load.cut-off", "eligible"),  # not finished: not judged
         ],
     )
     finished = [
-        ("load-ok", "eligible", 1),
-        ("load-double", "defer", 1),
-        ("load-wrong", "clinician_review", 1),
-        ("load-lost", "eligible", 1),
-        ("load-urgent", "urgent_care", 0),
+        ("load.ok", "eligible", 1),
+        ("load.double", "defer", 1),
+        ("load.wrong", "clinician_review", 1),
+        ("load.lost", "eligible", 1),
+        ("load.urgent", "urgent_care", 0),
     ]
     checked = run.check_screenings(url, ledger(tmp_path, finished))
     assert checked == {"conversations": 5, "doubled": 1, "wrong": 1, "lost": 1}

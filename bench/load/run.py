@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
+from sqlalchemy import bindparam, create_engine, text
 
 from needlecheck.security.tokens import health_request
 
@@ -215,13 +215,19 @@ def check_screenings(db: str, ledger: Path) -> dict[str, int]:
     finished = (
         [json.loads(line) for line in ledger.read_text().splitlines()] if ledger.exists() else []
     )
+    # Looked up by the ledger's own senders, not by a prefix that could drift from the
+    # locustfile's (it did: "load-" here against "load." there counted every one lost).
+    senders = sorted({item["sender"] for item in finished})
     engine = create_engine(db)
+    rows = []
     with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT conversation_id, outcome FROM screenings WHERE conversation_id LIKE 'load-%'"
-            )
-        ).all()
+        for start in range(0, len(senders), 500):
+            rows += connection.execute(
+                text(
+                    "SELECT conversation_id, outcome FROM screenings WHERE conversation_id IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"ids": senders[start : start + 500]},
+            ).all()
     engine.dispose()
     stored: dict[str, list[str]] = {}
     for conversation, outcome in rows:
