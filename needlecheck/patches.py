@@ -101,6 +101,21 @@ PATCHES: tuple[Patch, ...] = (
         speedups.state_reuse,
         "the rule policy replayed the conversation twice for one prediction",
     ),
+    *(
+        Patch(
+            f"log_copies_skipped.{module.rpartition('.')[2]}",
+            f"{module}:copy",
+            speedups.log_copies_skipped,
+            "structured logs deep-copied conversation data that the log processor withholds",
+        )
+        for module in speedups.LOG_COPYING_MODULES
+    ),
+    Patch(
+        "sequential_graph_runs",
+        "rasa.engine.runner.dask:DaskGraphRunner.run",
+        speedups.sequential_graph_runs,
+        "each run of the NLU and policy graphs went through dask's scheduler",
+    ),
     Patch(
         "incremental_applied_events",
         "rasa.shared.core.trackers:DialogueStateTracker.applied_events",

@@ -509,3 +509,98 @@ def unread_train_schema(from_dict: Any) -> Any:
         return metadata
 
     return classmethod(read)
+
+
+# Rasa modules whose every `copy.deepcopy()` is an argument of a structured log call.
+LOG_COPYING_MODULES = (
+    "rasa.core.processor",
+    "rasa.core.actions.forms",
+    "rasa.core.policies.rule_policy",
+)
+
+
+class _ShallowLogCopies:
+    """Stands for the `copy` module in Rasa modules whose every `copy.deepcopy()` is a
+    structured log's argument (tests/test_rasa_server.py reads them to check): the value
+    itself instead of a copy. needlecheck's log processor withholds every such argument
+    (needlecheck.security.logs.RASA_CONTENT_KEYS), so the copies were made to be thrown
+    away, at every message."""
+
+    copy = staticmethod(__import__("copy").copy)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None, _nil: Any = None) -> Any:
+        return value
+
+
+def log_copies_skipped(_: Any) -> Any:
+    """For the `copy` name of rasa.core.processor, rasa.core.actions.forms and
+    rasa.core.policies.rule_policy (see _ShallowLogCopies)."""
+    return _ShallowLogCopies()
+
+
+def sequential_graph_runs(_: Any) -> Any:
+    """For DaskGraphRunner.run: the graph's nodes called one after the other, in an order
+    worked out once per set of targets, instead of through dask's scheduler.
+
+    Serving a model runs two small graphs (the NLU pipeline, the policies) several times
+    a message; dask's scheduling and Rasa's rebuilding of the minimal graph cost about
+    as much as some of the nodes. Each node gets the same arguments as under dask (its
+    needs' `(name, output)` pairs, an input as `(name, value)`), and a RuntimeError
+    becomes GraphRunError as in Rasa's."""
+    from rasa.engine.exceptions import GraphRunError
+
+    def run(
+        self: Any, inputs: dict[str, Any] | None = None, targets: list[str] | None = None
+    ) -> dict[str, Any]:
+        run_targets = targets if targets else self._graph_schema.target_names
+        steps, node_names = _graph_plan(self, tuple(run_targets))
+        values: dict[str, Any] = {}
+        for name, value in (inputs or {}).items():
+            if isinstance(value, str) and value in node_names:
+                raise GraphRunError(
+                    f"Input value '{value}' clashes with a node name. Make sure "
+                    f"that none of the input names passed to the `run` method are the "
+                    f"same as node names in the graph schema."
+                )
+            values[name] = (name, value)
+        try:
+            for node_name, needs in steps:
+                if node_name in values:
+                    continue
+                # A need that is neither a node nor an input reaches the node as its name,
+                # as under dask.
+                arguments = (values.get(need, need) for need in needs)
+                values[node_name] = self._instantiated_nodes[node_name](*arguments)
+        except RuntimeError as error:
+            raise GraphRunError("Error running runner.") from error
+        return dict(values[target] for target in run_targets)
+
+    return run
+
+
+def _graph_plan(runner: Any, targets: tuple[str, ...]) -> tuple[list[Any], frozenset[str]]:
+    """The minimal graph's nodes for `targets`, each after every node it needs, with their
+    needs; kept per runner and targets (a loaded model's graph does not change)."""
+    plans = runner.__dict__.setdefault("_needlecheck_plans", {})
+    plan = plans.get(targets)
+    if plan is None:
+        nodes = runner._graph_schema.minimal_graph_schema(list(targets)).nodes
+        steps: list[tuple[str, tuple[str, ...]]] = []
+        placed: set[str] = set()
+
+        def place(name: str, path: tuple[str, ...]) -> None:
+            if name in placed or name not in nodes:
+                return
+            if name in path:
+                raise ValueError(f"the graph has a cycle through {name!r}")
+            needs = tuple(nodes[name].needs.values())
+            for need in needs:
+                place(need, (*path, name))
+            placed.add(name)
+            steps.append((name, needs))
+
+        for name in nodes:
+            place(name, ())
+        plan = plans[targets] = (steps, frozenset(nodes))
+    return plan

@@ -20,6 +20,7 @@ from needlecheck import patches, rasa_server, speedups
 # Rasa's own (the patches are installed by each test, and undone after it by
 # tests/conftest.py).
 ORIGINAL_APPLIED_EVENTS = DialogueStateTracker.applied_events
+ORIGINAL_GRAPH_RUN = __import__("rasa.engine.runner.dask").engine.runner.dask.DaskGraphRunner.run
 
 
 @pytest.fixture(autouse=True)
@@ -372,3 +373,106 @@ def test_the_server_installs_every_patch_and_scrubs_its_logs(
             logger = logging.getLogger(name)
             for kept in [f for f in logger.filters if isinstance(f, logs.ScrubExtras)]:
                 logger.removeFilter(kept)
+
+
+def test_every_deep_copy_skipped_is_a_withheld_log_argument() -> None:
+    """log_copies_skipped hands structured logs the value itself: safe only while every
+    `copy.deepcopy()` of those modules is a log argument the log processor withholds."""
+    import ast
+    import importlib
+    import inspect
+
+    from needlecheck.security.logs import RASA_CONTENT_KEYS
+
+    for name in speedups.LOG_COPYING_MODULES:
+        tree = ast.parse(inspect.getsource(importlib.import_module(name)))
+        logged = {
+            id(keyword.value)
+            for call in ast.walk(tree)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "structlogger"
+            for keyword in call.keywords
+            if keyword.arg in RASA_CONTENT_KEYS
+        }
+        copies = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "deepcopy"
+        ]
+        assert copies, name
+        assert all(id(node) in logged for node in copies), name
+        assert importlib.import_module(name).copy.deepcopy(copies) is copies
+        assert importlib.import_module(name).copy.copy(copies) == copies
+
+
+@pytest.fixture(scope="module")
+def agent():
+    import asyncio
+    from pathlib import Path
+
+    from rasa.core.agent import load_agent
+
+    model = Path(__file__).parents[1] / "models" / "needlecheck.tar.gz"
+    if not model.exists():
+        pytest.fail(f"{model} is missing: run `make model` first")
+    return asyncio.run(load_agent(model_path=str(model)))
+
+
+def test_sequential_graph_runs_give_what_dask_gave(agent, monkeypatch) -> None:
+    """The model's own NLU and policy graphs, run both ways on the same messages."""
+    import asyncio
+
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.shared.core.events import SessionStarted
+
+    patched = DaskGraphRunner.run
+    texts = [
+        "hi",
+        "yes",
+        "nah just moisturiser and spf",
+        "was on accutane in 2019",
+        "how much does it cost?",
+        "I have a fever and pus on my cheek",
+        "fcae",
+    ]
+
+    def both_ways(work):
+        monkeypatch.setattr(DaskGraphRunner, "run", ORIGINAL_GRAPH_RUN)
+        dask = work()
+        monkeypatch.setattr(DaskGraphRunner, "run", patched)
+        return dask, work()
+
+    for text in texts:
+        dask, sequential = both_ways(lambda text=text: asyncio.run(agent.parse_message(text)))
+        assert sequential == dask
+        tracker = DialogueStateTracker.from_events(
+            "graph.test",
+            [
+                ActionExecuted("action_session_start"),
+                SessionStarted(),
+                ActionExecuted("action_listen"),
+                UserUttered(text, dask["intent"], dask["entities"], dask),
+            ],
+        )
+        dask, sequential = both_ways(
+            lambda tracker=tracker: agent.processor._predict_next_with_tracker(tracker)
+        )
+        assert (sequential.max_confidence_index, sequential.policy_name) == (
+            dask.max_confidence_index,
+            dask.policy_name,
+        )
+        assert sequential.probabilities == dask.probabilities
+
+
+def test_sequential_graph_runs_refuse_what_dask_refused(agent) -> None:
+    from rasa.engine.exceptions import GraphRunError
+
+    runner = agent.processor.graph_runner
+    targets = list(runner._graph_schema.nodes)
+    for run in (ORIGINAL_GRAPH_RUN, type(runner).run):
+        with pytest.raises(GraphRunError, match="clashes with a node name"):
+            run(runner, inputs={"__message__": targets[0]}, targets=targets)
