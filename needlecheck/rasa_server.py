@@ -8,8 +8,8 @@ its guards (`needlecheck.security.rasa_guard`) and the clinic's values in every 
 
 One start-up cost is an accident of import order: when the model loads, importing
 `skops.io` (for the logistic-regression classifier) scans every module already imported
-for every type it trusts, and by then TensorFlow, spaCy and medspaCy are loaded: 15 s.
-Imported first, before Rasa, the same import takes 5 s.
+for every type it trusts, and by then spaCy and medspaCy are loaded (and TensorFlow, when
+it is let in: 15 s). Imported first, before Rasa, the same import takes 2-5 s.
 
 TensorFlow is kept out of the process (`needlecheck.without_tensorflow`) unless
 `NEEDLECHECK_TENSORFLOW=on`: no component of the pipeline uses it.

@@ -35,6 +35,12 @@ measured with cProfile and py-spy on screening conversations:
   that added events without saving them still leaves nothing.
 - a full garbage collection walked every object the model loaded (millions of
   spaCy and scikit-learn objects): they are frozen once the model is loaded.
+- every structured log call of the processor, the form and the rule policy deep-copied
+  the conversation data it logs (events, slots, dialogue states), which needlecheck's
+  log processor then withholds: those modules' `copy.deepcopy` gives the value itself.
+- each run of the NLU and policy graphs (several a message) went through dask's
+  scheduler and rebuilt the graph's minimal form: the nodes are called one after the
+  other, in an order worked out once per set of targets.
 - loading a model read its training graph too, importing every training component
   (TensorFlow with DIET and TED), which serving never uses: it is read when asked for.
 

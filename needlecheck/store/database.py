@@ -8,16 +8,29 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for `url`; for a SQLite file, its folder is created and foreign keys enforced."""
+    """An engine for `url`; for a SQLite file, its folder is created, foreign keys
+    enforced, and the file in write-ahead-log mode with a pool of connections."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True)
-        event.listen(engine, "connect", _sqlite_pragmas)
+            # SQLAlchemy 1.4 opens a new connection per session for a SQLite file; under
+            # 20 conversations at once that was a connection and its pragmas per write.
+            # The pool's connections move between the action server's worker threads.
+            engine = create_engine(
+                url,
+                future=True,
+                poolclass=QueuePool,
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(engine, "connect", _sqlite_file_pragmas)
+        else:
+            engine = create_engine(url, future=True)
+            event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # pre_ping: a PostgreSQL restart must not hand out dead pooled connections.
     return create_engine(url, future=True, pool_pre_ping=True)
@@ -28,6 +41,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     # Two processes (action server, later the front desk) share the file.
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_file_pragmas(dbapi_connection, record) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    # Write-ahead log: the front desk's reads no longer wait for the action server's
+    # writes, nor the writes for the reads. Every commit is still synced to disk
+    # (synchronous stays FULL): a screening written is a screening kept.
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
