@@ -51,6 +51,7 @@ installed here (`needlecheck.patches` lists and installs them, docs/patches.md).
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 
@@ -532,10 +533,10 @@ class _ShallowLogCopies:
     (needlecheck.security.logs.RASA_CONTENT_KEYS), so the copies were made to be thrown
     away, at every message."""
 
-    copy = staticmethod(__import__("copy").copy)
+    copy = staticmethod(copy.copy)
 
     @staticmethod
-    def deepcopy(value: Any, memo: Any = None, _nil: Any = None) -> Any:
+    def deepcopy(value: Any, memo: Any = None) -> Any:
         return value
 
 

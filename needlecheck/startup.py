@@ -182,7 +182,7 @@ def run_servers(model: str = "models", ready_timeout: float = 600.0) -> int:
     # Made before the servers start, so that the Rasa server and the front desk read one.
     shared_secret(settings.var_dir)
     # The Rasa server needs neither the policy nor the screening database, and spends
-    # ~20 s importing and loading its model: it starts while the checks run, and is
+    # ~5 s importing and loading its model: it starts while the checks run, and is
     # stopped again if they fail.
     rasa_server = subprocess.Popen(rasa_server_command(settings, model), env=env)
     try:
