@@ -77,8 +77,13 @@ def serious_violations(page) -> list[str]:
     )
     page.evaluate(
         """async () => {
+            // The widget's own animations (the panel rising as it opens) live in its
+            // shadow root, which document.getAnimations() does not list.
+            const host = document.getElementById('needlecheck-widget');
+            const all = () => document.getAnimations().concat(
+                host && host.shadowRoot ? host.shadowRoot.getAnimations() : []);
             for (let round = 0; round < 20; round++) {
-                const running = document.getAnimations().filter(
+                const running = all().filter(
                     (a) => a.playState === "running" &&
                         a.effect && a.effect.getTiming().iterations !== Infinity);
                 if (!running.length) return;
@@ -92,8 +97,10 @@ def serious_violations(page) -> list[str]:
         "() => axe.run(document, {runOnly: {type: 'tag', values: "
         "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
     )
+    # Each with the elements it was found on, so that a failure says where.
     return [
-        f"{v['id']} ({v['impact']}): {v['help']}"
+        f"{v['id']} ({v['impact']}): {v['help']}: "
+        + "; ".join(f"{n['target']} {n.get('failureSummary', '')[:160]}" for n in v["nodes"][:3])
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
