@@ -22,9 +22,11 @@ package with ModuleNotFoundError, and gives the placeholders for `TRAINING_ONLY`
 model whose pipeline needs TensorFlow (DIET, TED) then fails to load with an error that
 names this module; `NEEDLECHECK_TENSORFLOW=on` starts the server with TensorFlow instead.
 
-When Rasa is upgraded, the test `tests/test_without_tensorflow.py` starts the server
-and fails if any route to TensorFlow is new, naming the module that asked for it
-(docs/patches.md, "Upgrading Rasa").
+When Rasa is upgraded, `tests/test_without_tensorflow.py` imports what the server needs
+with the finder installed, and the end-to-end suite reads the modules the running
+server had imported when it stopped (tests/e2e/test_assistant.py): a new route to
+TensorFlow fails them, naming the module that asked for it (docs/patches.md, "Upgrading
+Rasa").
 """
 
 from __future__ import annotations
@@ -115,11 +117,3 @@ def install() -> None:
     if loaded:
         raise RuntimeError(f"already imported, too late to keep out: {', '.join(loaded[:3])}")
     sys.meta_path.insert(0, _Finder())
-
-
-def uninstall() -> None:
-    """Let TensorFlow be imported again (the tests use it)."""
-    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _Finder)]
-    for name in TRAINING_ONLY:
-        if isinstance(sys.modules.get(name), _TrainingOnly):
-            del sys.modules[name]

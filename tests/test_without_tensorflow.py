@@ -137,3 +137,15 @@ def test_too_late_once_tensorflow_is_imported(monkeypatch) -> None:
     with pytest.raises(RuntimeError, match=r"too late to keep out: (.*, )?tensorflow(,|$)"):
         without_tensorflow.install()
     assert not without_tensorflow.installed()
+
+
+def test_the_server_stops_at_a_typo_in_the_switch(monkeypatch) -> None:
+    from needlecheck import rasa_server
+
+    monkeypatch.setenv("NEEDLECHECK_TENSORFLOW", "of")
+    with pytest.raises(SystemExit) as stopped:
+        rasa_server.main(["--version"])
+    assert stopped.value.code == (
+        "needlecheck rasa server: NEEDLECHECK_TENSORFLOW must be on or off, not 'of'"
+    )
+    assert not without_tensorflow.installed()
